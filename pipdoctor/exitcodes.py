@@ -1,0 +1,11 @@
+"""Named exit codes: the documented contract for scripts (README, "Exit codes")."""
+
+OK = 0
+FINDINGS = 1  # explain/check: at least one warning or error finding
+USAGE = 2  # bad arguments, unreadable or binary input
+INTERRUPTED = 130  # Ctrl-C in pipdoctor itself (128 + SIGINT)
+
+
+def from_wait_status(returncode: int) -> int:
+    """Map subprocess' returncode (negative for a signal) to a shell's status: 128+N for signal N."""
+    return 128 - returncode if returncode < 0 else returncode
