@@ -6,7 +6,8 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-DOCS_URL = "https://github.com/pipdoctor/pipdoctor/blob/main/docs/codes/{code}.md"
+# Where a code's page lives in the repository; `pipdoctor explain CODE` prints the same page.
+DOCS_PATH = "docs/codes/{code}.md"
 
 
 class Severity(str, enum.Enum):
@@ -53,8 +54,8 @@ class Finding:
     facts: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
-    def doc_url(self) -> str:
-        return DOCS_URL.format(code=self.code)
+    def doc_path(self) -> str:
+        return DOCS_PATH.format(code=self.code)
 
     def but(self, **changes) -> "Finding":
         """A copy with some fields changed (findings are immutable values)."""

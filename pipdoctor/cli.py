@@ -1,0 +1,231 @@
+"""Command line: the one place that parses arguments and turns exceptions into exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from pipdoctor import __version__, exitcodes
+
+USAGE = """\
+usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip command> [pip args...]
+       pipdoctor explain [--json] [LOG | - | PDnnn]
+       pipdoctor --version | --help
+
+Runs pip as you would (pipdoctor install pyyaml = pip install pyyaml, with pip's own output unchanged)
+and, when something went wrong, says which directory is really broken, why, and the command that fixes it.
+
+  explain LOG      diagnose a saved pip log (a CI log, a pasted issue); - or no LOG reads stdin
+  explain PD101    show the documentation of a finding code
+
+options:
+  --json           print one JSON document on stdout (pip's own stdout goes to stderr)
+  --color WHEN     color the report: auto (default: on a terminal, unless NO_COLOR), always, never
+  --python PATH    run PATH -m pip instead of the pip first on PATH (also: PIPDOCTOR_PYTHON)
+  --version        print pipdoctor's version
+"""
+
+OWN_COMMANDS = ("explain",)
+_CODE = re.compile(r"^PD\d{3}$", re.I)
+# Read logs in blocks this big: large enough for the scanner's C-level search to dominate.
+_BLOCK = 1 << 20
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit 2."""
+
+
+@dataclass
+class Options:
+    json: bool = False
+    color: str = "auto"
+    python: Optional[str] = None
+
+
+def _take_value(args: list[str], index: int, name: str) -> tuple[str, int]:
+    arg = args[index]
+    if arg.startswith(name + "="):
+        return arg[len(name) + 1:], index + 1
+    if index + 1 >= len(args):
+        raise UsageError(f"{name} needs a value")
+    return args[index + 1], index + 2
+
+
+def parse_options(args: list[str], options: Options, *, stop_at_positional: bool) -> tuple[list[str], bool]:
+    """Consume pipdoctor's own options; return the rest and whether --help/--version was asked."""
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--json":
+            options.json, index = True, index + 1
+        elif arg == "--color" or arg.startswith("--color="):
+            options.color, index = _take_value(args, index, "--color")
+            if options.color not in ("auto", "always", "never"):
+                raise UsageError(f"--color takes auto, always or never, not {options.color!r}")
+        elif arg == "--python" or arg.startswith("--python="):
+            options.python, index = _take_value(args, index, "--python")
+        elif arg in ("-h", "--help", "--version"):
+            return [arg], True
+        elif arg == "--":
+            rest.extend(args[index + 1:])
+            break
+        elif arg.startswith("-") and arg != "-":
+            if stop_at_positional:
+                raise UsageError(f"unknown option {arg} (pip's options go after the pip command)")
+            raise UsageError(f"unknown option {arg}")
+        else:
+            if stop_at_positional:
+                rest.extend(args[index:])
+                break
+            rest.append(arg)
+            index += 1
+    return rest, False
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(args)
+    except UsageError as error:
+        _error(str(error))
+        return exitcodes.USAGE
+    except KeyboardInterrupt:
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (pipdoctor explain LOG | head): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exitcodes.OK
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"pipdoctor: error: {message}\n")
+    sys.stderr.flush()
+
+
+def _dispatch(args: list[str]) -> int:
+    options = Options()
+    rest, special = parse_options(args, options, stop_at_positional=True)
+    if special or not rest:
+        if rest == ["--version"]:
+            sys.stdout.write(f"pipdoctor {__version__}\n")
+            return exitcodes.OK
+        (sys.stdout if special else sys.stderr).write(USAGE)
+        return exitcodes.OK if special else exitcodes.USAGE
+    command, command_args = rest[0], rest[1:]
+    if command == "explain":
+        operands, special = parse_options(command_args, options, stop_at_positional=False)
+        if special:
+            sys.stdout.write(USAGE)
+            return exitcodes.OK
+        return _explain(operands, options)
+    return _run_pip(rest, options)
+
+
+def _explain(operands: list[str], options: Options) -> int:
+    if len(operands) > 1:
+        raise UsageError("explain takes one LOG (or - for stdin, or a code like PD101)")
+    target = operands[0] if operands else "-"
+    if _CODE.match(target):
+        return _show_doc(target.upper(), options)
+    from pipdoctor.classifier import LogScanner, classify
+    from pipdoctor.remediation import suggest
+    from pipdoctor.rules import TRIGGERS
+
+    scanner = LogScanner(TRIGGERS)
+    _feed_log(target, scanner)
+    findings = [suggest(f) for f in classify(scanner.finish())]
+    from pipdoctor.findings import has_problem
+
+    code = exitcodes.FINDINGS if has_problem(findings) else exitcodes.OK
+    from pipdoctor.report import render_human, render_json, write
+
+    if options.json:
+        write(1, render_json("explain", findings, code, log=None if target == "-" else target))
+    elif findings:
+        write(1, render_human(findings, color=_color_for(1, options), headline=_headline(findings)))
+    else:
+        write(1, "pipdoctor: no known problem found in this log.\n")
+    return code
+
+
+def _color_for(fd: int, options: Options) -> bool:
+    from pipdoctor.report import use_color
+
+    return use_color(options.color, os.isatty(fd), os.environ)
+
+
+def _headline(findings) -> str:
+    first = findings[0]
+    return f"pipdoctor: root cause: {first.code} {first.name}"
+
+
+def _feed_log(target: str, scanner) -> None:
+    """Stream a log file (or stdin) into the scanner; refuse what is not a text log, in one line."""
+    try:
+        stream = sys.stdin.buffer if target == "-" else open(target, "rb")
+    except OSError as error:
+        raise UsageError(f"cannot read {target}: {error.strerror}") from None
+    name = "standard input" if target == "-" else target
+    try:
+        with stream if target != "-" else contextlib.nullcontext(stream):
+            first = True
+            while True:
+                try:
+                    block = stream.read(_BLOCK)
+                except OSError as error:
+                    raise UsageError(f"cannot read {name}: {error.strerror}") from None
+                if not block:
+                    break
+                if first and b"\0" in block[:8192]:
+                    raise UsageError(f"{name} is not a text log (it holds binary data)")
+                first = False
+                scanner.feed(block)
+    except IsADirectoryError:
+        raise UsageError(f"cannot read {target}: it is a directory") from None
+
+
+def _show_doc(code: str, options: Options) -> int:
+    from pipdoctor.docs import doc_page
+
+    page = doc_page(code)
+    if page is None:
+        raise UsageError(f"unknown code {code}; the codes are listed in README.md")
+    from pipdoctor.report import write
+
+    write(1, page if page.endswith("\n") else page + "\n")
+    return exitcodes.OK
+
+
+def _run_pip(pip_args: list[str], options: Options) -> int:
+    from pipdoctor import runner
+    from pipdoctor.classifier import LogScanner
+    from pipdoctor.rules import TRIGGERS
+
+    command = runner.pip_command(options.python, os.environ)
+    scanner = LogScanner(TRIGGERS)
+    try:
+        run = runner.run_pip(command, pip_args, on_output=scanner.feed, stdout_to_stderr=options.json)
+    except runner.PipNotFound as error:
+        raise UsageError(str(error)) from None
+    from pipdoctor.diagnose import diagnose_run
+
+    findings = diagnose_run(scanner.finish(), pip_args, os.environ)
+    from pipdoctor.findings import has_problem
+    from pipdoctor.report import render_human, render_json, write
+
+    if options.json:
+        write(1, render_json(pip_args[0], findings, run.returncode,
+                             pip={"command": list(run.command), "exit_code": run.returncode}))
+    elif findings and (run.returncode != 0 or has_problem(findings)):
+        status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
+        write(2, "\n" + render_human(findings, color=_color_for(2, options),
+                                     headline=f"pipdoctor: {status}; root cause: {findings[0].code} "
+                                              f"{findings[0].name}"))
+    elif run.returncode != 0:
+        write(2, f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n")
+    return run.returncode

@@ -1,0 +1,74 @@
+"""Pure helpers the rules share: OS errors in the kept lines, the cache roots a log names, evidence."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional
+
+from pipdoctor.classifier import Line, Log
+from pipdoctor.findings import Evidence
+from pipdoctor.oserrors import ErrorKind, OSErrorReport, os_errors_in
+from pipdoctor.pathkinds import PathKind, path_kind
+
+# pip 6.0 to 26: "The directory 'P' or its parent directory is not owned [or is not writable] by the current
+# user and the cache has been disabled." / "... and caching wheels has been disabled." (7.1.1-19.3) /
+# "... The cache has been disabled." (20.0+). The WARNING: prefix exists only from 19.1; lines may be indented.
+CACHE_DISABLED = re.compile(r"""The directory ['"](.+?)['"] or its parent directory is not owned""")
+CACHE_DISABLED_TRIGGER = rb"or its parent directory is not owned"
+
+# Evidence quotes at most this many lines per finding.
+MAX_EVIDENCE = 6
+
+
+def os_errors(log: Log, *kinds: ErrorKind) -> list[OSErrorReport]:
+    reports = []
+    for line in log.lines:
+        reports.extend(r for r in os_errors_in(line) if not kinds or r.kind in kinds)
+    return reports
+
+
+def disabled_cache_dirs(log: Log) -> list[str]:
+    """The dirs named by pip's cache-disabled warnings, shortest (the cache root) first."""
+    dirs = {match.group(1).replace("\\\\", "\\") for _, match in log.matching(CACHE_DISABLED)}
+    return sorted(dirs, key=len)
+
+
+def known_cache_roots(log: Log, facts) -> list[str]:
+    """Cache dirs known for this run: those pip's warnings name, and the one resolved on this machine."""
+    roots = disabled_cache_dirs(log)
+    live = getattr(facts, "cache_dir", None)
+    if live:
+        roots.append(live)
+    return roots
+
+
+def errors_on(log: Log, facts, kinds: Iterable[ErrorKind], where: PathKind) -> list[OSErrorReport]:
+    roots = known_cache_roots(log, facts)
+    return [r for r in os_errors(log, *kinds) if path_kind(r.path, roots) is where]
+
+
+def evidence(lines: Iterable[Line]) -> tuple[Evidence, ...]:
+    unique = {line.number: line for line in lines}
+    return tuple(Evidence(line.text.strip(), line.number) for _, line in sorted(unique.items())[:MAX_EVIDENCE])
+
+
+def unique_paths(reports: Iterable[OSErrorReport]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r.path for r in reports if r.path))
+
+
+def first_path(reports: Iterable[OSErrorReport]) -> Optional[str]:
+    return next((r.path for r in reports if r.path), None)
+
+
+def cache_paths_named(log: Log) -> dict:
+    """Each cache path the log names, mapped to its cache root: what the live check must look at."""
+    from pipdoctor.pathkinds import cache_root_of
+
+    roots = disabled_cache_dirs(log)
+    named = {}
+    if roots:
+        named[roots[0]] = roots[0]
+    for report in os_errors(log):
+        if report.path and path_kind(report.path, roots) is PathKind.CACHE:
+            named[report.path] = cache_root_of(report.path, roots)
+    return named

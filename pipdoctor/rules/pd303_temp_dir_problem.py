@@ -1,0 +1,39 @@
+"""PD303 temp-dir-problem: pip could not use its temporary directory (TMPDIR unwritable, mounted noexec,
+or a leftover pip-* dir owned by someone else).
+
+pip unpacks and builds every sdist under the temp dir; a build backend executing a script from a noexec
+/tmp fails with "Permission denied" too. Point TMPDIR at a dir the user owns on an exec-capable filesystem.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipdoctor.findings import Finding, Severity
+from pipdoctor.oserrors import TRIGGER, ErrorKind
+from pipdoctor.pathkinds import PathKind
+from pipdoctor.rules._common import errors_on, evidence, unique_paths
+
+CODE = "PD303"
+NAME = "temp-dir-problem"
+SEVERITY = Severity.ERROR
+TRIGGERS = (TRIGGER, rb"No usable temporary directory found")
+
+# Python's tempfile.gettempdir() when no candidate is writable.
+_NO_TEMP = re.compile(r"No usable temporary directory found in (.*)")
+
+
+def match(log, facts=None):
+    reports = errors_on(log, facts, [ErrorKind.PERMISSION], PathKind.TEMP)
+    no_temp = log.matching(_NO_TEMP)
+    if not reports and not no_temp:
+        return []
+    paths = unique_paths(reports)
+    what = f"permission denied on {paths[0]}" if paths else "no usable temporary directory"
+    return [Finding(
+        CODE, NAME, SEVERITY,
+        message=f"pip could not use its temporary directory: {what}.",
+        why="pip unpacks and builds in TMPDIR (or /tmp); that dir is not writable or not executable here.",
+        paths=paths,
+        evidence=evidence([r.line for r in reports] + [line for line, _ in no_temp]),
+    )]

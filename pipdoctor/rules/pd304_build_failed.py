@@ -1,0 +1,65 @@
+"""PD304 build-failed: building a package from source failed (a compiler error, a missing header or
+library, a broken setup.py), not pip's cache.
+
+The cause is in the build output above pip's summary: the first `error:` line of the backend. When the
+build itself succeeded and only storing the wheel in the cache failed, that is PD101, not this code.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipdoctor.findings import Finding, Severity
+from pipdoctor.rules._common import evidence
+
+CODE = "PD304"
+NAME = "build-failed"
+SEVERITY = Severity.ERROR
+TRIGGERS = (rb"Failed building wheel for", rb"Failed to build", rb"Could not build wheels for",
+            rb"subprocess-exited-with-error", rb"failed with error code", rb"Building wheel for \S+ failed",
+            rb"legacy-install-failure", rb"metadata-generation-failed", rb"failed-wheel-build-for-install",
+            rb"Running setup.py install for \S+ \.\.\. error", rb"fatal error:", rb"error: command '.*' failed",
+            rb"Microsoft Visual C\+\+ [\d.]+ or greater is required")
+
+# Lines that name packages whose build failed, in pip 6 to 26 wordings.
+_NAMED = [
+    re.compile(r"Failed building wheel for ([\w.-]+)"),
+    re.compile(r"Failed to build ([\w.-]+(?:[ ,]+[\w.-]+)*)\s*$"),
+    re.compile(r"Could not build wheels for ([\w.-]+(?:, [\w.-]+)*)"),
+    re.compile(r"Failed to build installable wheels for some pyproject\.toml based projects \((.+?)\)"),
+    re.compile(r"Running setup.py install for ([\w.-]+) \.\.\. error"),
+]
+# A build that succeeded, then failed to store its wheel: an OS error, explained by another rule.
+_STORE_FAILED = re.compile(r"Building wheel for ([\w.-]+) failed: \[(?:Errno|WinError) \d+\]")
+# Failures that name no package but are the build backend's own.
+_BACKEND = re.compile(r"subprocess-exited-with-error|failed with error code \d|legacy-install-failure|"
+                      r"metadata-generation-failed|fatal error:|error: command '.*' failed|"
+                      r"Microsoft Visual C\+\+ [\d.]+ or greater is required")
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def match(log, facts=None):
+    store_failed = {_key(m.group(1)) for _, m in log.matching(_STORE_FAILED)}
+    failed, lines = [], []
+    for pattern in _NAMED:
+        for line, m in log.matching(pattern):
+            names = [n for n in re.split(r"[ ,]+", m.group(1)) if n and _key(n) not in store_failed]
+            if names:
+                failed.extend(names)
+                lines.append(line)
+    backend = [line for line, _ in log.matching(_BACKEND)]
+    if not failed and not backend:
+        return []
+    names = list(dict.fromkeys(failed))
+    subject = ", ".join(names) if names else "a package"
+    return [Finding(
+        CODE, NAME, SEVERITY,
+        message=f"Building {subject} from source failed; the build's own error is in pip's output above.",
+        why="The build backend (setuptools, a compiler, a missing header or system library) failed; "
+            "this is not caused by pip's cache.",
+        evidence=evidence(backend[:3] + lines),
+        facts={"packages": names},
+    )]

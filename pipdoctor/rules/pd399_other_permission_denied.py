@@ -1,0 +1,34 @@
+"""PD399 other-permission-denied: a permission error that is neither pip's cache, nor the install target,
+nor the temp dir (a build tool that cannot run, a source tree or a file named in a requirement).
+
+pipdoctor gives no cache advice for it: the path in the evidence says what to look at.
+"""
+
+from __future__ import annotations
+
+from pipdoctor.findings import Finding, Severity
+from pipdoctor.oserrors import TRIGGER, ErrorKind
+from pipdoctor.pathkinds import PathKind
+from pipdoctor.rules import pd301_install_target_permission_denied as pd301
+from pipdoctor.rules._common import errors_on, evidence, unique_paths
+
+CODE = "PD399"
+NAME = "other-permission-denied"
+SEVERITY = Severity.ERROR
+TRIGGERS = (TRIGGER,)
+
+
+def match(log, facts=None):
+    claimed = {r.line.number for f in pd301.match(log, facts) for r in f.facts.get("pathless", ())}
+    reports = [r for r in errors_on(log, facts, [ErrorKind.PERMISSION], PathKind.OTHER)
+               if not (r.path is None and r.line.number in claimed)]
+    if not reports:
+        return []
+    paths = unique_paths(reports)
+    return [Finding(
+        CODE, NAME, SEVERITY,
+        message=f"Permission denied on {paths[0] if paths else 'a file pip or a build step used'}.",
+        why="Something outside pip's cache, install target and temp dir refused access.",
+        paths=paths,
+        evidence=evidence(r.line for r in reports),
+    )]

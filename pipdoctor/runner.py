@@ -1,0 +1,258 @@
+"""Runs the user's real pip, its output passed through live and byte-for-byte: a pty on a terminal, pipes otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import termios
+import tty
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping, Sequence
+
+from pipdoctor.exitcodes import from_wait_status
+
+CHUNK = 64 * 1024  # a Linux pipe's whole buffer: heavy output costs one read and one write per 64 KiB
+
+# Under a pty pip has a session of its own, so nothing sent to pipdoctor reaches it unless relayed; the
+# pty's line discipline delivers Ctrl-C and Ctrl-\ typed into our raw terminal (they arrive as bytes).
+_PTY_RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# With pipes pip is in our process group, so the terminal delivers Ctrl-C and Ctrl-\ to it as well as to
+# us: we only survive them. Relaying too would interrupt pip's own KeyboardInterrupt handling.
+_PIPE_RELAYED = (signal.SIGTERM, signal.SIGHUP)
+_PIPE_SURVIVED = (signal.SIGINT, signal.SIGQUIT)
+
+_SignalHandler = Callable[[int, object], None]
+
+
+class PipNotFound(Exception):
+    """The pip to run does not exist or cannot be executed (the CLI prints it as a one-line error)."""
+
+
+@dataclass(frozen=True)
+class PipRun:
+    """What was run, and pip's exit status as a shell reports it: 128+N when pip died of signal N."""
+
+    command: tuple[str, ...]
+    returncode: int
+
+
+def pip_command(python: str | None, environ: Mapping[str, str]) -> list[str]:
+    """The pip the user would get: --python PATH / PIPDOCTOR_PYTHON -> [PATH, "-m", "pip"];
+    else the first `pip` on environ["PATH"] -> [that path]; else [sys.executable, "-m", "pip"]."""
+    if python:
+        source = f"--python {python}"
+    else:
+        python = environ.get("PIPDOCTOR_PYTHON")
+        source = f"PIPDOCTOR_PYTHON={python}"
+    if python:
+        if not os.path.exists(python):
+            raise PipNotFound(f"{source}: no such file")
+        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+            raise PipNotFound(f"{source}: not an executable file")
+        return [python, "-m", "pip"]
+    # A missing PATH searches the same default as execvp(3) and the shell.
+    pip = shutil.which("pip", path=environ.get("PATH", os.defpath))
+    return [pip] if pip else [sys.executable, "-m", "pip"]
+
+
+def run_pip(
+    command: Sequence[str],
+    pip_args: Sequence[str],
+    *,
+    on_output: Callable[[bytes], None],
+    stdout_to_stderr: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> PipRun:
+    """Runs pip as if the user had typed it, handing every chunk it writes to `on_output` as well.
+
+    The pty is chosen by the fd pip's output goes to, not always fd 1: with `stdout_to_stderr` (--json,
+    stdout carries only JSON) a terminal on fd 2 still gets pip's progress bars, and a log file on fd 2
+    gets no escape codes even when fd 1 is a terminal.
+    """
+    argv = [*command, *pip_args]
+    sink = 2 if stdout_to_stderr else 1
+    run = _run_in_pty if os.isatty(sink) else _run_with_pipes
+    return PipRun(tuple(argv), from_wait_status(run(argv, sink, on_output, env)))
+
+
+def _run_with_pipes(
+    argv: list[str], sink: int, on_output: Callable[[bytes], None], env: Mapping[str, str] | None
+) -> int:
+    """pip inherits our stdin, its stdout goes to `sink` and its stderr to fd 2."""
+    proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def relay(signum: int, frame: object) -> None:
+        _signal_pip(proc, signum, group=False)
+
+    handlers: dict[int, _SignalHandler | int] = dict.fromkeys(_PIPE_RELAYED, relay)
+    handlers.update(dict.fromkeys(_PIPE_SURVIVED, signal.SIG_IGN))  # pip is running: it keeps its own
+    with proc, _handling_signals(handlers):
+        outputs = {proc.stdout.fileno(): sink, proc.stderr.fileno(): 2}  # type: ignore[union-attr]
+        return _supervise(proc, outputs, {}, on_output)
+
+
+def _run_in_pty(
+    argv: list[str], sink: int, on_output: Callable[[bytes], None], env: Mapping[str, str] | None
+) -> int:
+    """pip's stdout and stderr are one pty, copied to `sink`. A terminal stdin goes raw and its keystrokes
+    are copied into the pty; any other stdin (a pipe, a file) is pip's own, untouched, as without us."""
+    keyboard = os.isatty(0)
+    with contextlib.ExitStack() as cleanup:
+        master, slave = os.openpty()
+        cleanup.callback(os.close, master)
+        try:
+            if keyboard:
+                # Like script(1): pip's terminal keeps the user's settings (`stty intr`, erase, ...).
+                termios.tcsetattr(slave, termios.TCSANOW, termios.tcgetattr(0))
+                cleanup.enter_context(_raw_mode(0))  # before pip starts, so no Ctrl-C can slip past it
+            _copy_window_size(sink, master)
+            proc = _spawn(
+                argv,
+                env,
+                stdin=slave if keyboard else None,
+                stdout=slave,
+                stderr=slave,
+                start_new_session=True,
+                preexec_fn=_take_controlling_terminal,
+            )
+        finally:
+            os.close(slave)  # pip has its own copies; ours would keep the master from ever reading EOF
+
+        def relay(signum: int, frame: object) -> None:
+            _signal_pip(proc, signum, group=True)
+
+        def resize(signum: int, frame: object) -> None:
+            _copy_window_size(sink, master)  # the kernel then sends SIGWINCH to pip (tty_ioctl(4))
+
+        handlers: dict[int, _SignalHandler | int] = dict.fromkeys(_PTY_RELAYED, relay)
+        handlers[signal.SIGWINCH] = resize
+        with proc, _handling_signals(handlers):
+            status = _supervise(proc, {master: sink}, {0: master} if keyboard else {}, on_output)
+    return status
+
+
+def _spawn(argv: list[str], env: Mapping[str, str] | None, **popen_args: object) -> subprocess.Popen:
+    try:
+        return subprocess.Popen(argv, env=env, **popen_args)  # type: ignore[call-overload]
+    except OSError as error:
+        if error.errno not in (errno.ENOENT, errno.EACCES, errno.ENOEXEC):
+            raise
+        raise PipNotFound(f"cannot run {argv[0]}: {error.strerror}") from error
+
+
+def _take_controlling_terminal() -> None:
+    """Runs in the child after setsid(): the pty becomes pip's controlling terminal, so its line
+    discipline sends pip SIGINT for a Ctrl-C byte and SIGWINCH for a resize."""
+    fcntl.ioctl(1, termios.TIOCSCTTY, 0)
+
+
+def _supervise(
+    proc: subprocess.Popen,
+    outputs: dict[int, int],
+    inputs: dict[int, int],
+    on_output: Callable[[bytes], None],
+) -> int:
+    try:
+        _copy_until_closed(outputs, inputs, on_output)
+    except BaseException:
+        proc.kill()  # as subprocess.run does when communicate() fails: pip never runs on unwatched
+        raise
+    return proc.wait()
+
+
+def _copy_until_closed(
+    outputs: dict[int, int], inputs: dict[int, int], on_output: Callable[[bytes], None]
+) -> None:
+    """Copies each of pip's outputs to its fd and to `on_output`, and each input into pip, until pip has
+    closed every output. One poll loop serves all directions, so none can stall another; nothing is kept."""
+    routes = {**inputs, **outputs}
+    open_outputs = set(outputs)
+    gone: set[int] = set()  # destinations whose reader left (`| head`) or whose terminal hung up
+    poller = select.poll()
+    for fd in routes:
+        poller.register(fd, select.POLLIN)
+    while open_outputs:
+        for fd, _event in poller.poll():
+            data = _read(fd)
+            if not data:
+                poller.unregister(fd)
+                open_outputs.discard(fd)
+                continue
+            destination = routes[fd]
+            if destination not in gone:
+                try:
+                    _write_all(destination, data)
+                except OSError as error:
+                    if error.errno not in (errno.EPIPE, errno.EIO):
+                        raise
+                    gone.add(destination)  # keep draining: pip must not block, on_output still wants it
+            if fd in outputs:
+                on_output(data)
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, CHUNK)
+    except OSError as error:
+        # Linux reports the end of a pty (pip's side all closed, or our terminal hung up) as EIO.
+        if error.errno == errno.EIO:
+            return b""
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked, and a terminal another program left O_NONBLOCK says EAGAIN."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
+@contextlib.contextmanager
+def _raw_mode(fd: int) -> Iterator[None]:
+    """Every keystroke, Ctrl-C included, reaches pip's pty as a byte; the pty echoes it and signals pip."""
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd, termios.TCSANOW)  # not TCSAFLUSH: keep what the user typed ahead (an answer to a prompt)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(termios.error):  # the terminal hung up: there is nothing left to restore
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _copy_window_size(source: int, pty_master: int) -> None:
+    with contextlib.suppress(OSError):  # a terminal that hung up has no size left to copy
+        size = fcntl.ioctl(source, termios.TIOCGWINSZ, bytes(8))
+        fcntl.ioctl(pty_master, termios.TIOCSWINSZ, size)
+
+
+@contextlib.contextmanager
+def _handling_signals(handlers: Mapping[int, _SignalHandler | int]) -> Iterator[None]:
+    """Installs `handlers` while pip runs, then restores the previous ones. A signal the user left ignored
+    (nohup, a script's background job) stays ignored: pip inherited that, and so do we."""
+    previous = {}
+    for signum, handler in handlers.items():
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            # None: a handler installed outside Python, which cannot be put back; the default is closest.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def _signal_pip(proc: subprocess.Popen, signum: int, *, group: bool) -> None:
+    if proc.returncode is not None:  # reaped: its pid may already be someone else's
+        return
+    with contextlib.suppress(ProcessLookupError):
+        (os.killpg if group else os.kill)(proc.pid, signum)

@@ -1,0 +1,55 @@
+"""Runs run_pip in a process of its own, so tests can give it a terminal and send it signals.
+
+Usage: runner_driver.py SPEC_JSON, SPEC = {"command": [...], "pip_args": [...], "result": PATH,
+"stdout_to_stderr": bool, "keep_output": bool}. Writes to PATH what run_pip returned and what on_output
+saw (size, sha256, and the bytes in hex when keep_output), then exits with the PipRun's returncode.
+"""
+
+import hashlib
+import json
+import resource
+import sys
+
+from pipdoctor.runner import PipNotFound, run_pip
+
+
+def main(spec):
+    seen = {"size": 0, "chunks": 0, "largest_chunk": 0, "sha256": hashlib.sha256(), "bytes": bytearray()}
+
+    def on_output(chunk):
+        seen["size"] += len(chunk)
+        seen["chunks"] += 1
+        seen["largest_chunk"] = max(seen["largest_chunk"], len(chunk))
+        seen["sha256"].update(chunk)
+        if spec.get("keep_output"):
+            seen["bytes"] += chunk
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        run = run_pip(
+            spec["command"],
+            spec.get("pip_args", []),
+            on_output=on_output,
+            stdout_to_stderr=spec.get("stdout_to_stderr", False),
+        )
+    except PipNotFound as error:
+        result = {"error": str(error)}
+        returncode = 2
+    else:
+        result = {"command": list(run.command), "returncode": run.returncode}
+        returncode = run.returncode
+    result.update(
+        output_size=seen["size"],
+        output_chunks=seen["chunks"],
+        largest_chunk=seen["largest_chunk"],
+        output_sha256=seen["sha256"].hexdigest(),
+        output=seen["bytes"].hex(),
+        rss_growth_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before,
+    )
+    with open(spec["result"], "w") as file:
+        json.dump(result, file)
+    return returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(sys.argv[1])))

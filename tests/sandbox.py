@@ -1,0 +1,355 @@
+"""Test sandbox: clean pip environments, cached pip venvs, tiny sdists and throwaway unprivileged users."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Optional, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Debian's python: readable by every user, unlike the pyenv python under /root (mode 0700).
+READABLE_PYTHON = Path("/usr/bin/python3")
+PIP_VERSIONS = ("20.3.4", "21.3.1", "22.3.1", "23.3.2", "24.3.1", "25.3", "26.3")
+PATH = "/usr/local/bin:/usr/bin:/bin"
+
+# Build backend for the tiny sdists: every pip in PIP_VERSIONS builds a pyproject.toml sdist with these
+# under build isolation on Python 3.11 (checked by scripts/record-logs, scenario `healthy`).
+# setuptools >= 70.1 ships bdist_wheel itself, so `wheel` is only there for pipdoctor's own pyproject.toml.
+BUILD_WHEELS = {"setuptools": "80.9.0", "wheel": "0.45.1"}
+# pipdoctor's install_requires (setup.cfg), pinned so the wheelhouse is complete or not, never "stale".
+PIPDOCTOR_DEPS = {"psutil": "7.2.2", "colorama": "0.4.6", "packaging": "26.3"}
+
+# World-traversable (0755) home of everything that an unprivileged user runs or owns during tests.
+SANDBOX = Path(os.environ.get("PIPDOCTOR_SANDBOX", "/var/tmp/pipdoctor-sandbox"))
+_VENV_READY = ".pipdoctor-sandbox-ready"
+
+
+def pip_env(**extra: Optional[str]) -> dict:
+    """The environment every pip runs in: none of the machine's PIP_* settings, no config file, English.
+
+    `extra` adds or overrides variables; a value of None removes one (e.g. HOME=None).
+    """
+    env = {
+        "PATH": PATH,
+        "HOME": os.environ.get("HOME", "/"),
+        "LANG": "C.UTF-8",
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+    }
+    for name, value in extra.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value)
+    return env
+
+
+def wheelhouse() -> Path:
+    """Where scripts/fetch-wheels put the wheels that tests install offline."""
+    return Path(os.environ.get("PIPDOCTOR_WHEELHOUSE", REPO / ".cache" / "wheelhouse"))
+
+
+def wheel_file(name: str, version: str) -> Path:
+    """The wheelhouse's wheel for name==version; a clear error when fetch-wheels has not been run."""
+    matches = sorted(wheelhouse().glob(f"{name.replace('-', '_')}-{version}-*.whl"))
+    if not matches:
+        raise FileNotFoundError(f"no {name}=={version} wheel in {wheelhouse()}: run scripts/fetch-wheels")
+    return matches[0]
+
+
+@contextlib.contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive flock, so parallel test sessions build each shared venv once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _check_run(argv: Sequence, **kwargs) -> None:
+    proc = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited {proc.returncode}:\n{proc.stdout.decode()}")
+
+
+def _sandbox_root() -> Path:
+    with _umask(0o022):
+        SANDBOX.mkdir(parents=True, exist_ok=True)
+    SANDBOX.chmod(0o755)
+    return SANDBOX
+
+
+def _new_venv(path: Path, pip_version: str, *requirements) -> None:
+    """A venv from READABLE_PYTHON, with pip installed offline by running pip straight from its wheel."""
+    shutil.rmtree(path, ignore_errors=True)
+    _check_run([READABLE_PYTHON, "-m", "venv", "--without-pip", path])
+    pip = wheel_file("pip", pip_version) / "pip"
+    argv = [path / "bin" / "python", pip, "install", "--quiet", "--no-index", "--find-links", wheelhouse()]
+    _check_run(argv + [f"pip=={pip_version}", *requirements], env=pip_env(HOME=str(path)))
+    (path / _VENV_READY).touch()
+
+
+def pip_venv(version: str) -> Path:
+    """A world-readable venv with exactly pip==version, built once and then reused (treat it as read-only)."""
+    path = _sandbox_root() / "venvs" / f"pip-{version}"
+    if (path / _VENV_READY).exists():
+        return path
+    with _umask(0o022), _locked(SANDBOX / "venvs" / ".lock"):
+        if not (path / _VENV_READY).exists():
+            _new_venv(path, version)
+    return path
+
+
+def copy_venv(venv: Path, dest: Path) -> Path:
+    """A private copy of a venv (symlinks kept); `dest/bin/python -m pip` then installs into the copy."""
+    shutil.copytree(venv, dest, symlinks=True)
+    return dest
+
+
+_SOURCE_SKIP = {".git", ".venv", ".cache", "build", "dist", "tests", "scripts", "__pycache__", ".pytest_cache"}
+
+
+def _source_files() -> list:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(REPO):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SOURCE_SKIP and not d.endswith(".egg-info"))
+        files += [Path(dirpath, f) for f in sorted(filenames) if not f.endswith((".pyc", ".pyo"))]
+    return files
+
+
+def pipdoctor_venv() -> Path:
+    """A world-readable venv with pipdoctor installed (not editable) from the current source tree.
+
+    Keyed by a hash of the source, so an edit makes the next call build a fresh one (~5 s, offline).
+    """
+    files = _source_files()
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    path = _sandbox_root() / "venvs" / f"pipdoctor-{digest.hexdigest()[:16]}"
+    if (path / _VENV_READY).exists():
+        return path
+    with _umask(0o022), _locked(SANDBOX / "venvs" / ".lock"):
+        if not (path / _VENV_READY).exists():
+            # pip builds a source dir in place (build/, *.egg-info): build from a copy, not from the checkout.
+            with tempfile.TemporaryDirectory(prefix="pipdoctor-src-") as tmp:
+                for f in files:
+                    target = Path(tmp, f.relative_to(REPO))
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(f, target)
+                _new_venv(path, PIP_VERSIONS[-1], tmp)
+        _prune_pipdoctor_venvs(keep=path)
+    return path
+
+
+def _prune_pipdoctor_venvs(keep: Path, max_age: float = 24 * 3600) -> None:
+    """Drop day-old builds of older sources (a parallel session may still be using a recent one)."""
+    for old in keep.parent.glob("pipdoctor-*"):
+        if old != keep and time.time() - old.stat().st_mtime > max_age:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_sdist(
+    dest_dir: Path,
+    name: str = "pdtiny",
+    version: str = "1.0",
+    broken: bool = False,
+    requires: Sequence[str] = ("setuptools>=61",),
+) -> Path:
+    """A tiny real sdist (pyproject.toml, setuptools backend, one module), byte-for-byte reproducible.
+
+    `broken=True` adds a setup.py that fails while building the wheel (not while getting the build
+    requirements), the way a failing compiler does: pip reports "Failed building wheel for NAME".
+    """
+    module = name.replace("-", "_")
+    base = f"{module}-{version}"
+    files = {
+        "pyproject.toml": (
+            "[build-system]\n"
+            f"requires = [{', '.join(repr(r).replace(chr(39), chr(34)) for r in requires)}]\n"
+            'build-backend = "setuptools.build_meta"\n\n'
+            "[project]\n"
+            f'name = "{name}"\n'
+            f'version = "{version}"\n'
+            'description = "A tiny package for pipdoctor\'s tests"\n\n'
+            "[tool.setuptools]\n"
+            f'py-modules = ["{module}"]\n'
+        ),
+        f"{module}.py": f'"""{name}: a tiny package for pipdoctor\'s tests."""\n\nVERSION = "{version}"\n',
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+    }
+    if broken:
+        files["setup.py"] = (
+            "import sys\n\n"
+            "from setuptools import setup\n\n"
+            'if "bdist_wheel" in sys.argv:\n'
+            f'    sys.exit("error: {name} fails to build on purpose (pipdoctor test fixture)")\n'
+            "setup()\n"
+        )
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / f"{base}.tar.gz"
+    raw = io.BytesIO()
+    # 2024-01-01: fixed, and after 1980 (zip, hence wheels, cannot store older timestamps).
+    mtime = 1704067200
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for member_name in [base] + [f"{base}/{f}" for f in sorted(files)]:
+            data = files.get(member_name[len(base) + 1 :], None)
+            info = tarfile.TarInfo(member_name)
+            info.mtime = mtime
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                payload = data.encode()
+                info.size, info.mode = len(payload), 0o644
+                tar.addfile(info, io.BytesIO(payload))
+    import gzip
+
+    with open(target, "wb") as out, gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=mtime) as gz:
+        gz.write(raw.getvalue())
+    target.chmod(0o644)
+    return target
+
+
+# --- users -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: int
+    gid: int
+    home: Path
+
+
+def homes_base() -> Path:
+    """World-traversable parent of the throwaway users' homes."""
+    base = _sandbox_root() / "homes"
+    with _umask(0o022):
+        base.mkdir(exist_ok=True)
+    return base
+
+
+def remove_user(name: str) -> None:
+    """Delete a user, its group and its home dir, if they exist (also cleans up after a crashed run)."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return
+    _check_run(["userdel", name])
+    subprocess.run(["groupdel", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if entry.pw_dir.startswith(str(SANDBOX) + "/"):
+        chattr_clear(Path(entry.pw_dir))
+        shutil.rmtree(entry.pw_dir, ignore_errors=True)
+
+
+def chattr_clear(path: Path) -> None:
+    """Drop immutable/append-only flags below path, so rmtree can remove what a test made immutable."""
+    if path.exists():
+        subprocess.run(["chattr", "-R", "-i", "-a", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def unprivileged_user(prefix: str = "pdt", name: Optional[str] = None) -> Iterator[User]:
+    """A real throwaway user (useradd) with an own group and an empty 0755 home; removed afterwards.
+
+    `name` gives a fixed name (recordings use one, so that logs are stable); by default it is unique.
+    """
+    if os.geteuid() != 0:
+        raise PermissionError("unprivileged_user needs root (useradd)")
+    name = name or f"{prefix}{secrets.token_hex(4)}"
+    home = homes_base() / name
+    remove_user(name)
+    shutil.rmtree(home, ignore_errors=True)
+    _check_run(["useradd", "--no-create-home", "--home-dir", home, "--user-group", "--shell", "/bin/sh", name])
+    try:
+        entry = pwd.getpwnam(name)
+        home.mkdir(mode=0o755)
+        os.chown(home, entry.pw_uid, entry.pw_gid)
+        yield User(name, entry.pw_uid, entry.pw_gid, home)
+    finally:
+        remove_user(name)
+
+
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    """chown -R without following symlinks (a venv's bin/python links to /usr/bin/python3)."""
+    os.chown(path, uid, gid, follow_symlinks=False)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for entry in dirnames + filenames:
+            os.chown(os.path.join(dirpath, entry), uid, gid, follow_symlinks=False)
+
+
+def run_as_uid(
+    uid: int,
+    gid: int,
+    argv: Sequence,
+    env: Optional[Mapping[str, str]] = None,
+    cwd: Optional[Path] = None,
+    timeout: float = 300,
+    groups: Optional[Sequence[int]] = None,
+) -> subprocess.CompletedProcess:
+    """Run argv as uid:gid (no passwd entry needed), no supplementary groups unless given.
+
+    stdout of the result holds stdout and stderr interleaved, as bytes, the way a terminal would see them.
+    """
+    group_opt = ["--groups", ",".join(map(str, groups))] if groups else ["--clear-groups"]
+    return _run_setpriv(["--reuid", str(uid), "--regid", str(gid), *group_opt], argv, env, cwd or "/", timeout)
+
+
+def run_as(
+    user: User,
+    argv: Sequence,
+    env: Optional[Mapping[str, str]] = None,
+    cwd: Optional[Path] = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """Run argv as the user (its groups from /etc/group); env defaults to pip_env(HOME=user's home)."""
+    env = pip_env(HOME=str(user.home)) if env is None else env
+    cwd = cwd or (user.home if user.home.is_dir() else "/")
+    opts = ["--reuid", str(user.uid), "--regid", str(user.gid), "--init-groups"]
+    return _run_setpriv(opts, argv, env, cwd, timeout)
+
+
+def _run_setpriv(opts, argv, env, cwd, timeout) -> subprocess.CompletedProcess:
+    argv = ["setpriv", *opts, "--", *map(str, argv)]
+    env = pip_env() if env is None else dict(env)
+    return subprocess.run(
+        argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, timeout=timeout,
+    )
+
+
+def python_of(venv: Path) -> Path:
+    return Path(venv) / "bin" / "python"
+
+
+if __name__ == "__main__":  # pragma: no cover - a quick manual check: python tests/sandbox.py
+    for v in PIP_VERSIONS:
+        print(v, pip_venv(v))
+    print(pipdoctor_venv())
+    sys.exit(0)
