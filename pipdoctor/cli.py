@@ -6,14 +6,16 @@ import contextlib
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from pipdoctor import __version__, exitcodes
+from pipdoctor.errors import UsageError
 
 USAGE = """\
 usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip command> [pip args...]
        pipdoctor explain [--json] [LOG | - | PDnnn]
+       pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--cache-dir DIR | --no-cache-dir]
        pipdoctor --version | --help
 
 Runs pip as you would (pipdoctor install pyyaml = pip install pyyaml, with pip's own output unchanged)
@@ -21,6 +23,9 @@ and, when something went wrong, says which directory is really broken, why, and 
 
   explain LOG      diagnose a saved pip log (a CI log, a pasted issue); - or no LOG reads stdin
   explain PD101    show the documentation of a finding code
+  check            find what will make pip's cache fail on this machine, before it fails (changes nothing);
+                   as root, --user NAME checks another account, --all-users every account with a home;
+                   --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir as pip takes them
 
 options:
   --json           print one JSON document on stdout (pip's own stdout goes to stderr)
@@ -29,14 +34,10 @@ options:
   --version        print pipdoctor's version
 """
 
-OWN_COMMANDS = ("explain",)
+OWN_COMMANDS = ("explain", "check")
 _CODE = re.compile(r"^PD\d{3}$", re.I)
 # Read logs in blocks this big: large enough for the scanner's C-level search to dominate.
 _BLOCK = 1 << 20
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, exit 2."""
 
 
 @dataclass
@@ -44,6 +45,56 @@ class Options:
     json: bool = False
     color: str = "auto"
     python: Optional[str] = None
+
+
+@dataclass
+class CheckRequest:
+    """What `pipdoctor check` was asked: whose cache, and the cache options pip would be given."""
+
+    user: Optional[str] = None
+    all_users: bool = False
+    quiet: bool = False
+    pip_args: list = field(default_factory=list)  # --cache-dir/--no-cache-dir, passed on as pip spells them
+
+
+def parse_check_args(args: list[str], options: Options) -> CheckRequest:
+    request = CheckRequest()
+    rest, special = parse_options(args, options, stop_at_positional=False, own=_CHECK_OPTIONS, request=request)
+    if special:
+        raise _HelpRequested()
+    if rest:
+        raise UsageError(f"check takes no operand: {rest[0]!r}")
+    if request.user is not None and request.all_users:
+        raise UsageError("--user and --all-users do not go together")
+    return request
+
+
+class _HelpRequested(Exception):
+    pass
+
+
+def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) -> Optional[int]:
+    """Consume one of check's own options at args[index]; the next index, or None if it is not one."""
+    if arg == "--user" or arg.startswith("--user="):
+        request.user, index = _take_value(args, index, "--user")
+        return index
+    if arg == "--all-users":
+        request.all_users = True
+        return index + 1
+    if arg in ("-q", "--quiet"):
+        request.quiet = True
+        return index + 1
+    if arg == "--no-cache-dir":
+        request.pip_args.append(arg)
+        return index + 1
+    if arg == "--cache-dir" or arg.startswith("--cache-dir="):
+        value, index = _take_value(args, index, "--cache-dir")
+        request.pip_args.extend(["--cache-dir", value])
+        return index
+    return None
+
+
+_CHECK_OPTIONS = _check_option
 
 
 def _take_value(args: list[str], index: int, name: str) -> tuple[str, int]:
@@ -55,13 +106,18 @@ def _take_value(args: list[str], index: int, name: str) -> tuple[str, int]:
     return args[index + 1], index + 2
 
 
-def parse_options(args: list[str], options: Options, *, stop_at_positional: bool) -> tuple[list[str], bool]:
-    """Consume pipdoctor's own options; return the rest and whether --help/--version was asked."""
+def parse_options(args: list[str], options: Options, *, stop_at_positional: bool, own=None,
+                  request=None) -> tuple[list[str], bool]:
+    """Consume pipdoctor's own options (and a subcommand's, via `own`); return the rest and whether
+    --help/--version was asked."""
     rest: list[str] = []
     index = 0
     while index < len(args):
         arg = args[index]
-        if arg == "--json":
+        taken = own(arg, args, index, request) if own else None
+        if taken is not None:
+            index = taken
+        elif arg == "--json":
             options.json, index = True, index + 1
         elif arg == "--color" or arg.startswith("--color="):
             options.color, index = _take_value(args, index, "--color")
@@ -123,7 +179,30 @@ def _dispatch(args: list[str]) -> int:
             sys.stdout.write(USAGE)
             return exitcodes.OK
         return _explain(operands, options)
+    if command == "check":
+        try:
+            request = parse_check_args(command_args, options)
+        except _HelpRequested:
+            sys.stdout.write(USAGE)
+            return exitcodes.OK
+        return _check(request, options)
     return _run_pip(rest, options)
+
+
+def _check(request: CheckRequest, options: Options) -> int:
+    from pipdoctor.diagnose import diagnose_check
+    from pipdoctor.findings import has_problem
+    from pipdoctor.report import render_check_human, render_check_json, write
+
+    reports = diagnose_check(request, os.environ)
+    code = exitcodes.FINDINGS if any(has_problem(r.findings) for r in reports) else exitcodes.OK
+    if request.quiet:
+        return code
+    if options.json:
+        write(1, render_check_json(reports, code))
+    else:
+        write(1, render_check_human(reports, color=_color_for(1, options)))
+    return code
 
 
 def _explain(operands: list[str], options: Options) -> int:
