@@ -131,7 +131,7 @@ def classify(log: Log, facts=None) -> list[Finding]:
 
 
 def order_findings(findings: list[Finding]) -> list[Finding]:
-    """Rule order decides among errors and warnings; info findings never outrank a problem."""
+    """Errors first (what made pip fail), then warnings, then info; the rule order decides within each."""
     from pipdoctor.rules import RULE_ORDER
 
-    return sorted(findings, key=lambda f: (f.severity.rank == 2, RULE_ORDER.get(f.code, 999)))
+    return sorted(findings, key=lambda f: (f.severity.rank, RULE_ORDER.get(f.code, len(RULE_ORDER))))

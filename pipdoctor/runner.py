@@ -1,4 +1,4 @@
-"""Runs the user's real pip, its output passed through live and byte-for-byte: a pty on a terminal, pipes otherwise."""
+"""Runs the user's real pip, its output passed through live and unchanged: a pty on a terminal, else pipes."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import subprocess
 import sys
 import termios
 import tty
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable
 
 from pipdoctor.exitcodes import from_wait_status
 
-CHUNK = 64 * 1024  # a Linux pipe's whole buffer: heavy output costs one read and one write per 64 KiB
+_CHUNK = 64 * 1024  # a Linux pipe's whole buffer: heavy output costs one read and one write per 64 KiB
 
 # Under a pty pip has a session of its own, so nothing sent to pipdoctor reaches it unless relayed; the
 # pty's line discipline delivers Ctrl-C and Ctrl-\ typed into our raw terminal (they arrive as bytes).
@@ -86,16 +87,12 @@ def _run_with_pipes(
     argv: list[str], sink: int, on_output: Callable[[bytes], None], env: Mapping[str, str] | None
 ) -> int:
     """pip inherits our stdin, its stdout goes to `sink` and its stderr to fd 2."""
-    proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def relay(signum: int, frame: object) -> None:
-        _signal_pip(proc, signum, group=False)
-
-    handlers: dict[int, _SignalHandler | int] = dict.fromkeys(_PIPE_RELAYED, relay)
-    handlers.update(dict.fromkeys(_PIPE_SURVIVED, signal.SIG_IGN))  # pip is running: it keeps its own
-    with proc, _handling_signals(handlers):
-        outputs = {proc.stdout.fileno(): sink, proc.stderr.fileno(): 2}  # type: ignore[union-attr]
-        return _supervise(proc, outputs, {}, on_output)
+    with _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        # Only now: SIG_IGN set before the spawn would be inherited, and pip would ignore Ctrl-C too.
+        survived = dict.fromkeys(_PIPE_SURVIVED, signal.SIG_IGN)
+        with _handling_signals({**_relaying(proc, _PIPE_RELAYED, group=False), **survived}):
+            outputs = {proc.stdout.fileno(): sink, proc.stderr.fileno(): 2}  # type: ignore[union-attr]
+            return _supervise(proc, outputs, {}, on_output)
 
 
 def _run_in_pty(
@@ -108,34 +105,35 @@ def _run_in_pty(
         master, slave = os.openpty()
         cleanup.callback(os.close, master)
         try:
+            # Like script(1), pip's terminal gets the user's settings (`stty intr`, erase, ...).
+            settings = termios.tcgetattr(0 if keyboard else sink)
+            if not keyboard:
+                # Our terminal stays cooked and turns \n into \r\n itself: pip's must not do it twice.
+                settings[1] &= ~termios.OPOST
+            termios.tcsetattr(slave, termios.TCSANOW, settings)
             if keyboard:
-                # Like script(1): pip's terminal keeps the user's settings (`stty intr`, erase, ...).
-                termios.tcsetattr(slave, termios.TCSANOW, termios.tcgetattr(0))
                 cleanup.enter_context(_raw_mode(0))  # before pip starts, so no Ctrl-C can slip past it
             _copy_window_size(sink, master)
-            proc = _spawn(
-                argv,
-                env,
-                stdin=slave if keyboard else None,
-                stdout=slave,
-                stderr=slave,
-                start_new_session=True,
-                preexec_fn=_take_controlling_terminal,
+            proc = cleanup.enter_context(
+                _spawn(
+                    argv,
+                    env,
+                    stdin=slave if keyboard else None,
+                    stdout=slave,
+                    stderr=slave,
+                    start_new_session=True,
+                    preexec_fn=_take_controlling_terminal,
+                )
             )
         finally:
             os.close(slave)  # pip has its own copies; ours would keep the master from ever reading EOF
 
-        def relay(signum: int, frame: object) -> None:
-            _signal_pip(proc, signum, group=True)
-
         def resize(signum: int, frame: object) -> None:
             _copy_window_size(sink, master)  # the kernel then sends SIGWINCH to pip (tty_ioctl(4))
 
-        handlers: dict[int, _SignalHandler | int] = dict.fromkeys(_PTY_RELAYED, relay)
-        handlers[signal.SIGWINCH] = resize
-        with proc, _handling_signals(handlers):
-            status = _supervise(proc, {master: sink}, {0: master} if keyboard else {}, on_output)
-    return status
+        handlers = {**_relaying(proc, _PTY_RELAYED, group=True), signal.SIGWINCH: resize}
+        cleanup.enter_context(_handling_signals(handlers))
+        return _supervise(proc, {master: sink}, {0: master} if keyboard else {}, on_output)
 
 
 def _spawn(argv: list[str], env: Mapping[str, str] | None, **popen_args: object) -> subprocess.Popen:
@@ -199,7 +197,7 @@ def _copy_until_closed(
 
 def _read(fd: int) -> bytes:
     try:
-        return os.read(fd, CHUNK)
+        return os.read(fd, _CHUNK)
     except OSError as error:
         # Linux reports the end of a pty (pip's side all closed, or our terminal hung up) as EIO.
         if error.errno == errno.EIO:
@@ -251,8 +249,13 @@ def _handling_signals(handlers: Mapping[int, _SignalHandler | int]) -> Iterator[
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
-def _signal_pip(proc: subprocess.Popen, signum: int, *, group: bool) -> None:
-    if proc.returncode is not None:  # reaped: its pid may already be someone else's
-        return
-    with contextlib.suppress(ProcessLookupError):
-        (os.killpg if group else os.kill)(proc.pid, signum)
+def _relaying(proc: subprocess.Popen, signums: Sequence[int], *, group: bool) -> dict[int, _SignalHandler]:
+    """Handlers that pass each signal on to pip: to its process group when it has one of its own."""
+
+    def relay(signum: int, frame: object) -> None:
+        if proc.returncode is not None:  # reaped: its pid may already be someone else's
+            return
+        with contextlib.suppress(ProcessLookupError):
+            (os.killpg if group else os.kill)(proc.pid, signum)
+
+    return dict.fromkeys(signums, relay)

@@ -1,8 +1,9 @@
 """PD301 install-target-permission-denied: pip was refused a write where it installs (site-packages, the
 scripts dir, a venv), not in its cache.
 
-Usually a system Python or a venv created by another user (often root). Use a venv you own; `--user` or
-`sudo` are pip's hints, and `sudo pip` is what leaves root-owned files in your cache afterwards.
+Usually a system Python or a venv created by another user (often root, after a `sudo pip install` into
+it). Use a venv you own; `--user` or `sudo` are pip's hints, and `sudo pip` is what leaves root-owned
+files in your cache and site-packages afterwards.
 """
 
 from __future__ import annotations
@@ -11,21 +12,24 @@ import re
 
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.oserrors import TRIGGER, ErrorKind
-from pipdoctor.pathkinds import PathKind
-from pipdoctor.rules._common import errors_on, evidence, os_errors, unique_paths
+from pipdoctor.pathkinds import PathKind, path_kind
+from pipdoctor.rules._common import evidence, known_cache_roots, os_errors, unique_paths
 
 CODE = "PD301"
 NAME = "install-target-permission-denied"
 SEVERITY = Severity.ERROR
 # pip's install-failure handler (pip/_internal/commands/install.py create_os_error_message) and the
-# traceback frames of pip's install code, which tell a path-less PermissionError where it happened.
+# traceback frames of pip's install code: a path-less or relative error there happened while installing.
 _INSTALL_FAILURE = re.compile(r"Could not install packages due to an? (?:EnvironmentError|OSError)"
                               r"|Consider using the `--user` option|^\s*Check the permissions\.")
 _INSTALL_FRAME = re.compile(r'File ".*", line \d+, in (?:clobber|move_wheel_files|install_wheel|_install_wheel|'
                             r"install_unpacked_wheel|_copy_file|save|stash|_stash|renames|commit|uninstall)\s*$")
+# pip 23+ (pip/_internal/utils/temp_dir.py, AdjacentTempDirectory): an uninstall stash it could not
+# delete, i.e. files in site-packages that the user may not remove (left by a root install).
+_STASH_LEFT = re.compile(r"""Failed to remove contents in a temporary directory ['"](.+?)['"]""")
 TRIGGERS = (TRIGGER, rb"Could not install packages due to", rb"Consider using the `--user` option",
-            rb"Check the permissions\.", rb'File ".*", line \d+, in ')
-# How far (in lines) a path-less error may stand from the install context that explains it.
+            rb"Check the permissions\.", rb'File ".*", line \d+, in ', rb"Failed to remove contents in a temporary")
+# How far (in lines) an error may stand from the install context that explains it.
 _NEAR = 40
 
 
@@ -33,20 +37,45 @@ def _near(line, context_lines) -> bool:
     return any(0 <= line.number - c.number <= _NEAR or 0 <= c.number - line.number <= 2 for c in context_lines)
 
 
-def match(log, facts=None):
-    reports = errors_on(log, facts, [ErrorKind.PERMISSION], PathKind.TARGET)
+def install_step_errors(log, facts=None):
+    """Permission errors that happened installing: on a target path, or on a path-less or unplaceable
+    one (pip prints a bare file name at times) right by pip's install-failure message or install frames."""
+    roots = known_cache_roots(log, facts)
     context = [line for line, _ in log.matching(_INSTALL_FAILURE) + log.matching(_INSTALL_FRAME)]
-    pathless = [r for r in os_errors(log, ErrorKind.PERMISSION) if r.path is None and _near(r.line, context)]
-    if not reports and not pathless:
+    attributed = []
+    for report in os_errors(log, ErrorKind.PERMISSION):
+        kind = path_kind(report.path, roots)
+        if kind is PathKind.TARGET or (kind is PathKind.OTHER and _near(report.line, context)
+                                       and (report.path is None or not report.path.startswith(("/", "\\")))):
+            attributed.append(report)
+    return attributed
+
+
+def match(log, facts=None):
+    reports = install_step_errors(log, facts)
+    roots = known_cache_roots(log, facts)
+    leftovers = [(line, m.group(1)) for line, m in log.matching(_STASH_LEFT)
+                 if path_kind(m.group(1), roots) is PathKind.TARGET]
+    if not reports and not leftovers:
         return []
-    paths = unique_paths(reports)
-    where = paths[0] if paths else "the install location"
+    if reports:
+        paths = unique_paths(reports)
+        where = paths[0] if paths else "the install location"
+        return [Finding(
+            CODE, NAME, SEVERITY,
+            message=f"pip cannot write where it installs: permission denied on {where}.",
+            why=("The environment pip installs into (a system Python, or a venv made or last changed by another "
+                 "user, often root) is not writable by the user running pip. This is not a cache problem."),
+            paths=paths,
+            evidence=evidence([r.line for r in reports] + [line for line, _ in leftovers]),
+        )]
+    paths = tuple(dict.fromkeys(path for _, path in leftovers))
     return [Finding(
-        CODE, NAME, SEVERITY,
-        message=f"pip cannot write where it installs: permission denied on {where}.",
-        why=("The environment pip installs into (a system Python or a venv made by another user) is not "
-             "writable by the user running pip. This is not a cache problem."),
+        CODE, NAME, Severity.WARNING,
+        message=f"pip could not remove files it replaced in {paths[0].rsplit('/', 1)[0]}: they belong to "
+                "another user.",
+        why="A root (sudo) install left files in this environment; pip replaced them but cannot delete the "
+            "old copies, and the next upgrade or uninstall may fail.",
         paths=paths,
-        evidence=evidence(r.line for r in reports + pathless),
-        facts={"pathless": pathless},
+        evidence=evidence(line for line, _ in leftovers),
     )]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind
-from pipdoctor.rules import pd301_install_target_permission_denied as pd301
 from pipdoctor.rules._common import errors_on, evidence, unique_paths
+from pipdoctor.rules.pd301_install_target_permission_denied import install_step_errors
 
 CODE = "PD399"
 NAME = "other-permission-denied"
@@ -19,9 +19,8 @@ TRIGGERS = (TRIGGER,)
 
 
 def match(log, facts=None):
-    claimed = {r.line.number for f in pd301.match(log, facts) for r in f.facts.get("pathless", ())}
-    reports = [r for r in errors_on(log, facts, [ErrorKind.PERMISSION], PathKind.OTHER)
-               if not (r.path is None and r.line.number in claimed)]
+    installing = set(install_step_errors(log, facts))
+    reports = [r for r in errors_on(log, facts, [ErrorKind.PERMISSION], PathKind.OTHER) if r not in installing]
     if not reports:
         return []
     paths = unique_paths(reports)

@@ -1,0 +1,722 @@
+"""Where pip's cache is for this argv + environment, and which source decided: pip's own rules, without pip."""
+
+from __future__ import annotations
+
+import configparser
+import io
+import ntpath
+import os
+import posixpath
+import sys
+from dataclasses import dataclass
+from typing import Callable, Collection, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+from pipdoctor.errors import UsageError
+
+# Citations below name pip's files under pip/_internal/ (pip 23.2.1 unless a version is given) and the
+# platformdirs (appdirs before pip 21.3) that pip vendors under pip/_vendor/.
+
+#: The newest pip whose rules this module knows; `pip_version=None` means these rules.
+LATEST_KNOWN_PIP = (26, 3)
+
+# cli/cmdoptions.py general_group, pip 20.3 to 26.3: the main parser (the options before the command)
+# knows only these, and every command's parser has them too. The next argument belongs to these ones:
+_GENERAL_VALUE_OPTIONS = frozenset(
+    "--cache-dir --cert --client-cert --default-timeout --exists-action --keyring-provider --local-log --log "
+    "--log-file --proxy --python --resume-retries --retries --timeout --trusted-host --use-deprecated "
+    "--use-feature".split()
+)
+_GENERAL_FLAG_OPTIONS = frozenset(
+    "--debug --disable-pip-version-check --help --isolated --no-cache-dir --no-color --no-input --no-proxy-env "
+    "--no-python-version-warning --quiet --require-venv --require-virtualenv --verbose --version".split()
+)
+_GENERAL_OPTIONS = _GENERAL_VALUE_OPTIONS | _GENERAL_FLAG_OPTIONS
+# optparse accepts any unambiguous prefix of a long option. In every command of pip 20.3 to 26.3 "--ca"
+# is the shortest prefix that means --cache-dir and "--no-ca" the shortest for --no-cache-dir.
+_SHORTEST_PREFIX = {"--cache-dir": 4, "--no-cache-dir": 7}
+
+# Sources, as CacheLocation.source spells them.
+CLI_CACHE_DIR = "--cache-dir"
+CLI_NO_CACHE_DIR = "--no-cache-dir"
+XDG_CACHE_HOME = "XDG_CACHE_HOME"
+PLATFORM_DEFAULT = "platform default"
+
+
+@dataclass(frozen=True)
+class CacheLocation:
+    """Where pip keeps its cache for one invocation, as pip itself would decide it."""
+
+    path: Optional[str]  # absolute cache dir pip will use (None when the cache is off)
+    disabled: bool  # the user turned the cache off: --no-cache-dir, PIP_NO_CACHE_DIR, no-cache-dir in a config
+    source: str  # which source decided, e.g. "--cache-dir", "PIP_CACHE_DIR", "config file F [global] cache-dir"
+    config_files: Tuple[str, ...]  # config files pip reads for the command, that exist; lowest precedence first
+
+
+class PipInputError(UsageError):
+    """pip would stop on this input before it touches any cache (exit status 2, or a traceback).
+
+    `message` is pip's own complaint; `source` names the input to fix (an env var, a config file, an option).
+    """
+
+    def __init__(self, message: str, source: str) -> None:
+        super().__init__(f"pip would refuse to run: {message} (from {source})")
+        self.message = message
+        self.source = source
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One config file pip looks for, and its bytes (None: the file does not exist, so pip skips it)."""
+
+    kind: str  # pip's configuration kinds: "global", "user", "site", "env" (PIP_CONFIG_FILE)
+    path: str
+    data: Optional[bytes] = None
+
+
+# --- pip versions ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The behaviours that differ between the pip versions this module knows."""
+
+    xdg: str  # how XDG_* variables are read: "appdirs", "platformdirs", "stripped", "absolute"
+    xdg_dirs_expanduser: bool  # XDG_CONFIG_DIRS entries get expanduser'd
+    macos_xdg: bool  # macOS honours XDG_* variables too
+    per_file_items: bool  # empty values and no-cache-dir checks are per file, not per merged key
+    normalized_option_names: bool  # cache_dir and cache-dir in one section are the same option (duplicate)
+
+
+def _version_tuple(version: Union[str, Sequence[int], None]) -> Tuple[int, ...]:
+    """"23.2.1" -> (23, 2, 1); "24.1b1" -> (24, 1); None -> the newest known."""
+    if version is None:
+        return LATEST_KNOWN_PIP
+    if not isinstance(version, str):
+        return tuple(version)
+    parts = []
+    for piece in version.split("."):
+        digits = piece[: len(piece) - len(piece.lstrip("0123456789"))]
+        if not digits:
+            break
+        parts.append(int(digits))
+        if digits != piece:
+            break
+    return tuple(parts) or LATEST_KNOWN_PIP
+
+
+def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:
+    v = _version_tuple(version)
+    if v < (21, 3):
+        xdg = "appdirs"  # pip 21.3 replaced the vendored appdirs by platformdirs 2.4
+    elif v < (26, 2):
+        xdg = "platformdirs"
+    elif v < (26, 3):
+        xdg = "stripped"  # platformdirs 4.10, _xdg.py: os.environ.get(...).strip()
+    else:
+        xdg = "absolute"  # platformdirs 4.12, _xdg.py _xdg_dir: only an absolute path counts
+    return _Rules(
+        xdg=xdg,
+        # platformdirs 2.4 to 3.8 unix.py _with_multi_path expanduser()s each dir; 4.2 (pip 24.1) stopped.
+        xdg_dirs_expanduser=(21, 3) <= v < (24, 1),
+        macos_xdg=v >= (26, 2),  # platformdirs 4.10 macos.py: class MacOS(XDGMixin, ...)
+        # pip 25.2 configuration.py keeps values per file and cli/parser.py _get_ordered_configuration_items
+        # yields every file's non-empty value; pip 26.0 merges per key again ("fallthrough logic").
+        per_file_items=(25, 2) <= v < (26, 0),
+        # pip 26.3 configuration.py _RawConfigParser.optionxform = _normalize_name
+        normalized_option_names=v >= (26, 3),
+    )
+
+
+# --- paths, as os.path would compute them on the target platform ------------------------------------------
+
+
+def _is_windows(platform: str) -> bool:
+    return platform.startswith("win")  # utils/compat.py WINDOWS (pip's "cli" on nt case aside)
+
+
+def _pathmod(platform: str):
+    return ntpath if _is_windows(platform) else posixpath
+
+
+def _platform_environ(environ: Mapping[str, str], platform: str) -> Mapping[str, str]:
+    """Windows' environment is case-insensitive: os.environ there has upper-case keys."""
+    if _is_windows(platform):
+        return {key.upper(): value for key, value in environ.items()}
+    return environ
+
+
+def expand_user(
+    path: str,
+    environ: Mapping[str, str],
+    *,
+    platform: str = sys.platform,
+    home: Optional[str] = None,
+    user_homes: Optional[Mapping[str, str]] = None,
+) -> str:
+    """os.path.expanduser for a given environment: HOME, else `home` (the passwd entry), else unchanged.
+
+    Like posixpath.expanduser: HOME="" gives "/", and without HOME and passwd entry "~" stays, so the
+    path becomes relative to the working directory. `~name` is looked up in `user_homes`.
+    """
+    if not path.startswith("~"):
+        return path
+    if _is_windows(platform):
+        return _expand_user_nt(path, environ)
+    end = path.find("/", 1)
+    if end < 0:
+        end = len(path)
+    if end == 1:
+        userhome = environ["HOME"] if "HOME" in environ else home
+    else:
+        userhome = (user_homes or {}).get(path[1:end])
+    if userhome is None:
+        return path
+    userhome = userhome.rstrip("/")
+    return (userhome + path[end:]) or "/"
+
+
+def _expand_user_nt(path: str, environ: Mapping[str, str]) -> str:
+    # ntpath.expanduser (Python >= 3.8 ignores HOME on Windows)
+    end = 1
+    while end < len(path) and path[end] not in "/\\":
+        end += 1
+    if "USERPROFILE" in environ:
+        userhome = environ["USERPROFILE"]
+    elif "HOMEPATH" not in environ:
+        return path
+    else:
+        userhome = ntpath.join(environ.get("HOMEDRIVE", ""), environ["HOMEPATH"])
+    if end != 1:
+        target = path[1:end]
+        current = environ.get("USERNAME")
+        if target != current:
+            if current != ntpath.basename(userhome):
+                return path
+            userhome = ntpath.join(ntpath.dirname(userhome), target)
+    return userhome + path[end:]
+
+
+class _Context:
+    """The facts every rule below needs: platform, environment, passwd facts and the pip version's rules."""
+
+    def __init__(self, environ, platform, home, user_homes, rules):
+        self.environ = _platform_environ(environ, platform)
+        self.platform = platform
+        self.home = home
+        self.user_homes = user_homes
+        self.rules = rules
+        self.path = _pathmod(platform)
+
+    def expanduser(self, path: str) -> str:
+        return expand_user(path, self.environ, platform=self.platform, home=self.home, user_homes=self.user_homes)
+
+    def platformdirs_home(self, tilde_path: str, what: str) -> str:
+        """platformdirs' own expansion of its "~/..." defaults, which pip 26.3 made stricter."""
+        if self.rules.xdg != "absolute":
+            return self.expanduser(tilde_path)
+        # platformdirs 4.12 _xdg.py _expand_user: an empty HOME counts as unset, and no home is an error.
+        if self.environ.get("HOME", None) == "" and not _is_windows(self.platform):
+            expanded = tilde_path if self.home is None else (self.home.rstrip("/") + tilde_path[1:] or "/")
+        else:
+            expanded = self.expanduser(tilde_path)
+        if expanded.startswith("~"):
+            raise PipInputError(
+                f"could not determine the home directory for {tilde_path!r}, set HOME or an absolute XDG variable"
+                f" (pip needs it for {what})",
+                "HOME",
+            )
+        return expanded
+
+    def xdg_home(self, name: str) -> Optional[str]:
+        """The XDG_*_HOME value pip's platformdirs uses, or None for "fall back to the default"."""
+        value = self.environ.get(name)
+        if self.rules.xdg == "appdirs":
+            return value  # appdirs.py: os.getenv(name, default): set at all, even empty, counts
+        value = value or ""
+        if self.rules.xdg == "platformdirs":
+            return value if value.strip() else None  # unix.py: `if not path.strip():` default; else as is
+        value = value.strip()
+        if self.rules.xdg == "stripped":
+            return value or None
+        return value if posixpath.isabs(value) else None
+
+    def xdg_dirs(self, name: str) -> Optional[list]:
+        """The dirs of XDG_CONFIG_DIRS / XDG_DATA_DIRS with "pip" appended, or None for "use the default"."""
+        value = self.environ.get(name)
+        if self.rules.xdg == "appdirs":
+            # appdirs.py site_config_dir: os.getenv(...) or '/etc/xdg'; empty entries dropped, rstrip(os.sep)
+            dirs = [self.expanduser(d.rstrip("/")) for d in (value or "").split(":") if d]
+            if not value:
+                return None
+        elif self.rules.xdg == "platformdirs":
+            if not (value or "").strip():  # unix.py: `if not path.strip(): path = "/etc/xdg"`
+                return None
+            dirs = value.split(":")
+            if self.rules.xdg_dirs_expanduser:
+                dirs = [self.expanduser(d) for d in dirs]
+        elif self.rules.xdg == "stripped":
+            stripped = (value or "").strip()
+            if not stripped:
+                return None
+            dirs = [d for d in stripped.split(":") if d.strip()]
+        else:  # _xdg.py _xdg_dir_list: stripped entries, absolute ones only
+            dirs = [d.strip() for d in (value or "").split(":") if posixpath.isabs(d.strip())]
+            if not dirs:
+                return None
+        return [posixpath.join(d, "pip") for d in dirs]
+
+
+# --- the default cache dir -------------------------------------------------------------------------------
+
+
+def _default_cache_dir(ctx: _Context) -> Tuple[str, str]:
+    """locations/base.py USER_CACHE_DIR = appdirs.user_cache_dir("pip"), and which variable decided it."""
+    if _is_windows(ctx.platform):
+        # platformdirs windows.py user_cache_dir: CSIDL_LOCAL_APPDATA\pip\Cache (appauthor=False, opinion).
+        # Windows asks the shell for that folder; %LOCALAPPDATA% is how a process sees the same folder.
+        local = ctx.environ.get("LOCALAPPDATA") or ntpath.join(ctx.expanduser("~"), "AppData", "Local")
+        return ntpath.join(ntpath.normpath(local), "pip", "Cache"), PLATFORM_DEFAULT
+    if ctx.platform != "darwin" or ctx.rules.macos_xdg:
+        xdg = ctx.xdg_home("XDG_CACHE_HOME")
+        if xdg is not None:
+            return posixpath.join(xdg, "pip"), XDG_CACHE_HOME
+    if ctx.platform == "darwin":
+        return posixpath.join(ctx.platformdirs_home("~/Library/Caches", "its cache"), "pip"), PLATFORM_DEFAULT
+    return posixpath.join(ctx.platformdirs_home("~/.cache", "its cache"), "pip"), PLATFORM_DEFAULT
+
+
+# --- config files ----------------------------------------------------------------------------------------
+
+
+def _macos_user_data_dir(ctx: _Context) -> str:
+    """platformdirs user_data_dir("pip") on macOS, where pip looks first for its user config."""
+    if ctx.rules.macos_xdg:
+        xdg = ctx.xdg_home("XDG_DATA_HOME")
+        if xdg is not None:
+            return posixpath.join(xdg, "pip")
+    return posixpath.join(ctx.platformdirs_home("~/Library/Application Support", "its config"), "pip")
+
+
+def _config_file_paths(ctx: _Context, site_prefix: Optional[str], existing_dirs: Collection[str]) -> list:
+    """configuration.py get_configuration_files + iter_config_files: (kind, path), lowest precedence first."""
+    env = ctx.environ
+    windows = _is_windows(ctx.platform)
+    join = ctx.path.join
+    basename = "pip.ini" if windows else "pip.conf"  # configuration.py CONFIG_BASENAME
+
+    # utils/appdirs.py site_config_dirs
+    if windows:
+        program_data = env.get("PROGRAMDATA") or env.get("ALLUSERSPROFILE") or "C:\\ProgramData"
+        global_dirs = [ntpath.join(ntpath.normpath(program_data), "pip")]
+    elif ctx.platform == "darwin":
+        # site_data_dir; pip >= 24.1 also lists Homebrew's <prefix>/share/pip first: not modelled here
+        global_dirs = (ctx.rules.macos_xdg and ctx.xdg_dirs("XDG_DATA_DIRS")) or ["/Library/Application Support/pip"]
+    else:
+        # "Unix-y system. Look in /etc as well."
+        global_dirs = (ctx.xdg_dirs("XDG_CONFIG_DIRS") or ["/etc/xdg/pip"]) + ["/etc"]
+
+    # legacy ~/.pip/pip.conf uses plain os.path.expanduser("~"), even where platformdirs is stricter
+    legacy = join(ctx.expanduser("~"), "pip" if windows else ".pip", basename)
+    # utils/appdirs.py user_config_dir
+    if windows:
+        user_dir = ntpath.join(ntpath.normpath(env.get("APPDATA") or ntpath.join(
+            ctx.expanduser("~"), "AppData", "Roaming")), "pip")
+    elif ctx.platform == "darwin":
+        user_dir = _macos_user_data_dir(ctx)
+        if user_dir not in existing_dirs:  # _macos_user_config_dir: "if os.path.isdir(path)", else ~/.config
+            user_dir = posixpath.join(ctx.expanduser("~/.config/"), "pip")
+    else:
+        xdg = ctx.xdg_home("XDG_CONFIG_HOME")
+        user_dir = posixpath.join(xdg if xdg is not None else ctx.platformdirs_home("~/.config", "its config"),
+                                  "pip")
+
+    files = [("global", join(d, basename)) for d in global_dirs]
+    files += [("user", legacy), ("user", join(user_dir, basename))]  # "legacy ... overridden by the new"
+    if site_prefix is not None:
+        files.append(("site", join(site_prefix, basename)))  # os.path.join(sys.prefix, CONFIG_BASENAME)
+    if "PIP_CONFIG_FILE" in env:
+        files.append(("env", env["PIP_CONFIG_FILE"]))  # OVERRIDE_ORDER: GLOBAL, USER, SITE, ENV, ENV_VAR
+    return files
+
+
+def candidate_config_files(
+    environ: Mapping[str, str],
+    *,
+    platform: str = sys.platform,
+    home: Optional[str] = None,
+    site_prefix: Optional[str] = None,
+    pip_version: Union[str, Sequence[int], None] = None,
+    existing_dirs: Collection[str] = (),
+    user_homes: Optional[Mapping[str, str]] = None,
+) -> list:
+    """Every config file pip may read, as (kind, path), lowest precedence first; whether each exists is I/O.
+
+    `existing_dirs` matters only on macOS, where pip reads ~/Library/Application Support/pip/pip.conf only
+    if that directory exists (utils/appdirs.py _macos_user_config_dir).
+    """
+    ctx = _Context(environ, platform, home, user_homes, _rules_for(pip_version))
+    return _config_file_paths(ctx, site_prefix, existing_dirs)
+
+
+def macos_user_data_dir(
+    environ: Mapping[str, str], *, home: Optional[str] = None, pip_version: Union[str, Sequence[int], None] = None
+) -> str:
+    """The directory whose existence decides where pip looks for the user config on macOS."""
+    return _macos_user_data_dir(_Context(environ, "darwin", home, None, _rules_for(pip_version)))
+
+
+@dataclass(frozen=True)
+class _Setting:
+    section: str  # "global", a command name, or ":env:"
+    key: str  # normalized like configuration.py _normalize_name: "cache-dir", "no-cache-dir"
+    value: str
+    source: str  # for CacheLocation.source
+
+
+def _normalize_name(name: str) -> str:
+    """configuration.py _normalize_name: how a file's or PIP_*'s name becomes an option name."""
+    name = name.lower().replace("_", "-")
+    return name[2:] if name.startswith("--") else name
+
+
+class _NormalizingParser(configparser.RawConfigParser):
+    def optionxform(self, optionstr: str) -> str:
+        return _normalize_name(optionstr)
+
+
+def _parse_config(path: str, data: bytes, encoding: str, rules: _Rules) -> list:
+    """configuration.py _construct_parser + _load_file: one file's cache settings, or pip's load error."""
+    parser = _NormalizingParser() if rules.normalized_option_names else configparser.RawConfigParser()
+    try:
+        # parser.read(fname, encoding=locale_encoding): universal newlines, strict decoding
+        parser.read_file(io.TextIOWrapper(io.BytesIO(data), encoding=encoding), source=path)
+    except UnicodeDecodeError:
+        raise PipInputError(f"Configuration file contains invalid {encoding} characters in {path}.",
+                            f"config file {path}") from None
+    except configparser.Error as error:
+        raise PipInputError(f"Configuration file could not be loaded. {error}", f"config file {path}") from None
+    defaults = parser.defaults()
+    settings = []
+    for section in parser.sections():  # parser.items(section) includes [DEFAULT]'s keys
+        for name, value in parser.items(section):
+            key = _normalize_name(name)
+            if key not in ("cache-dir", "no-cache-dir"):
+                continue
+            written_in = "DEFAULT" if defaults.get(name) == value else section
+            settings.append(_Setting(section, key, value, f"config file {path} [{written_in}] {name}"))
+    return settings
+
+
+def _environ_settings(environ: Mapping[str, str]) -> list:
+    """configuration.py get_environ_vars: PIP_<NAME> for every option, in the environment's order."""
+    settings = []
+    for name, value in environ.items():
+        if name.startswith("PIP_"):
+            key = _normalize_name(name[4:])
+            if key in ("cache-dir", "no-cache-dir"):
+                settings.append(_Setting(":env:", key, value, name))
+    return settings
+
+
+def _files_read(files: Sequence[ConfigFile], isolated: bool, devnull: str) -> list:
+    """configuration.py _load_config_files: the files one parser loads, in OVERRIDE_ORDER."""
+    env_files = [f for f in files if f.kind == "env"]
+    if env_files and env_files[0].path == devnull:
+        return []  # "Skipping loading configuration files due to environment's PIP_CONFIG_FILE being os.devnull"
+    env_file_exists = bool(env_files and env_files[0].path and env_files[0].data is not None)
+    load_user = not isolated and not env_file_exists  # iter_config_files: should_load_user_config
+    return [f for f in files if f.kind != "user" or load_user]
+
+
+def _ordered_settings(
+    parsed: Sequence[Tuple[ConfigFile, list]], env_settings: list, section: Optional[str], rules: _Rules
+) -> list:
+    """cli/parser.py _get_ordered_configuration_items: [global], then [<command>], then PIP_*; empties dropped."""
+    order = ["global"] + ([section] if section and section != "global" else []) + [":env:"]
+    sources = [settings for _, settings in parsed] + [env_settings]
+    if rules.per_file_items:
+        # pip 25.2: values stay per file (a file read twice keeps its first place), and every file's
+        # non-empty value is applied in turn, so an empty value no longer hides a lower file's value.
+        by_path: dict = {}
+        for config, settings in parsed:
+            by_path[config.path] = settings
+        items = [s for settings in [*by_path.values(), env_settings] for s in settings if s.value]
+    else:
+        # configuration.py _dictionary merges all files key by key (later wins), then empties are dropped:
+        # an empty value in a higher file hides a lower file's value.
+        merged: dict = {}
+        for settings in sources:
+            for s in settings:
+                merged[(s.section, s.key)] = s
+        items = [s for s in merged.values() if s.value]
+    return [s for name in order for s in items if s.section == name]
+
+
+def _strtobool(value: str) -> None:
+    # utils/misc.py strtobool, whose ValueError message pip prints
+    if value.lower() not in ("y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0"):
+        raise ValueError(f"invalid truth value {value!r}")
+
+
+def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[str, str]):
+    """cli/parser.py _update_defaults + get_default_values: the cache_dir default after config and env.
+
+    Returns (value, source): value False means the cache is off, else the path (expanduser'd like pip).
+    """
+    value, source = ctx.expanduser(default[0]), default[1]  # get_default_values: check_value -> expanduser
+    disabled_by = None
+    for setting in settings:
+        if setting.key == "cache-dir":
+            # check_default -> _path_option_check expands "~" once, get_default_values once more
+            value, source = ctx.expanduser(ctx.expanduser(setting.value)), setting.source
+        else:
+            try:
+                _strtobool(setting.value)  # cli/cmdoptions.py _handle_no_cache_dir
+            except ValueError as error:
+                raise PipInputError(f"--no-cache-dir error: {error}", setting.source) from None
+            disabled_by = setting.source
+    if disabled_by is not None:
+        # _handle_no_cache_dir sets parser.values.cache_dir = False, and _update_defaults applies such
+        # callbacks last ("late_eval"): any valid no-cache-dir, even "false", beats every cache-dir.
+        return False, disabled_by
+    return value, source
+
+
+# --- the command line ------------------------------------------------------------------------------------
+
+
+def _match_long(opt: str) -> Optional[str]:
+    """optparse _match_abbrev over the general options: the exact name, or the only one it abbreviates."""
+    for name, length in _SHORTEST_PREFIX.items():
+        if len(opt) >= length and name.startswith(opt):
+            return name
+    if opt in _GENERAL_OPTIONS:
+        return opt
+    matches = [name for name in _GENERAL_OPTIONS if name.startswith(opt)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _cli_settings(args: Sequence[str], stop_at_positional: bool) -> Tuple[list, int]:
+    """optparse's walk over args: the cache options given, in order, and where parsing stopped.
+
+    Options that are not general options are taken as flags: only a value spelled like a cache option
+    could be misread that way (`-r --cache-dir`), and pip would reject most such lines anyway.
+    """
+    settings = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            return settings, index + 1
+        if arg.startswith("--"):
+            opt, has_value, explicit = arg.partition("=")
+            name = _match_long(opt)
+            if name in _GENERAL_VALUE_OPTIONS:
+                if has_value:
+                    value = explicit
+                elif index + 1 < len(args):
+                    index += 1
+                    value = args[index]
+                elif name == CLI_CACHE_DIR:
+                    raise PipInputError(f"{name} option requires 1 argument", name)
+                else:
+                    return settings, index + 1
+                if name == CLI_CACHE_DIR:
+                    settings.append((CLI_CACHE_DIR, value))
+            elif name == CLI_NO_CACHE_DIR:
+                if has_value:
+                    raise PipInputError(f"{name} option does not take a value", name)
+                settings.append((CLI_NO_CACHE_DIR, None))
+        elif not arg.startswith("-") or arg == "-":
+            if stop_at_positional:  # main parser: disable_interspersed_args()
+                return settings, index
+        index += 1
+    return settings, index
+
+
+def _split_command(pip_args: Sequence[str]) -> Tuple[Optional[str], list]:
+    """cli/main_parser.py parse_command: the command name, and its args (the general options included)."""
+    _, stop = _cli_settings(pip_args, stop_at_positional=True)
+    rest = list(pip_args[stop:])
+    if not rest:
+        return None, list(pip_args)
+    command = rest[0]
+    cmd_args = list(pip_args)
+    cmd_args.remove(command)  # the first equal argument, as pip does: cmd_args.remove(cmd_name)
+    return command, cmd_args
+
+
+# --- putting it together ---------------------------------------------------------------------------------
+
+
+def _decide(
+    pip_args: Sequence[str],
+    environ: Mapping[str, str],
+    files: Sequence[ConfigFile],
+    *,
+    platform: str,
+    cwd: str,
+    home: Optional[str],
+    pip_version: Union[str, Sequence[int], None],
+    encoding: str,
+    user_homes: Optional[Mapping[str, str]],
+) -> Tuple[CacheLocation, Optional[str]]:
+    """decide_cache_location, plus the path before normalization (for realpath, which needs the disk)."""
+    rules = _rules_for(pip_version)
+    ctx = _Context(environ, platform, home, user_homes, rules)
+    devnull = "nul" if _is_windows(platform) else "/dev/null"  # os.devnull
+    default = _default_cache_dir(ctx)  # computed when pip imports locations, before anything else
+
+    # First pass, cli/main_parser.py create_main_parser: name "global", never isolated. It loads every
+    # file and PIP_* variable, so their errors stop pip even with --isolated.
+    main_files = _files_read(files, isolated=False, devnull=devnull)
+    parsed = {id(f): _parse_config(f.path, f.data, encoding, rules) for f in main_files if f.data is not None}
+    env_settings = _environ_settings(ctx.environ)
+
+    def settings_of(chosen):
+        return [(f, parsed[id(f)]) for f in chosen if f.data is not None]
+
+    _apply_settings(_ordered_settings(settings_of(main_files), env_settings, None, rules), ctx, default)
+    command, cmd_args = _split_command(pip_args)
+
+    # Second pass, the command's parser: cli/main.py create_command(isolated=("--isolated" in cmd_args)).
+    isolated = "--isolated" in cmd_args
+    cmd_files = _files_read(files, isolated=isolated, devnull=devnull)
+    settings = _ordered_settings(settings_of(cmd_files), [] if isolated else env_settings, command, rules)
+    value, source = _apply_settings(settings, ctx, default)
+    cli, _ = _cli_settings(cmd_args, stop_at_positional=False)
+    for name, given in cli:
+        # optparse: later options win; --cache-dir's type "path" expands "~" (_path_option_check)
+        value, source = (ctx.expanduser(given) if name == CLI_CACHE_DIR else False), name
+    existing = tuple(f.path for f in cmd_files if f.data is not None)
+
+    if not value:  # base_command.py: `if options.cache_dir:` (False, or an empty --cache-dir "")
+        return CacheLocation(None, True, source, existing), None
+    # base_command.py: normalize_path(cache_dir): expanduser, realpath (abspath here), normcase
+    raw = ctx.path.join(cwd, ctx.expanduser(value))
+    path = ctx.path.normcase(ctx.path.normpath(raw))
+    return CacheLocation(path, False, source, existing), raw
+
+
+def decide_cache_location(
+    pip_args: Sequence[str],
+    environ: Mapping[str, str],
+    config_files: Sequence[ConfigFile],
+    *,
+    platform: str = sys.platform,
+    cwd: str,
+    home: Optional[str] = None,
+    pip_version: Union[str, Sequence[int], None] = None,
+    encoding: str = "utf-8",
+    user_homes: Optional[Mapping[str, str]] = None,
+) -> CacheLocation:
+    """The pure part: pip's argv, environment and config files (as read) -> where the cache is.
+
+    `config_files` is candidate_config_files()'s list with each file's bytes (None where missing).
+    `home` is the passwd entry's home, which expanduser uses when HOME is unset (None: no entry).
+    Symlinks are not resolved (pip's realpath needs the disk; resolve_cache_location does it).
+    Raises PipInputError where pip itself would exit with an error.
+    """
+    location, _ = _decide(pip_args, environ, config_files, platform=platform, cwd=cwd, home=home,
+                          pip_version=pip_version, encoding=encoding, user_homes=user_homes)
+    return location
+
+
+# --- I/O ---------------------------------------------------------------------------------------------------
+
+
+def read_config_file(path: str) -> Optional[bytes]:
+    """A config file as pip sees it: None if os.path.exists says no; empty if it cannot be opened.
+
+    pip checks os.path.exists, then configparser.read() silently skips a file it cannot open.
+    """
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def passwd_home(uid: Optional[int] = None) -> Optional[str]:
+    """The passwd entry's home dir, which os.path.expanduser falls back to when HOME is unset."""
+    try:
+        import pwd
+    except ImportError:  # Windows
+        return None
+    try:
+        return pwd.getpwuid(os.getuid() if uid is None else uid).pw_dir
+    except KeyError:
+        return None
+
+
+class _PasswdHomes(Mapping):
+    """name -> home dir from the passwd database, looked up only when a path says ~name."""
+
+    def __getitem__(self, name: str) -> str:
+        import pwd
+
+        return pwd.getpwnam(name).pw_dir
+
+    def __iter__(self) -> Iterator[str]:
+        import pwd
+
+        return iter([entry.pw_name for entry in pwd.getpwall()])
+
+    def __len__(self) -> int:
+        import pwd
+
+        return len(pwd.getpwall())
+
+
+def resolve_cache_location(
+    pip_args: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    platform: str = sys.platform,
+    cwd: Optional[str] = None,
+    home: Optional[str] = None,
+    site_prefix: Optional[str] = None,
+    pip_version: Union[str, Sequence[int], None] = None,
+    read_file: Callable[[str], Optional[bytes]] = read_config_file,
+    encoding: Optional[str] = None,
+) -> CacheLocation:
+    """Where pip's cache is for `pip <pip_args>` run in `environ` and `cwd`, and which source decided.
+
+    pip_args are pip's own argv, e.g. ["install", "--cache-dir", "/x", "pkg"]; without a command only
+    [global] applies. site_prefix is sys.prefix of the Python that runs pip (default: this one's), for
+    its pip.conf. pip_version selects that pip's rules (default: the newest known). home defaults to the
+    passwd entry of this process's user. Raises PipInputError where pip itself would exit with an error.
+    Not decided here: pip turns the cache off when the dir is not the user's to write (ownership's job).
+    """
+    import locale
+
+    cwd = os.getcwd() if cwd is None else cwd
+    on_this_os = platform == sys.platform
+    if home is None and on_this_os and not _is_windows(platform):
+        home = passwd_home()
+    user_homes = _PasswdHomes() if on_this_os and not _is_windows(platform) else None
+    site_prefix = sys.prefix if site_prefix is None else site_prefix
+    if encoding is None:
+        encoding = locale.getpreferredencoding(False)  # configuration.py _construct_parser
+    existing_dirs = set()
+    if platform == "darwin" and on_this_os:
+        probe = macos_user_data_dir(environ, home=home, pip_version=pip_version)
+        if os.path.isdir(os.path.join(cwd, probe)):
+            existing_dirs.add(probe)
+    candidates = candidate_config_files(environ, platform=platform, home=home, site_prefix=site_prefix,
+                                        pip_version=pip_version, existing_dirs=existing_dirs,
+                                        user_homes=user_homes)
+    devnull = "nul" if _is_windows(platform) else "/dev/null"
+    skip_all = any(kind == "env" and path == devnull for kind, path in candidates)
+    # pip checks os.path.exists(fname) relative to its working directory; "" never exists
+    files = [ConfigFile(kind, path, read_file(os.path.join(cwd, path)) if path and not skip_all else None)
+             for kind, path in candidates]
+    location, raw = _decide(pip_args, environ, files, platform=platform, cwd=cwd, home=home,
+                            pip_version=pip_version, encoding=encoding, user_homes=user_homes)
+    if raw is not None and on_this_os:
+        # utils/misc.py normalize_path: os.path.realpath, so a symlinked cache is reported as its target
+        location = CacheLocation(os.path.normcase(os.path.realpath(raw)), location.disabled, location.source,
+                                 location.config_files)
+    return location
