@@ -6,16 +6,17 @@
     isatty              print which of fds 0, 1, 2 are terminals, as JSON
     winsize             print "rows x cols" of the terminal on fd 1
     ask PROMPT          write PROMPT to stdout, read one line from stdin, print it back as "got <repr>"
-    trap SIGNAL CODE    exit with CODE when SIGNAL arrives
-    ready               print "ready": the test may now act
-    pause               wait for any signal
+    ready               print "ready PID": the test may now act
+    pause               wait for a signal whose default action ends the process
     sigwait SIGNAL      block SIGNAL, print "waiting", then print how it arrived: "got SIGNAL code=C pid=P"
+                        (blocked first, so one sent as soon as "waiting" shows cannot slip past the wait)
     die SIGNAL          die of SIGNAL
     exit CODE           exit with CODE
 """
 
 import json
 import os
+import resource
 import signal
 import sys
 
@@ -50,11 +51,8 @@ def main(steps):
         elif step == "ask":
             os.write(1, steps.pop(0).encode())
             say(f"got {sys.stdin.readline()!r}")
-        elif step == "trap":
-            signum, code = signal.Signals[steps.pop(0)], int(steps.pop(0))
-            signal.signal(signum, lambda *_: os._exit(code))
         elif step == "ready":
-            say("ready")
+            say(f"ready {os.getpid()}")
         elif step == "pause":
             signal.pause()
         elif step == "sigwait":
@@ -65,7 +63,8 @@ def main(steps):
             say(f"got {signum.name} code={info.si_code} pid={info.si_pid}")
         elif step == "die":
             signum = signal.Signals[steps.pop(0)]
-            signal.signal(signum, signal.SIG_DFL)
+            if signum != signal.SIGKILL:  # the one signal with no handler to reset
+                signal.signal(signum, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
             os.kill(os.getpid(), signum)
             signal.pause()
@@ -77,4 +76,5 @@ def main(steps):
 
 
 if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # dying of SIGQUIT must not leave a core file
     sys.exit(main(sys.argv[1:]))

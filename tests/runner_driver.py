@@ -1,8 +1,9 @@
 """Runs run_pip in a process of its own, so tests can give it a terminal and send it signals.
 
 Usage: runner_driver.py SPEC_JSON, SPEC = {"command": [...], "pip_args": [...], "result": PATH,
-"stdout_to_stderr": bool, "keep_output": bool}. Writes to PATH what run_pip returned and what on_output
-saw (size, sha256, and the bytes in hex when keep_output), then exits with the PipRun's returncode.
+"stdout_to_stderr": bool, "keep_output": bool, "fail_in_on_output": bool}. Writes to PATH what run_pip
+returned and what on_output saw (size, sha256, and the bytes in hex when keep_output), then exits with the
+PipRun's returncode. fail_in_on_output makes on_output raise, as a buggy classifier would.
 """
 
 import hashlib
@@ -17,6 +18,8 @@ def main(spec):
     seen = {"size": 0, "chunks": 0, "largest_chunk": 0, "sha256": hashlib.sha256(), "bytes": bytearray()}
 
     def on_output(chunk):
+        if spec.get("fail_in_on_output"):
+            raise RuntimeError("classifier bug")
         seen["size"] += len(chunk)
         seen["chunks"] += 1
         seen["largest_chunk"] = max(seen["largest_chunk"], len(chunk))
