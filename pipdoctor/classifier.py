@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -64,7 +65,7 @@ class LogScanner:
         self._pending = b""
         self._counted_lines = 0
         self._head: list[Line] = []
-        self._tail: list[Line] = []
+        self._tail: deque[Line] = deque(maxlen=MAX_KEPT - MAX_KEPT // 2)
 
     def feed(self, chunk: bytes) -> None:
         data = self._pending + chunk if self._pending else chunk
@@ -78,7 +79,7 @@ class LogScanner:
         if self._pending:
             self._scan(self._pending + b"\n", len(self._pending) + 1)
             self._pending = b""
-        return Log(tuple(self._head + self._tail), self._counted_lines)
+        return Log(tuple(self._head) + tuple(self._tail), self._counted_lines)
 
     def _scan(self, data: bytes, end: int) -> None:
         line_start_number = self._counted_lines
@@ -107,8 +108,6 @@ class LogScanner:
             self._head.append(line)
             return
         self._tail.append(line)
-        if len(self._tail) > MAX_KEPT:
-            del self._tail[: MAX_KEPT // 2]
 
 
 def scan_blocks(blocks: Iterable[bytes], triggers: Optional[Sequence[bytes]] = None) -> Log:

@@ -285,9 +285,9 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     from pipdoctor.classifier import LogScanner
     from pipdoctor.rules import TRIGGERS
 
-    command = runner.pip_command(options.python, os.environ)
     scanner = LogScanner(TRIGGERS)
     try:
+        command = runner.pip_command(options.python, os.environ)
         run = runner.run_pip(command, pip_args, on_output=scanner.feed, stdout_to_stderr=options.json)
     except runner.PipNotFound as error:
         raise UsageError(str(error)) from None
