@@ -61,7 +61,8 @@ class LogScanner:
     """
 
     def __init__(self, triggers: Sequence[bytes]):
-        self._trigger = re.compile(b"|".join(b"(?:%s)" % t for t in triggers))
+        # MULTILINE: a trigger's ^ and $ mean the start and end of a line, not of a block.
+        self._trigger = re.compile(b"|".join(b"(?:%s)" % t for t in triggers), re.MULTILINE)
         self._pending = b""
         self._counted_lines = 0
         self._head: list[Line] = []

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from pipdoctor.findings import Finding, Severity
-from pipdoctor.rules._common import evidence
+from pipdoctor.pathkinds import PathKind, path_kind
+from pipdoctor.rules._common import evidence, known_cache_roots
 
 CODE = "PD107"
 NAME = "cache-corrupt"
@@ -23,7 +24,10 @@ _INVALID_WHEEL = re.compile(r"""Wheel ['"](.+?)['"] located at (.+?) is invalid"
 
 
 def match(log, facts=None):
-    invalid = log.matching(_INVALID_WHEEL)
+    # A user's own broken wheel file is not the cache's business (and must never be removed by a fix).
+    roots = known_cache_roots(log, facts)
+    invalid = [(line, m) for line, m in log.matching(_INVALID_WHEEL)
+               if path_kind(m.group(2).strip(), roots) is PathKind.CACHE]
     bad_zip = log.matching(_BAD_ZIP)
     http = log.matching(_HTTP_ENTRY)
     if invalid or bad_zip:

@@ -18,10 +18,14 @@ from pipdoctor.rules._common import (CACHE_DISABLED, CACHE_DISABLED_TRIGGER, dis
 CODE = "PD201"
 NAME = "home-missing"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER, CACHE_DISABLED_TRIGGER)
+TRIGGERS = (TRIGGER, CACHE_DISABLED_TRIGGER, rb"could not determine the home directory")
 
-# Homes that never exist: Debian's `nobody` and system users, and `~` left unexpanded (no HOME, no passwd).
-_NO_HOME = re.compile(r"^(?:/nonexistent|/dev/null|~)(?:[/\\]|$)")
+# Homes that never exist: Debian's `nobody` and system users; and `~` left unexpanded (no HOME, no passwd
+# entry): pip 6-19 print `~/.cache/pip`, pip 20+ make it absolute, `<cwd>/~/.cache/pip` (cli/base_command.py
+# normalize_path).
+_NO_HOME = re.compile(r"^(?:/nonexistent|/dev/null)(?:[/\\]|$)|(?:^|[/\\])~[/\\]")
+# pip 26.3's platformdirs (_xdg.py) when it cannot expand `~` at all.
+_NO_HOME_ERROR = re.compile(r"could not determine the home directory")
 
 
 def _under(path: str, home: str) -> bool:
@@ -31,6 +35,14 @@ def _under(path: str, home: str) -> bool:
 def match(log, facts=None):
     reports = errors_on(log, facts, [ErrorKind.PERMISSION], PathKind.CACHE)
     paths = disabled_cache_dirs(log) + [r.path for r in reports if r.path]
+    refused = log.matching(_NO_HOME_ERROR)
+    if refused:
+        return [Finding(
+            CODE, NAME, SEVERITY,
+            message="pip stopped: HOME is not set and this user has no home in the passwd database.",
+            why="pip needs a home directory to find its cache and config; it cannot expand `~`.",
+            evidence=evidence(line for line, _ in refused),
+        )]
     if not paths:
         return []
     identity = getattr(facts, "identity", None)

@@ -17,10 +17,11 @@ from pipdoctor.rules._common import errors_on, evidence, unique_paths
 CODE = "PD303"
 NAME = "temp-dir-problem"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER, rb"No usable temporary directory found")
+TRIGGERS = (TRIGGER, rb"No usable temporary directory found", rb"The temporary folder for building")
 
-# Python's tempfile.gettempdir() when no candidate is writable.
-_NO_TEMP = re.compile(r"No usable temporary directory found in (.*)")
+# Python's tempfile.gettempdir() when no candidate is writable; pip 6.0-6.1's own check (locations.py:134).
+_NO_TEMP = re.compile(r"No usable temporary directory found in (.*)|The temporary folder for building \((.*?)\) "
+                      r"is either not owned by you")
 
 
 def match(log, facts=None):

@@ -19,20 +19,26 @@ TRIGGERS = (rb"Failed building wheel for", rb"Failed to build", rb"Could not bui
             rb"subprocess-exited-with-error", rb"failed with error code", rb"Building wheel for \S+ failed",
             rb"legacy-install-failure", rb"metadata-generation-failed", rb"failed-wheel-build-for-install",
             rb"Running setup.py install for \S+ \.\.\. error", rb"fatal error:", rb"error: command '.*' failed",
-            rb"Microsoft Visual C\+\+ [\d.]+ or greater is required")
+            rb"Microsoft Visual C\+\+ [\d.]+ or greater is required", rb"Command errored out with exit status",
+            rb"finished with status 'error'", rb"^\s*\S*\s*(?:\xe2\x95\xb0\xe2\x94\x80>|\+->|`->)\s")
 
 # Lines that name packages whose build failed, in pip 6 to 26 wordings.
 _NAMED = [
     re.compile(r"Failed building wheel for ([\w.-]+)"),
-    re.compile(r"Failed to build ([\w.-]+(?:[ ,]+[\w.-]+)*)\s*$"),
+    re.compile(r"Failed to build (?!installable wheels)([\w.-]+(?:[ ,]+[\w.-]+)*)\s*$"),
+    re.compile(r"Failed to build '([\w.-]+)' when"),  # 25.3 exceptions.py:204
     re.compile(r"Could not build wheels for ([\w.-]+(?:, [\w.-]+)*)"),
     re.compile(r"Failed to build installable wheels for some pyproject\.toml based projects \((.+?)\)"),
-    re.compile(r"Running setup.py install for ([\w.-]+) \.\.\. error"),
+    re.compile(r"Running setup.py install for ([\w.-]+)(?: \.\.\. error|: finished with status 'error')"),
 ]
+# 25.2+ DiagnosticPipError: "failed-wheel-build-for-install" then the names on a "╰─> a, b" context line.
+_BLOCK_NAMES = re.compile(r"^\s*(?:╰─>|\+->|`->)\s*([\w.-]+(?:, [\w.-]+)*)\s*$")
+_BLOCK_START = re.compile(r"failed-wheel-build-for-install|Failed to build installable wheels")
 # A build that succeeded, then failed to store its wheel: an OS error, explained by another rule.
 _STORE_FAILED = re.compile(r"Building wheel for ([\w.-]+) failed: \[(?:Errno|WinError) \d+\]")
 # Failures that name no package but are the build backend's own.
 _BACKEND = re.compile(r"subprocess-exited-with-error|failed with error code \d|legacy-install-failure|"
+                      r"Command errored out with exit status|"
                       r"metadata-generation-failed|fatal error:|error: command '.*' failed|"
                       r"Microsoft Visual C\+\+ [\d.]+ or greater is required")
 
@@ -50,6 +56,12 @@ def match(log, facts=None):
             if names:
                 failed.extend(names)
                 lines.append(line)
+    starts = [line.number for line, _ in log.matching(_BLOCK_START)]
+    for line, m in log.matching(_BLOCK_NAMES):
+        if any(0 < line.number - start <= 6 for start in starts):
+            names = [n for n in m.group(1).split(", ") if _key(n) not in store_failed]
+            failed.extend(names)
+            lines.extend([line] if names else [])
     backend = [line for line, _ in log.matching(_BACKEND)]
     if not failed and not backend:
         return []
