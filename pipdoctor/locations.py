@@ -1,4 +1,4 @@
-"""Where pip's cache is for this argv + environment, and which source decided: pip's own rules, without pip."""
+"""Where pip's cache is for this argv + environment, and which source decided, by pip's rules (no pip)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ _GENERAL_VALUE_OPTIONS = frozenset(
     "--use-feature".split()
 )
 _GENERAL_FLAG_OPTIONS = frozenset(
-    "--debug --disable-pip-version-check --help --isolated --no-cache-dir --no-color --no-input --no-proxy-env "
-    "--no-python-version-warning --quiet --require-venv --require-virtualenv --verbose --version".split()
+    "--debug --disable-pip-version-check --help --isolated --no-cache-dir --no-color --no-input "
+    "--no-proxy-env --no-python-version-warning --quiet --require-venv --require-virtualenv --verbose "
+    "--version".split()
 )
 _GENERAL_OPTIONS = _GENERAL_VALUE_OPTIONS | _GENERAL_FLAG_OPTIONS
 # optparse accepts any unambiguous prefix of a long option. In every command of pip 20.3 to 26.3 "--ca"
@@ -47,9 +48,12 @@ class CacheLocation:
     """Where pip keeps its cache for one invocation, as pip itself would decide it."""
 
     path: Optional[str]  # absolute cache dir pip will use (None when the cache is off)
-    disabled: bool  # the user turned the cache off: --no-cache-dir, PIP_NO_CACHE_DIR, no-cache-dir in a config
-    source: str  # which source decided, e.g. "--cache-dir", "PIP_CACHE_DIR", "config file F [global] cache-dir"
-    config_files: Tuple[str, ...]  # config files pip reads for the command, that exist; lowest precedence first
+    # the user turned the cache off: --no-cache-dir, PIP_NO_CACHE_DIR, no-cache-dir in a config file
+    disabled: bool
+    # which source decided: "--cache-dir", "PIP_CACHE_DIR", "config file F [global] cache-dir", ...
+    source: str
+    # the config files pip reads for this command that exist, lowest precedence first
+    config_files: Tuple[str, ...]
 
 
 class PipInputError(UsageError):
@@ -59,9 +63,9 @@ class PipInputError(UsageError):
     """
 
     def __init__(self, message: str, source: str) -> None:
-        super().__init__(f"pip would refuse to run: {message} (from {source})")
-        self.message = message
+        self.message = " ".join(message.split())  # configparser's errors span lines; the user sees one
         self.source = source
+        super().__init__(f"pip would refuse to run: {self.message} (from {source})")
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,13 @@ class _Rules:
     xdg: str  # how XDG_* variables are read: "appdirs", "platformdirs", "stripped", "absolute"
     xdg_dirs_expanduser: bool  # XDG_CONFIG_DIRS entries get expanduser'd
     macos_xdg: bool  # macOS honours XDG_* variables too
+    files_by_path: bool  # a file read at two levels counts once, at its first (lowest) level
     per_file_items: bool  # empty values and no-cache-dir checks are per file, not per merged key
     normalized_option_names: bool  # cache_dir and cache-dir in one section are the same option (duplicate)
 
 
 def _version_tuple(version: Union[str, Sequence[int], None]) -> Tuple[int, ...]:
-    """"23.2.1" -> (23, 2, 1); "24.1b1" -> (24, 1); None -> the newest known."""
+    """Version string or tuple -> comparable tuple: "24.1b1" is (24, 1); None is the newest known."""
     if version is None:
         return LATEST_KNOWN_PIP
     if not isinstance(version, str):
@@ -119,8 +124,10 @@ def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:
         # platformdirs 2.4 to 3.8 unix.py _with_multi_path expanduser()s each dir; 4.2 (pip 24.1) stopped.
         xdg_dirs_expanduser=(21, 3) <= v < (24, 1),
         macos_xdg=v >= (26, 2),  # platformdirs 4.10 macos.py: class MacOS(XDGMixin, ...)
-        # pip 25.2 configuration.py keeps values per file and cli/parser.py _get_ordered_configuration_items
-        # yields every file's non-empty value; pip 26.0 merges per key again ("fallthrough logic").
+        # pip 25.2 configuration.py keeps values per file name (_config[variant][fname]), and
+        # cli/parser.py _get_ordered_configuration_items yields every file's non-empty value; pip 26.0
+        # merges per key again ("fallthrough logic"), still over files keyed by name.
+        files_by_path=v >= (25, 2),
         per_file_items=(25, 2) <= v < (26, 0),
         # pip 26.3 configuration.py _RawConfigParser.optionxform = _normalize_name
         normalized_option_names=v >= (26, 3),
@@ -145,7 +152,7 @@ def _platform_environ(environ: Mapping[str, str], platform: str) -> Mapping[str,
     return environ
 
 
-def expand_user(
+def _expanduser(
     path: str,
     environ: Mapping[str, str],
     *,
@@ -199,7 +206,8 @@ def _expand_user_nt(path: str, environ: Mapping[str, str]) -> str:
 class _Context:
     """The facts every rule below needs: platform, environment, passwd facts and the pip version's rules."""
 
-    def __init__(self, environ, platform, home, user_homes, rules):
+    def __init__(self, environ: Mapping[str, str], platform: str, home: Optional[str],
+                 user_homes: Optional[Mapping[str, str]], rules: _Rules) -> None:
         self.environ = _platform_environ(environ, platform)
         self.platform = platform
         self.home = home
@@ -208,7 +216,8 @@ class _Context:
         self.path = _pathmod(platform)
 
     def expanduser(self, path: str) -> str:
-        return expand_user(path, self.environ, platform=self.platform, home=self.home, user_homes=self.user_homes)
+        return _expanduser(path, self.environ, platform=self.platform, home=self.home,
+                           user_homes=self.user_homes)
 
     def platformdirs_home(self, tilde_path: str, what: str) -> str:
         """platformdirs' own expansion of its "~/..." defaults, which pip 26.3 made stricter."""
@@ -221,8 +230,8 @@ class _Context:
             expanded = self.expanduser(tilde_path)
         if expanded.startswith("~"):
             raise PipInputError(
-                f"could not determine the home directory for {tilde_path!r}, set HOME or an absolute XDG variable"
-                f" (pip needs it for {what})",
+                f"could not determine the home directory for {tilde_path!r}, set HOME or an absolute XDG "
+                f"variable (pip needs it for {what})",
                 "HOME",
             )
         return expanded
@@ -310,7 +319,8 @@ def _config_file_paths(ctx: _Context, site_prefix: Optional[str], existing_dirs:
         global_dirs = [ntpath.join(ntpath.normpath(program_data), "pip")]
     elif ctx.platform == "darwin":
         # site_data_dir; pip >= 24.1 also lists Homebrew's <prefix>/share/pip first: not modelled here
-        global_dirs = (ctx.rules.macos_xdg and ctx.xdg_dirs("XDG_DATA_DIRS")) or ["/Library/Application Support/pip"]
+        xdg_dirs = ctx.xdg_dirs("XDG_DATA_DIRS") if ctx.rules.macos_xdg else None
+        global_dirs = xdg_dirs or ["/Library/Application Support/pip"]
     else:
         # "Unix-y system. Look in /etc as well."
         global_dirs = (ctx.xdg_dirs("XDG_CONFIG_DIRS") or ["/etc/xdg/pip"]) + ["/etc"]
@@ -327,8 +337,9 @@ def _config_file_paths(ctx: _Context, site_prefix: Optional[str], existing_dirs:
             user_dir = posixpath.join(ctx.expanduser("~/.config/"), "pip")
     else:
         xdg = ctx.xdg_home("XDG_CONFIG_HOME")
-        user_dir = posixpath.join(xdg if xdg is not None else ctx.platformdirs_home("~/.config", "its config"),
-                                  "pip")
+        if xdg is None:
+            xdg = ctx.platformdirs_home("~/.config", "its config")
+        user_dir = posixpath.join(xdg, "pip")
 
     files = [("global", join(d, basename)) for d in global_dirs]
     files += [("user", legacy), ("user", join(user_dir, basename))]  # "legacy ... overridden by the new"
@@ -359,7 +370,10 @@ def candidate_config_files(
 
 
 def macos_user_data_dir(
-    environ: Mapping[str, str], *, home: Optional[str] = None, pip_version: Union[str, Sequence[int], None] = None
+    environ: Mapping[str, str],
+    *,
+    home: Optional[str] = None,
+    pip_version: Union[str, Sequence[int], None] = None,
 ) -> str:
     """The directory whose existence decides where pip looks for the user config on macOS."""
     return _macos_user_data_dir(_Context(environ, "darwin", home, None, _rules_for(pip_version)))
@@ -394,7 +408,8 @@ def _parse_config(path: str, data: bytes, encoding: str, rules: _Rules) -> list:
         raise PipInputError(f"Configuration file contains invalid {encoding} characters in {path}.",
                             f"config file {path}") from None
     except configparser.Error as error:
-        raise PipInputError(f"Configuration file could not be loaded. {error}", f"config file {path}") from None
+        raise PipInputError(f"Configuration file could not be loaded. {error}",
+                            f"config file {path}") from None
     defaults = parser.defaults()
     settings = []
     for section in parser.sections():  # parser.items(section) includes [DEFAULT]'s keys
@@ -402,6 +417,7 @@ def _parse_config(path: str, data: bytes, encoding: str, rules: _Rules) -> list:
             key = _normalize_name(name)
             if key not in ("cache-dir", "no-cache-dir"):
                 continue
+            # the name as the file spells it (lower-cased; pip 26.3 normalizes it) and the section holding it
             written_in = "DEFAULT" if defaults.get(name) == value else section
             settings.append(_Setting(section, key, value, f"config file {path} [{written_in}] {name}"))
     return settings
@@ -422,7 +438,7 @@ def _files_read(files: Sequence[ConfigFile], isolated: bool, devnull: str) -> li
     """configuration.py _load_config_files: the files one parser loads, in OVERRIDE_ORDER."""
     env_files = [f for f in files if f.kind == "env"]
     if env_files and env_files[0].path == devnull:
-        return []  # "Skipping loading configuration files due to environment's PIP_CONFIG_FILE being os.devnull"
+        return []  # "Skipping loading configuration files due to ... PIP_CONFIG_FILE being os.devnull"
     env_file_exists = bool(env_files and env_files[0].path and env_files[0].data is not None)
     load_user = not isolated and not env_file_exists  # iter_config_files: should_load_user_config
     return [f for f in files if f.kind != "user" or load_user]
@@ -431,23 +447,23 @@ def _files_read(files: Sequence[ConfigFile], isolated: bool, devnull: str) -> li
 def _ordered_settings(
     parsed: Sequence[Tuple[ConfigFile, list]], env_settings: list, section: Optional[str], rules: _Rules
 ) -> list:
-    """cli/parser.py _get_ordered_configuration_items: [global], then [<command>], then PIP_*; empties dropped."""
+    """cli/parser.py _get_ordered_configuration_items: [global], [<command>], PIP_*; no empty values."""
     order = ["global"] + ([section] if section and section != "global" else []) + [":env:"]
-    sources = [settings for _, settings in parsed] + [env_settings]
+    by_path: dict = {}
+    for config, settings in parsed:
+        by_path[config.path] = settings  # read twice (PIP_CONFIG_FILE=/etc/pip.conf): keeps its first place
+    files = list(by_path.values()) if rules.files_by_path else [settings for _, settings in parsed]
     if rules.per_file_items:
-        # pip 25.2: values stay per file (a file read twice keeps its first place), and every file's
-        # non-empty value is applied in turn, so an empty value no longer hides a lower file's value.
-        by_path: dict = {}
-        for config, settings in parsed:
-            by_path[config.path] = settings
-        items = [s for settings in [*by_path.values(), env_settings] for s in settings if s.value]
+        # pip 25.2 configuration.py keeps values per file, and every file's non-empty value is applied in
+        # turn: an empty value no longer hides a lower file's value, and each no-cache-dir is checked.
+        items = [s for settings in [*files, env_settings] for s in settings if s.value]
     else:
-        # configuration.py _dictionary merges all files key by key (later wins), then empties are dropped:
-        # an empty value in a higher file hides a lower file's value.
+        # configuration.py _dictionary merges the files key by key (later wins) before empty values are
+        # dropped: an empty value in a higher file hides a lower file's value.
         merged: dict = {}
-        for settings in sources:
-            for s in settings:
-                merged[(s.section, s.key)] = s
+        for settings in [*files, env_settings]:
+            for setting in settings:
+                merged[(setting.section, setting.key)] = setting
         items = [s for s in merged.values() if s.value]
     return [s for name in order for s in items if s.section == name]
 
@@ -657,7 +673,10 @@ class _PasswdHomes(Mapping):
     def __getitem__(self, name: str) -> str:
         import pwd
 
-        return pwd.getpwnam(name).pw_dir
+        try:
+            return pwd.getpwnam(name).pw_dir
+        except ValueError:  # "embedded null character": no such user, as for expanduser
+            raise KeyError(name) from None
 
     def __iter__(self) -> Iterator[str]:
         import pwd
@@ -677,6 +696,7 @@ def resolve_cache_location(
     platform: str = sys.platform,
     cwd: Optional[str] = None,
     home: Optional[str] = None,
+    uid: Optional[int] = None,
     site_prefix: Optional[str] = None,
     pip_version: Union[str, Sequence[int], None] = None,
     read_file: Callable[[str], Optional[bytes]] = read_config_file,
@@ -686,8 +706,9 @@ def resolve_cache_location(
 
     pip_args are pip's own argv, e.g. ["install", "--cache-dir", "/x", "pkg"]; without a command only
     [global] applies. site_prefix is sys.prefix of the Python that runs pip (default: this one's), for
-    its pip.conf. pip_version selects that pip's rules (default: the newest known). home defaults to the
-    passwd entry of this process's user. Raises PipInputError where pip itself would exit with an error.
+    its pip.conf. pip_version selects that pip's rules (default: the newest known). home is what
+    expanduser falls back to without HOME: by default the passwd entry of `uid` (default: this process's
+    user), None if it has none. Raises PipInputError where pip itself would exit with an error.
     Not decided here: pip turns the cache off when the dir is not the user's to write (ownership's job).
     """
     import locale
@@ -695,7 +716,7 @@ def resolve_cache_location(
     cwd = os.getcwd() if cwd is None else cwd
     on_this_os = platform == sys.platform
     if home is None and on_this_os and not _is_windows(platform):
-        home = passwd_home()
+        home = passwd_home(uid)
     user_homes = _PasswdHomes() if on_this_os and not _is_windows(platform) else None
     site_prefix = sys.prefix if site_prefix is None else site_prefix
     if encoding is None:

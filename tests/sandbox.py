@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import io
 import os
@@ -73,7 +74,7 @@ def wheel_file(name: str, version: str) -> Path:
 
 
 @contextlib.contextmanager
-def _umask(mask: int) -> Iterator[None]:
+def umask(mask: int) -> Iterator[None]:
     old = os.umask(mask)
     try:
         yield
@@ -82,7 +83,7 @@ def _umask(mask: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def exclusive_lock(path: Path) -> Iterator[None]:
     """An exclusive flock, so parallel test sessions build each shared venv once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as lock:
@@ -97,18 +98,19 @@ def _check_run(argv: Sequence, **kwargs) -> None:
 
 
 def _sandbox_root() -> Path:
-    with _umask(0o022):
+    with umask(0o022):
         SANDBOX.mkdir(parents=True, exist_ok=True)
     SANDBOX.chmod(0o755)
     return SANDBOX
 
 
-def _new_venv(path: Path, pip_version: str, *requirements) -> None:
+def new_venv(path: Path, pip_version: str, *requirements) -> None:
     """A venv from READABLE_PYTHON, with pip installed offline by running pip straight from its wheel."""
     shutil.rmtree(path, ignore_errors=True)
     _check_run([READABLE_PYTHON, "-m", "venv", "--without-pip", path])
     pip = wheel_file("pip", pip_version) / "pip"
-    argv = [path / "bin" / "python", pip, "install", "--quiet", "--no-index", "--find-links", wheelhouse()]
+    argv = [path / "bin" / "python", pip, "install", "--quiet", "--no-cache-dir", "--no-index",
+            "--find-links", wheelhouse()]
     _check_run(argv + [f"pip=={pip_version}", *requirements], env=pip_env(HOME=str(path)))
     (path / _VENV_READY).touch()
 
@@ -118,9 +120,9 @@ def pip_venv(version: str) -> Path:
     path = _sandbox_root() / "venvs" / f"pip-{version}"
     if (path / _VENV_READY).exists():
         return path
-    with _umask(0o022), _locked(SANDBOX / "venvs" / ".lock"):
+    with umask(0o022), exclusive_lock(SANDBOX / "venvs" / ".lock"):
         if not (path / _VENV_READY).exists():
-            _new_venv(path, version)
+            new_venv(path, version)
     return path
 
 
@@ -134,9 +136,12 @@ _SOURCE_SKIP = {".git", ".venv", ".cache", "build", "dist", "tests", "scripts", 
 
 
 def _source_files() -> list:
+    """The source tree's files, and its links to dirs (pipdoctor/docs_pages -> docs/codes) as entries."""
     files = []
     for dirpath, dirnames, filenames in os.walk(REPO):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SOURCE_SKIP and not d.endswith(".egg-info"))
+        files += [Path(dirpath, d) for d in sorted(dirnames) if Path(dirpath, d).is_symlink()]
+        dirnames[:] = sorted(d for d in dirnames if d not in _SOURCE_SKIP and not d.endswith(".egg-info")
+                             and not Path(dirpath, d).is_symlink())
         files += [Path(dirpath, f) for f in sorted(filenames) if not f.endswith((".pyc", ".pyo"))]
     return files
 
@@ -149,19 +154,23 @@ def pipdoctor_venv() -> Path:
     files = _source_files()
     digest = hashlib.sha256()
     for f in files:
-        digest.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+        content = os.readlink(f).encode() if f.is_symlink() else f.read_bytes()
+        digest.update(str(f.relative_to(REPO)).encode() + b"\0" + content + b"\0")
     path = _sandbox_root() / "venvs" / f"pipdoctor-{digest.hexdigest()[:16]}"
     if (path / _VENV_READY).exists():
         return path
-    with _umask(0o022), _locked(SANDBOX / "venvs" / ".lock"):
+    with umask(0o022), exclusive_lock(SANDBOX / "venvs" / ".lock"):
         if not (path / _VENV_READY).exists():
             # pip builds a source dir in place (build/, *.egg-info): build from a copy, not from the checkout.
             with tempfile.TemporaryDirectory(prefix="pipdoctor-src-") as tmp:
                 for f in files:
                     target = Path(tmp, f.relative_to(REPO))
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(f, target)
-                _new_venv(path, PIP_VERSIONS[-1], tmp)
+                    if f.is_symlink():
+                        os.symlink(os.readlink(f), target)
+                    else:
+                        shutil.copy2(f, target)
+                new_venv(path, PIP_VERSIONS[-1], tmp)
         _prune_pipdoctor_venvs(keep=path)
     return path
 
@@ -228,8 +237,6 @@ def build_sdist(
                 payload = data.encode()
                 info.size, info.mode = len(payload), 0o644
                 tar.addfile(info, io.BytesIO(payload))
-    import gzip
-
     with open(target, "wb") as out, gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=mtime) as gz:
         gz.write(raw.getvalue())
     target.chmod(0o644)
@@ -250,7 +257,7 @@ class User:
 def homes_base() -> Path:
     """World-traversable parent of the throwaway users' homes."""
     base = _sandbox_root() / "homes"
-    with _umask(0o022):
+    with umask(0o022):
         base.mkdir(exist_ok=True)
     return base
 
@@ -304,44 +311,43 @@ def chown_tree(path: Path, uid: int, gid: int) -> None:
             os.chown(os.path.join(dirpath, entry), uid, gid, follow_symlinks=False)
 
 
-def run_as_uid(
-    uid: int,
-    gid: int,
+def run(
     argv: Sequence,
     env: Optional[Mapping[str, str]] = None,
     cwd: Optional[Path] = None,
     timeout: float = 300,
-    groups: Optional[Sequence[int]] = None,
+    mount_setup: Optional[str] = None,
+    separate_stderr: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run argv as uid:gid (no passwd entry needed), no supplementary groups unless given.
+    """Run argv with env (default pip_env()); result.stdout is stdout and stderr interleaved, as bytes,
+    unless separate_stderr keeps them apart (to parse `--json` output, or to compare pip's streams).
 
-    stdout of the result holds stdout and stderr interleaved, as bytes, the way a terminal would see them.
+    mount_setup: a shell script that root runs first in a new private mount namespace (`unshare -m`);
+    argv then runs in that namespace, so its mounts exist for this one command only.
     """
-    group_opt = ["--groups", ",".join(map(str, groups))] if groups else ["--clear-groups"]
-    return _run_setpriv(["--reuid", str(uid), "--regid", str(gid), *group_opt], argv, env, cwd or "/", timeout)
+    argv = [str(a) for a in argv]
+    if mount_setup:
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-ec", mount_setup + '\nexec "$@"', "sh",
+                *argv]
+    return subprocess.run(
+        argv, env=pip_env() if env is None else dict(env), cwd=str(cwd or "/"), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT, timeout=timeout,
+    )
 
 
-def run_as(
-    user: User,
-    argv: Sequence,
-    env: Optional[Mapping[str, str]] = None,
-    cwd: Optional[Path] = None,
-    timeout: float = 300,
-) -> subprocess.CompletedProcess:
-    """Run argv as the user (its groups from /etc/group); env defaults to pip_env(HOME=user's home)."""
+def run_as(user: User, argv: Sequence, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
+           **kwargs) -> subprocess.CompletedProcess:
+    """run() as the user, with its groups from /etc/group; env defaults to pip_env(HOME=user's home)."""
     env = pip_env(HOME=str(user.home)) if env is None else env
     cwd = cwd or (user.home if user.home.is_dir() else "/")
-    opts = ["--reuid", str(user.uid), "--regid", str(user.gid), "--init-groups"]
-    return _run_setpriv(opts, argv, env, cwd, timeout)
+    setpriv = ["setpriv", "--reuid", str(user.uid), "--regid", str(user.gid), "--init-groups", "--"]
+    return run(setpriv + list(argv), env=env, cwd=cwd, **kwargs)
 
 
-def _run_setpriv(opts, argv, env, cwd, timeout) -> subprocess.CompletedProcess:
-    argv = ["setpriv", *opts, "--", *map(str, argv)]
-    env = pip_env() if env is None else dict(env)
-    return subprocess.run(
-        argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, timeout=timeout,
-    )
+def run_as_uid(uid: int, gid: int, argv: Sequence, groups: Sequence[int] = (), **kwargs) -> subprocess.CompletedProcess:
+    """run() as a bare uid:gid that needs no passwd entry; no supplementary groups unless given."""
+    group_opt = ["--groups", ",".join(map(str, groups))] if groups else ["--clear-groups"]
+    return run(["setpriv", "--reuid", str(uid), "--regid", str(gid), *group_opt, "--", *argv], **kwargs)
 
 
 def python_of(venv: Path) -> Path:
