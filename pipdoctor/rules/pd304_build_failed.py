@@ -27,7 +27,7 @@ _NAMED = [
     re.compile(r"Failed building wheel for ([\w.-]+)"),
     re.compile(r"Failed to build (?!installable wheels)([\w.-]+(?:[ ,]+[\w.-]+)*)\s*$"),
     re.compile(r"Failed to build '([\w.-]+)' when"),  # 25.3 exceptions.py:204
-    re.compile(r"Could not build wheels for ([\w.-]+(?:, [\w.-]+)*)"),
+    re.compile(r"Could not build wheels for ([\w.-]+(?:, (?!which\b)[\w.-]+)*)"),
     re.compile(r"Failed to build installable wheels for some pyproject\.toml based projects \((.+?)\)"),
     re.compile(r"Running setup.py install for ([\w.-]+)(?: \.\.\. error|: finished with status 'error')"),
 ]
