@@ -16,9 +16,13 @@ from pipdoctor.rules._common import evidence, known_cache_roots
 CODE = "PD107"
 NAME = "cache-corrupt"
 SEVERITY = Severity.ERROR
-TRIGGERS = (rb"Cache entry deserialization failed", rb"BadZip[Ff]ile", rb"located at .* is invalid")
+TRIGGERS = (rb"Cache entry deserialization failed", rb"BadZip[Ff]ile", rb"located at .* is invalid",
+            rb"Error -3 while decompressing", rb"unsupported pickle protocol", rb"msgpack\.exceptions\.")
 
-_HTTP_ENTRY = re.compile(r"Cache entry deserialization failed, entry ignored")
+# pip's own message (cachecontrol serialize.py, pip 8+), and the crashes of pips whose cachecontrol did not
+# catch a bad entry: a truncated zlib body, a pickle or msgpack written by another Python or pip.
+_HTTP_ENTRY = re.compile(r"Cache entry deserialization failed, entry ignored|Error -3 while decompressing"
+                         r"|unsupported pickle protocol|msgpack\.exceptions\.")
 _BAD_ZIP = re.compile(r"BadZip[Ff]ile\b")
 _INVALID_WHEEL = re.compile(r"""Wheel ['"](.+?)['"] located at (.+?) is invalid""")
 
@@ -42,9 +46,11 @@ def match(log, facts=None):
             evidence=evidence([line for line, _ in invalid + bad_zip + http]),
         )]
     if http:
+        crashed = any("entry ignored" not in line.text for line, _ in http)
         return [Finding(
-            CODE, NAME, Severity.WARNING,
-            message="pip found a damaged entry in its HTTP cache and ignored it.",
+            CODE, NAME, Severity.ERROR if crashed else Severity.WARNING,
+            message="pip could not read an entry of its HTTP cache and stopped." if crashed else
+                    "pip found a damaged entry in its HTTP cache and ignored it.",
             why="An HTTP-cache file was truncated or written by another pip version; pip downloads the file "
                 "again, so this only costs time, unless it repeats on every run.",
             evidence=evidence(line for line, _ in http),

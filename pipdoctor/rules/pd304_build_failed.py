@@ -19,7 +19,7 @@ TRIGGERS = (rb"Failed building wheel for", rb"Failed to build", rb"Could not bui
             rb"subprocess-exited-with-error", rb"failed with error code", rb"Building wheel for \S+ failed",
             rb"legacy-install-failure", rb"metadata-generation-failed", rb"failed-wheel-build-for-install",
             rb"Running setup.py install for \S+ \.\.\. error", rb"fatal error:", rb"error: command '.*' failed",
-            rb"Microsoft Visual C\+\+ [\d.]+ or greater is required", rb"Command errored out with exit status",
+            rb"Microsoft Visual C\+\+ [\d.]+ (?:or greater )?is required", rb"Command errored out with exit status",
             rb"finished with status 'error'", rb"^\s*\S*\s*(?:\xe2\x95\xb0\xe2\x94\x80>|\+->|`->)\s")
 
 # Lines that name packages whose build failed, in pip 6 to 26 wordings.
@@ -40,7 +40,7 @@ _STORE_FAILED = re.compile(r"Building wheel for ([\w.-]+) failed: \[(?:Errno|Win
 _BACKEND = re.compile(r"subprocess-exited-with-error|failed with error code \d|legacy-install-failure|"
                       r"Command errored out with exit status|"
                       r"metadata-generation-failed|fatal error:|error: command '.*' failed|"
-                      r"Microsoft Visual C\+\+ [\d.]+ or greater is required")
+                      r"Microsoft Visual C\+\+ [\d.]+ (?:or greater )?is required")
 
 
 def _key(name: str) -> str:
