@@ -191,6 +191,15 @@ def _disk_full(facts: CheckFacts) -> list[Finding]:
 def _home_missing(facts: CheckFacts) -> list[Finding]:
     home = facts.home
     cache = facts.cache_path
+    if home.path is None and facts.pip_error:
+        return [_finding(
+            "PD201",
+            f"HOME is not set and uid {facts.account.uid} has no passwd entry: pip {facts.pip_version or ''} stops "
+            "before it uses any cache (\"could not determine the home directory\"); pip before 26.3 would use "
+            "a directory literally named `~` in the current directory.".replace("pip  ", "pip "),
+            why="Python expands `~` from HOME, else from the passwd entry; with neither, pip has no home at all.",
+            evidence=["HOME is unset", f"getent passwd {facts.account.uid}: no entry", f"pip: {facts.pip_error}"],
+        )]
     if home.path is None:
         # No HOME and no passwd entry: os.path.expanduser leaves `~` alone, and pip's cache becomes
         # <cwd>/~/.cache/pip (pip/_internal/utils/appdirs.py, normalize_path).
@@ -305,9 +314,22 @@ def _home_foreign(facts: CheckFacts) -> list[Finding]:
     )]
 
 
+def shared_cache(facts: CheckFacts) -> bool:
+    """A cache dir set up for several users: outside the user's home, owned by someone else, and opened to
+    others on purpose (group or other write bits, or an ACL). Its owners are by design; chown is no cure."""
+    root = facts.root
+    if root is None or facts.cache_path is None or root.existing != facts.cache_path or root.owner is None:
+        return False
+    if root.owner.uid == facts.cache_owner_uid:
+        return False
+    if _under(facts.cache_path, facts.home.path) or _under(facts.cache_path, facts.account.passwd_home):
+        return False
+    return bool((root.mode or 0) & 0o022) or bool(root.acl)
+
+
 def _foreign_cache(facts: CheckFacts) -> list[Finding]:
     walk, root = facts.walk, facts.root
-    if facts.cache_path is None or root is None or facts.cache_owner_uid == 0:
+    if facts.cache_path is None or root is None or facts.cache_owner_uid == 0 or shared_cache(facts):
         return []
     expected = facts.cache_owner_uid
     root_foreign = root.existing == facts.cache_path and root.owner is not None and root.owner.uid != expected
@@ -337,11 +359,12 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
     if owners:
         evidence.append("foreign owners: " + ", ".join(owners))
     if walk is not None and walk.foreign_areas:
-        evidence.append("where: " + ", ".join(f"{display_path(name)}/ {n:,} ({size_text(size)})"
+        evidence.append("where: " + ", ".join(f"{display_path(name)}/: {_count(n, 'entry', 'entries')} ({size_text(size)})"
                                               for name, n, size in walk.foreign_areas[:6]))
     for sub in (walk.foreign_subtrees if walk else ()):
         kind = "dir" if sub.is_dir else "file"
-        inside = f", {sub.entries:,} entries, {size_text(sub.size)}" if sub.is_dir else f", {size_text(sub.size)}"
+        inside = (f", {_count(sub.entries, 'entry', 'entries')}, {size_text(sub.size)}" if sub.is_dir
+                  else f", {size_text(sub.size)}")
         evidence.append(f"{display_path(sub.path)} ({kind}, {sub.owner.label}, mode {_mode(sub.mode)}{inside})")
     if walk is not None and walk.foreign_subtree_count > len(walk.foreign_subtrees):
         evidence.append(f"... and {walk.foreign_subtree_count - len(walk.foreign_subtrees):,} more foreign "
@@ -408,14 +431,14 @@ def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
             continue
         foreign = d.owner is not None and d.owner.uid != expected
         other_cause = d.immutable or d.acl_denies or d.blocked_at or (facts.mount and facts.mount.read_only)
-        if foreign and not creating and not other_cause:
+        if foreign and not creating and not other_cause and not shared_cache(facts):
             continue  # PD103 reports it, with its chown
         if creating and explained and _under(d.path, facts.home.path) and not _under(d.existing, cache):
             continue  # PD201/PD202 say why HOME has no cache in it
         if facts.mount and facts.mount.read_only and not (d.immutable or d.acl_denies or d.blocked_at):
             continue  # PD106
         kind = ("immutable" if d.immutable else "acl" if d.acl_denies else "untraversable" if d.blocked_at
-                else "foreign-parent" if creating and foreign else "mode")
+                else "foreign-parent" if creating and foreign else "shared" if foreign else "mode")
         problems.append((kind, d.blocked_at or d.existing))
         head = (f"pip must create {display_path(d.path)} in {display_path(d.existing)}" if creating
                 else f"{display_path(d.existing)}")
@@ -449,10 +472,9 @@ def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
     else:
         reason = {"immutable": "it is immutable (chattr +i)", "acl": "an ACL denies it",
                   "untraversable": f"{user} cannot enter it", "mode": "its mode does not allow it",
-                  "unreadable": "it cannot be listed"}[first_kind]
-        message = f"{user} cannot write {display_path(first_path)} in pip's cache although {reason}."
-        if first_kind != "mode" and first_kind != "unreadable":
-            message = f"{user} cannot write {display_path(first_path)}, a directory pip writes: {reason}."
+                  "unreadable": "it cannot be listed",
+                  "shared": f"this shared cache gives {user} no write permission"}[first_kind]
+        message = f"{user} cannot write {display_path(first_path)}, a directory pip writes: {reason}."
     return [_finding(
         "PD104",
         message,
@@ -502,14 +524,21 @@ def _cache_disabled(facts: CheckFacts) -> list[Finding]:
 
 
 def _disabling_setting(facts: CheckFacts) -> Optional[str]:
-    """The setting behind a disabled cache, when it is a false-looking value (the trap), else None."""
+    """The setting behind a disabled cache, when it is a false-looking value (the trap), else None.
+
+    cache_source spells it `PIP_NO_CACHE_DIR=false` or `no-cache-dir = false in FILE [section]`.
+    """
     source = facts.cache_source or ""
-    if "=" not in source:
+    if source.startswith("PIP_") and "=" in source:
+        name, value = source.split("=", 1)
+    elif " = " in source and " in " in source:
+        name, value = source.split(" = ", 1)
+        value = value.rsplit(" in ", 1)[0]
+    else:
         return None
-    value = source.rsplit("=", 1)[1].strip().strip("'\"").lower()
-    if "no_cache_dir" not in source.lower().replace("-", "_") or value not in _FALSE_WORDS:
+    if name.strip().lower().replace("_", "-") not in ("pip-no-cache-dir", "no-cache-dir"):
         return None
-    return source
+    return source if value.strip().lower() in _FALSE_WORDS else None
 
 
 def _temp(facts: CheckFacts) -> list[Finding]:

@@ -9,6 +9,13 @@ from typing import Iterable, Optional, Sequence
 
 from pipdoctor.findings import Finding
 
+try:  # Python's own regex parser, to read the literal text a trigger's every match contains
+    from re import _constants as _sre
+    from re import _parser as _sre_parse
+except ImportError:  # Python < 3.11
+    import sre_constants as _sre  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+
 # Lines longer than this are cut around the match: pip's progress bars redraw with \r and no \n, so one
 # "line" of a terminal capture can be megabytes long.
 MAX_LINE = 4096
@@ -18,6 +25,10 @@ MAX_PENDING = 1 << 20
 MAX_KEPT = 4000
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+# Bytes of pip's output, most frequent first (counted in tests/data/logs and scripts/bench's 100 MB log);
+# any other byte is rare. The gate starts its strings at rare bytes; only its speed depends on this table.
+_BYTE_FREQUENCY = b" etnialrsodp\xe2\x94\x81c/.-u1ymh\n023gfb:_w^64xk'8()579v"
+_MIN_FRAGMENT = 4
 
 
 @dataclass(frozen=True)
@@ -56,13 +67,15 @@ def clean_text(raw: bytes) -> str:
 class LogScanner:
     """Streams pip's output and keeps only the lines that match a rule's trigger, with their numbers.
 
-    The trigger search runs over whole blocks of bytes in C (one alternation regex), so only the few
-    interesting lines are ever decoded: that is what makes `explain` fast on a 100 MB CI log.
+    A gate (plain strings the triggers require, see _gate) is searched over whole blocks of bytes in C;
+    only the few lines it hits are checked against the triggers themselves, and only kept lines are ever
+    decoded: that is what makes `explain` fast on a 100 MB CI log.
     """
 
     def __init__(self, triggers: Sequence[bytes]):
         # MULTILINE: a trigger's ^ and $ mean the start and end of a line, not of a block.
         self._trigger = re.compile(b"|".join(b"(?:%s)" % t for t in triggers), re.MULTILINE)
+        self._gate = _gate(triggers)
         self._pending = b""
         self._counted_lines = 0
         self._head: list[Line] = []
@@ -85,14 +98,18 @@ class LogScanner:
     def _scan(self, data: bytes, end: int) -> None:
         line_start_number = self._counted_lines
         counted_to = 0
-        last_line_start = -1
-        for match in self._trigger.finditer(data, 0, end):
-            start = data.rfind(b"\n", 0, match.start()) + 1
-            if start == last_line_start:
-                continue
-            last_line_start = start
-            stop = data.find(b"\n", match.end(), end)
+        position = 0
+        while True:
+            hit = self._gate.search(data, position, end)
+            if hit is None:
+                break
+            start = data.rfind(b"\n", 0, hit.start()) + 1
+            stop = data.find(b"\n", hit.start(), end)
             stop = end if stop < 0 else stop
+            position = stop + 1
+            match = self._trigger.search(data, start, stop)  # the gate is a hint: the trigger decides
+            if match is None:
+                continue
             line_start_number += data.count(b"\n", counted_to, start)
             counted_to = start
             raw = data[start:stop]
@@ -109,6 +126,68 @@ class LogScanner:
             self._head.append(line)
             return
         self._tail.append(line)
+
+
+def _gate(triggers: Sequence[bytes]) -> "re.Pattern[bytes]":
+    """A regex that matches in every line a trigger matches in, and in few others.
+
+    It is an alternation of plain strings, one that every match of a trigger contains, each cut to start at
+    a rare byte; the engine skips in C to the bytes a match can start with, and tries the alternatives
+    there only. The triggers' own alternation has to be tried at nearly every byte: 5-10 times slower
+    (scripts/bench explain). A trigger with no such string, or with flags, is in the gate as it is.
+    """
+    parts = []
+    for trigger in triggers:
+        try:
+            parsed = _sre_parse.parse(trigger)
+            cased = not parsed.state.flags & (_sre.SRE_FLAG_IGNORECASE | _sre.SRE_FLAG_LOCALE)
+            literals = _required_literals(list(parsed)) if cased else None
+        except Exception:  # a parser of another shape (it is private): slower, never wrong
+            literals = None
+        if literals is None:
+            parts.append(b"(?:%s)" % trigger)
+        else:
+            parts.extend(re.escape(_fragment(literal)) for literal in literals)
+    return re.compile(b"|".join(dict.fromkeys(parts)), re.MULTILINE)
+
+
+def _required_literals(items: list) -> Optional[list[bytes]]:
+    """Strings one of which is in every match of a parsed regex (the rarest-starting such set), or None."""
+    candidates = []
+    run = bytearray()
+    for op, av in [*items, (None, None)]:
+        if op is _sre.LITERAL:
+            run.append(av)
+            continue
+        if len(run) >= 3:
+            candidates.append([bytes(run)])
+        run = bytearray()
+        found = None
+        if op is _sre.SUBPATTERN and not av[1]:  # a group that adds no flags of its own, as (?i:...) would
+            found = _required_literals(av[-1])
+        elif op is _sre.BRANCH:
+            branches = [_required_literals(branch) for branch in av[1]]
+            found = None if None in branches else [literal for branch in branches for literal in branch]
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] >= 1:
+            found = _required_literals(av[2])
+        if found:
+            candidates.append(found)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda literals: min((_rarity(f[0]), len(f)) for f in map(_fragment, literals)))
+
+
+def _fragment(literal: bytes) -> bytes:
+    """The tail of `literal` from its rarest byte on, at least _MIN_FRAGMENT bytes long."""
+    if len(literal) <= _MIN_FRAGMENT:
+        return literal
+    start = max(range(len(literal) - _MIN_FRAGMENT + 1), key=lambda k: (_rarity(literal[k]), -k))
+    return literal[start:]
+
+
+def _rarity(byte: int) -> int:
+    rank = _BYTE_FREQUENCY.find(bytes([byte]))
+    return len(_BYTE_FREQUENCY) if rank < 0 else rank
 
 
 def scan_blocks(blocks: Iterable[bytes], triggers: Optional[Sequence[bytes]] = None) -> Log:

@@ -2,18 +2,124 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
 
-from pipdoctor.classifier import Log, classify
 from pipdoctor.findings import Finding
-from pipdoctor.ownership import Facts, collect_facts, pick_alternate_cache
-from pipdoctor.remediation import suggest
-from pipdoctor.rules._common import cache_paths_named
+
+# The log side (classifier, rules) is imported by diagnose_run only: `pipdoctor check` never loads it,
+# which keeps its start-up short (scripts/bench-check).
 
 
-def diagnose_run(log: Log, pip_args: Sequence[str], environ: Mapping[str, str]) -> list[Finding]:
+def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]) -> list[Finding]:
+    from pipdoctor.classifier import classify
+    from pipdoctor.ownership import Facts, collect_facts, pick_alternate_cache
+    from pipdoctor.remediation import suggest
+    from pipdoctor.rules._common import cache_paths_named
+
     named = cache_paths_named(log)
     facts = collect_facts(named, environ)
     facts = Facts(facts.identity, facts.paths, cache_dir=next(iter(named.values()), None),
                   alternate_cache=pick_alternate_cache(facts.identity, environ))
     return [suggest(f, facts, pip_args) for f in classify(log, facts)]
+
+
+# --- pipdoctor check -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountReport:
+    """One account's check: who, where its cache is and which source decided, and the findings."""
+
+    user: Optional[str]
+    uid: int
+    home: Optional[str]
+    cache_path: Optional[str]
+    cache_disabled: bool
+    cache_source: str
+    findings: tuple
+    config_files: tuple = ()
+
+
+def _setting_value(location, environ: Mapping[str, str]) -> str:
+    """The source that turned the cache off, with its value when it is an env var or a config-file line."""
+    source = location.source
+    if source in environ:
+        return f"{source}={environ[source]}"
+    if source.startswith("config file ") and " [" in source:
+        import configparser
+
+        from pipdoctor.locations import read_config_file
+
+        path, _, rest = source[len("config file "):].rpartition(" [")
+        section, _, name = rest.partition("] ")
+        data = read_config_file(path)
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read_string((data or b"").decode("utf-8", "replace"))
+            return f"{name} = {parser.get(section, name)} in {path} [{section}]"
+        except (configparser.Error, KeyError):
+            return source
+    return source
+
+
+def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None) -> AccountReport:
+    """Resolve the account's cache as pip would, read the facts, judge them, attach the fixes."""
+    from pipdoctor.checker import check
+    from pipdoctor.locations import resolve_cache_location
+    from pipdoctor.ownership import collect_check_facts
+    from pipdoctor.remediation import suggest_check
+
+    from pipdoctor.locations import PipInputError
+    from pipdoctor.ownership import installed_pip
+
+    environ = account.environ
+    if cwd is None:
+        cwd = os.getcwd() if account.is_self else (account.passwd_home or "/")
+    pip = installed_pip(environ)
+    version = pip.version if pip is not None else None
+    pip_error = None
+    try:
+        # `pip install` reads [global] and [install]: the cache a real install would use.
+        location = resolve_cache_location(["install", *pip_args], environ, cwd=cwd, home=account.passwd_home,
+                                          site_prefix=pip.prefix if pip is not None else None, pip_version=version)
+    except PipInputError as error:
+        if error.source != "HOME":
+            raise
+        # No HOME and no passwd entry: pip >= 26.3 stops before it looks at any cache (a finding, PD201).
+        pip_error = error.message
+        location = None
+    if location is None:
+        path, disabled, source, config_files = None, True, f"none: pip {version or ''} stops, HOME is unset", ()
+    else:
+        path, disabled, source = location.path, location.disabled, location.source
+        config_files = tuple(location.config_files)
+        if disabled:
+            source = _setting_value(location, environ)
+    facts = collect_check_facts(account, path, disabled, source, pip_version=version, pip_error=pip_error)
+    findings = tuple(suggest_check(f, facts) for f in check(facts))
+    home = facts.home.path
+    return AccountReport(account.user, account.uid, home, facts.cache_path, facts.cache_disabled, source,
+                         findings, config_files)
+
+
+def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
+    """`pipdoctor check`: one report per account checked (this user, --user NAME, or --all-users)."""
+    from pipdoctor.errors import UsageError
+    from pipdoctor.ownership import all_accounts, named_account, self_account
+
+    if (request.user is not None or request.all_users) and os.geteuid() != 0:
+        flag = "--user" if request.user is not None else "--all-users"
+        raise UsageError(f"{flag} needs root (run: sudo pipdoctor check {flag}"
+                         f"{' ' + request.user if request.user is not None else ''})")
+    if request.user is not None:
+        account = named_account(request.user, environ)
+        if account is None:
+            raise UsageError(f"unknown user {request.user!r} (no passwd entry)")
+        accounts = [account]
+    elif request.all_users:
+        accounts = all_accounts(environ)
+    else:
+        accounts = [self_account(environ)]
+    return [check_account(a, request.pip_args) for a in accounts]

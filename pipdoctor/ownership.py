@@ -413,6 +413,8 @@ def launch_facts(environ: Mapping[str, str]) -> Launch:
             pass
     chain: list = []
     try:
+        if os.geteuid() != 0 and sudo_uid is None:
+            raise LookupError  # the chain only tells root's launchers (sudo, su, a container) apart
         import psutil
 
         for process in psutil.Process().parents():
@@ -422,7 +424,7 @@ def launch_facts(environ: Mapping[str, str]) -> Launch:
                 chain.append("?")
             if len(chain) >= 12:
                 break
-    except Exception:  # noqa: BLE001 - psutil missing or /proc hidden: the chain is only evidence
+    except Exception:  # noqa: BLE001 - psutil missing, /proc hidden, not root: the chain is only evidence
         pass
     via = next((name for name in chain if name in ("sudo", "su", "doas", "pkexec", "run0")), None)
     return Launch(sudo_user, sudo_uid, sudo_gid, sudo_home, tuple(chain), via, _container_kind())
@@ -532,7 +534,7 @@ def inode_flags(path: str) -> Optional[int]:
 
 @dataclass(frozen=True)
 class MountFacts:
-    """The filesystem a path lies on: its mount (psutil.disk_partitions) and statvfs, as the user sees it."""
+    """The filesystem a path lies on: its mount (the mount table) and statvfs, as the user sees it."""
 
     path: str
     mountpoint: Optional[str]
@@ -554,25 +556,46 @@ def _unescape_mount(text: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
+_PARTITIONS: list = []
+
+
+def _partitions() -> list:
+    """The mount table, read once per process (a check asks for several paths): (device, mountpoint,
+    fstype, opts) rows. On Linux straight from /proc/self/mounts, which is what psutil.disk_partitions(all=True)
+    parses too, without psutil's import cost (~15 ms of a 100 ms budget); psutil elsewhere."""
+    if not _PARTITIONS:
+        rows: list = []
+        try:
+            with open("/proc/self/mounts", "rb") as table:
+                for line in table.read().decode("utf-8", "surrogateescape").splitlines():
+                    fields = line.split()
+                    if len(fields) >= 4:
+                        rows.append((fields[0], fields[1], fields[2], fields[3]))
+        except OSError:
+            try:
+                import psutil
+
+                rows = [(p.device, p.mountpoint, p.fstype, p.opts) for p in psutil.disk_partitions(all=True)]
+            except Exception:  # noqa: BLE001 - no mount table: statvfs still answers for ro and free space
+                rows = []
+        _PARTITIONS.append(rows)
+    return _PARTITIONS[0]
+
+
 def mount_of(path: str, uid: int) -> MountFacts:
     """The mount holding `path` (an existing path): the longest mountpoint prefix, the last one mounted wins."""
     mountpoint = device = fstype = None
     options: tuple = ()
-    try:
-        import psutil
-
-        partitions = psutil.disk_partitions(all=True)
-    except Exception:  # noqa: BLE001 - no /proc: statvfs still answers for ro and free space
-        partitions = []
+    partitions = _partitions()
     real = os.path.realpath(path)
     best = -1
-    for part in partitions:
-        point = _unescape_mount(part.mountpoint)
+    for part_device, part_point, part_type, part_opts in partitions:
+        point = _unescape_mount(part_point)
         prefix = point.rstrip("/") + "/"
         if (real == point or real.startswith(prefix) or point == "/") and len(point) >= best:
             best = len(point)
-            mountpoint, device, fstype = point, part.device, part.fstype
-            options = tuple(part.opts.split(",")) if part.opts else ()
+            mountpoint, device, fstype = point, _unescape_mount(part_device), part_type
+            options = tuple(part_opts.split(",")) if part_opts else ()
     free = total = ffree = ftotal = None
     read_only = "ro" in options
     noexec = "noexec" in options
@@ -685,6 +708,9 @@ def dir_facts(path: str, account: Account, mount: Optional[MountFacts] = None) -
             writable = allowed and not immutable and not read_only
         if acl_denies is not None and mode_writable is False and not acl:
             acl_denies = None
+    elif st is not None and kind == "file":
+        # pip's own test on a non-directory is access(W_OK) on it (then makedirs fails): keep that answer
+        mode_writable, _ = permits(st, read_acl(existing), account.uid, account.groups, 2)
     return DirFacts(path, existing, kind, owner, mode, writable and blocked_at is None, mode_writable,
                     acl_entries, acl_denies, immutable, append_only, blocked_at)
 
@@ -948,6 +974,8 @@ class CheckFacts:
     cache_owner_uid: int
     cache_owner_gid: int
     nfs_root_squash_possible: bool = False
+    pip_version: Optional[str] = None  # of the pip the user would run, when known
+    pip_error: Optional[str] = None  # pip would stop before using any cache (e.g. no HOME at all, pip >= 26.3)
 
 
 def sudo_keeps_home(account: Account, home: HomeFacts, launch: Optional[Launch]) -> bool:
@@ -986,7 +1014,8 @@ def alternate_cache_for(account: Account, home: HomeFacts, cache_path: Optional[
 
 
 def collect_check_facts(account: Account, cache_path: Optional[str], disabled: bool, source: str, *,
-                        walk: bool = True) -> CheckFacts:
+                        walk: bool = True, pip_version: Optional[str] = None,
+                        pip_error: Optional[str] = None) -> CheckFacts:
     """Read everything the checker judges, for `account` and the cache dir pip would use."""
     home = home_facts(account)
     launch = launch_facts(account.environ) if account.is_self else None
@@ -997,7 +1026,7 @@ def collect_check_facts(account: Account, cache_path: Optional[str], disabled: b
     temp = temp_facts(account)
     if disabled or not cache_path:
         return CheckFacts(account, home, launch, None, None, True, source, None, (), False, None, None, temp,
-                          None, owner_uid, owner_gid)
+                          None, owner_uid, owner_gid, False, pip_version, pip_error)
     configured = os.path.abspath(cache_path)
     real = os.path.realpath(configured)
     root = dir_facts(real, account)
@@ -1026,4 +1055,59 @@ def collect_check_facts(account: Account, cache_path: Optional[str], disabled: b
     nfs = bool(mount and mount.fstype and mount.fstype.startswith("nfs"))
     return CheckFacts(account, home, launch, real, configured if configured != real else None, False, source,
                       root, tuple(subdirs), pip_keeps_cache(root, account), mount, scan, temp,
-                      alternate_cache_for(account, home, real), owner_uid, owner_gid, nfs)
+                      alternate_cache_for(account, home, real), owner_uid, owner_gid, nfs, pip_version, pip_error)
+
+
+# --- which pip the user would run ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstalledPip:
+    """The pip a user would run (runner.pip_command's choice): its Python's prefix and pip's version."""
+
+    command: str
+    prefix: Optional[str]  # sys.prefix of its Python: where its site pip.conf lives
+    version: Optional[str]
+
+
+def _shebang_python(script: str) -> Optional[str]:
+    try:
+        with open(script, "rb") as handle:
+            first = handle.readline(512)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].strip().split()
+    if not words:
+        return None
+    if os.path.basename(words[0]) == b"env" and len(words) > 1:
+        return None  # `#!/usr/bin/env python3`: PATH decides, leave it to the caller's prefix guess
+    return os.fsdecode(words[0]) if b"python" in os.path.basename(words[0]) else None
+
+
+def installed_pip(environ: Mapping[str, str]) -> Optional[InstalledPip]:
+    """Find the user's pip without running it (a Python start-up costs more than this whole check):
+    the prefix from the interpreter's path, the version from pip's .dist-info directory name."""
+    import glob
+    import shutil
+
+    python = environ.get("PIPDOCTOR_PYTHON")
+    command = python
+    if not python:
+        pip = shutil.which("pip", path=environ.get("PATH", os.defpath))
+        if not pip:
+            return None
+        command = pip
+        python = _shebang_python(pip) or os.path.join(os.path.dirname(pip), "python")
+    prefix = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    version = None
+    patterns = [os.path.join(prefix, "lib", "python3*", "site-packages", "pip-*.dist-info"),
+                os.path.join(prefix, "lib", "python3*", "dist-packages", "pip-*.dist-info"),
+                os.path.join(prefix, "lib", "python3", "dist-packages", "pip-*.dist-info")]
+    for pattern in patterns:
+        found = sorted(glob.glob(pattern))
+        if found:
+            version = os.path.basename(found[-1])[len("pip-"):-len(".dist-info")]
+            break
+    return InstalledPip(command, prefix, version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Optional, Sequence
 
-from pipdoctor.findings import Finding, Fix, Severity
+from pipdoctor.findings import Finding, Fix
 from pipdoctor.ownership import Facts
 from pipdoctor.pathkinds import cache_root_of
 
@@ -89,7 +89,7 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
     elif code == "PD107":
         if first:
             fixes = [Fix(f"rm -- {shlex.quote(first)}", "Remove only the damaged wheel; pip builds it again.", True)]
-        elif finding.severity is Severity.WARNING:
+        elif finding.facts.get("http_cache"):
             fixes = [Fix('rm -rf "$(pip cache dir)/http" "$(pip cache dir)/http-v2"',
                          "Drop the HTTP cache only (downloads); built wheels stay.", True)]
         else:

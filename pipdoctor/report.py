@@ -108,3 +108,101 @@ def write(fd: int, text: str) -> None:
     while data:
         written = os.write(fd, data)
         data = data[written:]
+
+
+# --- pipdoctor check ----------------------------------------------------------------------------------
+
+_GROUPS = (("error", "Errors"), ("warning", "Warnings"), ("info", "Info"))
+
+
+def _check_header(report, paint: _Style) -> str:
+    who = f"{report.user} (uid {report.uid})" if report.user is not None else f"uid {report.uid} (no passwd entry)"
+    if report.cache_disabled or report.cache_path is None:
+        cache = f"cache off ({report.cache_source})"
+    else:
+        cache = f"cache {report.cache_path} ({report.cache_source})"
+    return paint("bold", f"pipdoctor check: {who}, {cache}")
+
+
+def _check_finding_lines(finding: Finding, paint: _Style, number: int) -> list[str]:
+    head = paint(finding.severity.value, f"[{number}] {finding.code}") + " " + paint("bold", finding.name)
+    lines = [head, f"  {finding.message}"]
+    if finding.why:
+        lines.append(f"  why: {finding.why}")
+    for item in finding.evidence:
+        where = f"line {item.line}: " if item.line is not None else ""
+        lines.append(paint("dim", f"    - {where}{item.text}"))
+    lines.append(paint("dim", f"  more: pipdoctor explain {finding.code}"))
+    return lines
+
+
+def _check_account_lines(report, paint: _Style) -> list[str]:
+    out = [_check_header(report, paint)]
+    findings = list(report.findings)
+    if not any(f.severity.value != "info" for f in findings):
+        out.append("No problems found: pip can use its cache." if not report.cache_disabled
+                   else "No problems found.")
+    numbered = {id(f): index for index, f in enumerate(sorted(findings, key=lambda f: f.severity.rank), 1)}
+    for severity, title in _GROUPS:
+        group = [f for f in findings if f.severity.value == severity]
+        if not group:
+            continue
+        out.append("")
+        out.append(paint(severity, f"{title}:"))
+        for finding in group:
+            out.extend(_check_finding_lines(finding, paint, numbered[id(finding)]))
+    fixable = [f for f in sorted(findings, key=lambda f: f.severity.rank) if f.fixes]
+    if fixable:
+        out.append("")
+        out.append(paint("bold", "Fix (copy and run; the first command of each finding is the least invasive):"))
+        for finding in fixable:
+            out.append(paint("dim", f"  # [{numbered[id(finding)]}] {finding.code} {finding.name}"))
+            for fix in finding.fixes:
+                note = fix.description if fix.safe else f"{fix.description} (review before running)"
+                out.append(paint("dim", f"  # {note}"))
+                out.append("  " + paint("fix", fix.command))
+    return out
+
+
+def render_check_human(reports: Sequence, *, color: bool) -> str:
+    """`pipdoctor check`'s report: per account, findings grouped by severity, the fix commands last."""
+    paint = _Style(color)
+    out: list[str] = []
+    for index, report in enumerate(reports):
+        if index:
+            out.append("")
+            out.append(paint("dim", "-" * 72))
+        out.extend(_check_account_lines(report, paint))
+    if not reports:
+        out.append("pipdoctor check: no account to check.")
+    return "\n".join(out) + "\n"
+
+
+def _text(path: Optional[str]) -> Optional[str]:
+    """A path for JSON: bytes that are not UTF-8 (surrogate-escaped) become \\xNN, never lone surrogates."""
+    return None if path is None else os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _account_to_json(report) -> dict:
+    return {
+        "user": report.user,
+        "uid": report.uid,
+        "home": _text(report.home),
+        "cache": {"path": _text(report.cache_path), "disabled": report.cache_disabled,
+                  "source": _text(report.cache_source)},
+        "findings": [finding_to_json(f) for f in report.findings],
+    }
+
+
+def render_check_json(reports: Sequence, exit_code: int) -> str:
+    """One versioned object, as render_json: `accounts` for every account; `findings` is the account's
+    findings for a single-account check, every account's findings in account order for --all-users."""
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "pipdoctor_version": __version__,
+        "command": "check",
+        "exit_code": exit_code,
+        "accounts": [_account_to_json(r) for r in reports],
+        "findings": [finding_to_json(f) for r in reports for f in r.findings],
+    }
+    return json.dumps(document, indent=2) + "\n"

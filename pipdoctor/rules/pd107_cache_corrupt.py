@@ -54,5 +54,6 @@ def match(log, facts=None):
             why="An HTTP-cache file was truncated or written by another pip version; pip downloads the file "
                 "again, so this only costs time, unless it repeats on every run.",
             evidence=evidence(line for line, _ in http),
+            facts={"http_cache": True},
         )]
     return []
