@@ -293,7 +293,7 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
         raise UsageError(str(error)) from None
     from pipdoctor.diagnose import diagnose_run
 
-    findings = diagnose_run(scanner.finish(), pip_args, os.environ)
+    findings = diagnose_run(scanner.finish(), pip_args, os.environ, failed=run.returncode != 0)
     from pipdoctor.findings import has_problem
     from pipdoctor.report import render_human, render_json, write
 

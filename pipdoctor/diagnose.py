@@ -12,8 +12,11 @@ from pipdoctor.findings import Finding
 # which keeps its start-up short (scripts/bench-check).
 
 
-def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]) -> list[Finding]:
+def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str], *, failed: bool) -> list[Finding]:
+    """The log's findings, root cause first; when pip failed or a rule fired, the live check's findings
+    that the log could not show follow (HTTP-cache owners, blockers chown cannot cure, HOME, sudo)."""
     from pipdoctor.classifier import classify
+    from pipdoctor.findings import has_problem
     from pipdoctor.ownership import Facts, collect_facts, pick_alternate_cache
     from pipdoctor.remediation import suggest
     from pipdoctor.rules._common import cache_paths_named
@@ -22,7 +25,23 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
     facts = collect_facts(named, environ)
     facts = Facts(facts.identity, facts.paths, cache_dir=next(iter(named.values()), None),
                   alternate_cache=pick_alternate_cache(facts.identity, environ))
-    return [suggest(f, facts, pip_args) for f in classify(log, facts)]
+    findings = [suggest(f, facts, pip_args) for f in classify(log, facts)]
+    if failed or has_problem(findings):
+        seen = {f.code for f in findings}
+        findings += [f for f in _live_check(pip_args, environ) if f.code not in seen]
+    return findings
+
+
+def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> list[Finding]:
+    """`pipdoctor check` for the user who ran pip, with pip's own cache options; after pip has run, a
+    problem reading the machine must not hide pip's diagnosis, so it costs only the extra findings."""
+    from pipdoctor.errors import UsageError
+    from pipdoctor.ownership import self_account
+
+    try:
+        return list(check_account(self_account(environ), list(pip_args[1:])).findings)
+    except (OSError, UsageError):
+        return []
 
 
 # --- pipdoctor check -----------------------------------------------------------------------------------

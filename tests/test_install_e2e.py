@@ -133,6 +133,10 @@ def test_seed_failure_root_owned_wheels_is_pd101_with_exact_chown(user, version,
     assert commands[f"sudo chown -R {user.uid}:{user.gid} {cache}/wheels"] is True
     assert any("--no-cache-dir" in c or "--cache-dir" in c for c in commands)
     assert any("Errno 13" in e["text"] and isinstance(e["line"], int) for e in first["evidence"])
+    # The live check ran too: the root-owned subtree, read from the machine (evidence with no log line).
+    live = [f for f in document["findings"] if f["code"] == "PD103"]
+    assert live and f"{cache}/wheels" in live[0]["paths"]
+    assert all(e["line"] is None for e in live[0]["evidence"])
     assert document["exit_code"] == plain.returncode
     # pip's stdout went to stderr: stdout is the JSON document and nothing else.
     assert b"Looking in links" in as_json.stderr
