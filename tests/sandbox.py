@@ -109,8 +109,16 @@ def new_venv(path: Path, pip_version: str, *requirements) -> None:
     shutil.rmtree(path, ignore_errors=True)
     _check_run([READABLE_PYTHON, "-m", "venv", "--without-pip", path])
     pip = wheel_file("pip", pip_version) / "pip"
-    argv = [path / "bin" / "python", pip, "install", "--quiet", "--no-cache-dir", "--no-index",
-            "--find-links", wheelhouse()]
+    argv = [
+        path / "bin" / "python",
+        pip,
+        "install",
+        "--quiet",
+        "--no-cache-dir",
+        "--no-index",
+        "--find-links",
+        wheelhouse(),
+    ]
     _check_run(argv + [f"pip=={pip_version}", *requirements], env=pip_env(HOME=str(path)))
     (path / _VENV_READY).touch()
 
@@ -132,7 +140,17 @@ def copy_venv(venv: Path, dest: Path) -> Path:
     return dest
 
 
-_SOURCE_SKIP = {".git", ".venv", ".cache", "build", "dist", "tests", "scripts", "__pycache__", ".pytest_cache"}
+_SOURCE_SKIP = {
+    ".git",
+    ".venv",
+    ".cache",
+    "build",
+    "dist",
+    "tests",
+    "scripts",
+    "__pycache__",
+    ".pytest_cache",
+}
 
 
 def _source_files() -> list:
@@ -140,8 +158,11 @@ def _source_files() -> list:
     files = []
     for dirpath, dirnames, filenames in os.walk(REPO):
         files += [Path(dirpath, d) for d in sorted(dirnames) if Path(dirpath, d).is_symlink()]
-        dirnames[:] = sorted(d for d in dirnames if d not in _SOURCE_SKIP and not d.endswith(".egg-info")
-                             and not Path(dirpath, d).is_symlink())
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in _SOURCE_SKIP and not d.endswith(".egg-info") and not Path(dirpath, d).is_symlink()
+        )
         files += [Path(dirpath, f) for f in sorted(filenames) if not f.endswith((".pyc", ".pyo"))]
     return files
 
@@ -278,7 +299,9 @@ def remove_user(name: str) -> None:
 def chattr_clear(path: Path) -> None:
     """Drop immutable/append-only flags below path, so rmtree can remove what a test made immutable."""
     if path.exists():
-        subprocess.run(["chattr", "-R", "-i", "-a", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["chattr", "-R", "-i", "-a", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
 
 @contextlib.contextmanager
@@ -293,7 +316,9 @@ def unprivileged_user(prefix: str = "pdt", name: Optional[str] = None) -> Iterat
     home = homes_base() / name
     remove_user(name)
     shutil.rmtree(home, ignore_errors=True)
-    _check_run(["useradd", "--no-create-home", "--home-dir", home, "--user-group", "--shell", "/bin/sh", name])
+    _check_run(
+        ["useradd", "--no-create-home", "--home-dir", home, "--user-group", "--shell", "/bin/sh", name]
+    )
     try:
         entry = pwd.getpwnam(name)
         home.mkdir(mode=0o755)
@@ -327,16 +352,31 @@ def run(
     """
     argv = [str(a) for a in argv]
     if mount_setup:
-        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-ec", mount_setup + '\nexec "$@"', "sh",
-                *argv]
+        argv = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-ec",
+            mount_setup + '\nexec "$@"',
+            "sh",
+            *argv,
+        ]
     return subprocess.run(
-        argv, env=pip_env() if env is None else dict(env), cwd=str(cwd or "/"), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT, timeout=timeout,
+        argv,
+        env=pip_env() if env is None else dict(env),
+        cwd=str(cwd or "/"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
+        timeout=timeout,
     )
 
 
-def run_as(user: User, argv: Sequence, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
-           **kwargs) -> subprocess.CompletedProcess:
+def run_as(
+    user: User, argv: Sequence, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None, **kwargs
+) -> subprocess.CompletedProcess:
     """run() as the user, with its groups from /etc/group; env defaults to pip_env(HOME=user's home)."""
     env = pip_env(HOME=str(user.home)) if env is None else env
     cwd = cwd or (user.home if user.home.is_dir() else "/")
@@ -344,7 +384,9 @@ def run_as(user: User, argv: Sequence, env: Optional[Mapping[str, str]] = None, 
     return run(setpriv + list(argv), env=env, cwd=cwd, **kwargs)
 
 
-def run_as_uid(uid: int, gid: int, argv: Sequence, groups: Sequence[int] = (), **kwargs) -> subprocess.CompletedProcess:
+def run_as_uid(
+    uid: int, gid: int, argv: Sequence, groups: Sequence[int] = (), **kwargs
+) -> subprocess.CompletedProcess:
     """run() as a bare uid:gid that needs no passwd entry; no supplementary groups unless given."""
     group_opt = ["--groups", ",".join(map(str, groups))] if groups else ["--clear-groups"]
     return run(["setpriv", "--reuid", str(uid), "--regid", str(gid), *group_opt, "--", *argv], **kwargs)

@@ -11,7 +11,17 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 LOGS = REPO / "tests" / "data" / "logs"
 RECORD_LOGS = REPO / "scripts" / "record-logs"
-LABEL_KEYS = {"scenario", "pip_version", "command", "env", "user", "exit_code", "primary", "acceptable", "state"}
+LABEL_KEYS = {
+    "scenario",
+    "pip_version",
+    "command",
+    "env",
+    "user",
+    "exit_code",
+    "primary",
+    "acceptable",
+    "state",
+}
 CODE = re.compile(r"^PD\d{3}$")
 
 # A sample that covers a warning (cache disabled), an Errno in the wheel cache, and an invalid cached wheel,
@@ -32,11 +42,15 @@ def test_every_log_has_a_label_and_every_label_a_log():
     stems = {}
     for path in _fixtures():
         stems.setdefault(path.with_suffix(""), set()).add(path.suffix)
-    unpaired = {str(stem): sorted(suffixes) for stem, suffixes in stems.items() if suffixes != {".log", ".json"}}
+    unpaired = {
+        str(stem): sorted(suffixes) for stem, suffixes in stems.items() if suffixes != {".log", ".json"}
+    }
     assert not unpaired
 
 
-@pytest.mark.parametrize("label_path", sorted(LOGS.glob("*/pip-*.json")), ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize(
+    "label_path", sorted(LOGS.glob("*/pip-*.json")), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
 def test_label_is_valid(label_path):
     label = json.loads(label_path.read_text())
     assert set(label) - {"note"} == LABEL_KEYS
@@ -57,5 +71,7 @@ def test_fixtures_are_what_pip_prints_now():
     argv = [sys.executable, str(RECORD_LOGS), "--check"]
     argv += [arg for s in SAMPLE_SCENARIOS for arg in ("--scenario", s)]
     argv += [arg for v in SAMPLE_PIPS for arg in ("--pip", v)]
-    proc = subprocess.run(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    proc = subprocess.run(
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stdout
