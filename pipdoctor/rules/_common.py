@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterable, Optional
 
@@ -23,10 +24,14 @@ MAX_EVIDENCE = 6
 
 
 def os_errors(log: Log, *kinds: ErrorKind) -> list[OSErrorReport]:
-    reports = []
-    for line in log.lines:
-        reports.extend(r for r in os_errors_in(line) if not kinds or r.kind in kinds)
-    return reports
+    return [r for r in _os_errors_of(log) if not kinds or r.kind in kinds]
+
+
+@functools.lru_cache(maxsize=1)
+def _os_errors_of(log: Log) -> tuple[OSErrorReport, ...]:
+    """Eight rules ask for the OS errors of the same log: parse its kept lines once, not once per rule
+    (a third of `explain`'s time on a 100 MB log, scripts/bench explain)."""
+    return tuple(report for line in log.lines for report in os_errors_in(line))
 
 
 def disabled_cache_dirs(log: Log) -> list[str]:
