@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import sys
-from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
+# Start-up is part of the product (scripts/bench: `pipdoctor --version` within 40 ms): this module imports
+# only what every run needs; dataclasses, typing, re and the rest load where they are used.
 from pipdoctor import __version__, exitcodes
 from pipdoctor.errors import UsageError
 
@@ -35,26 +33,27 @@ options:
 """
 
 OWN_COMMANDS = ("explain", "check")
-_CODE = re.compile(r"^PD\d{3}$", re.I)
 # Read logs in blocks this big: large enough for the scanner's C-level search to dominate.
 _BLOCK = 1 << 20
 
 
-@dataclass
 class Options:
-    json: bool = False
-    color: str = "auto"
-    python: Optional[str] = None
+    """pipdoctor's own options, wherever they stood on the command line."""
+
+    def __init__(self) -> None:
+        self.json = False
+        self.color = "auto"
+        self.python: str | None = None
 
 
-@dataclass
 class CheckRequest:
     """What `pipdoctor check` was asked: whose cache, and the cache options pip would be given."""
 
-    user: Optional[str] = None
-    all_users: bool = False
-    quiet: bool = False
-    pip_args: list = field(default_factory=list)  # --cache-dir/--no-cache-dir, passed on as pip spells them
+    def __init__(self) -> None:
+        self.user: str | None = None
+        self.all_users = False
+        self.quiet = False
+        self.pip_args: list[str] = []  # --cache-dir/--no-cache-dir, passed on as pip spells them
 
 
 def parse_check_args(args: list[str], options: Options) -> CheckRequest:
@@ -73,7 +72,7 @@ class _HelpRequested(Exception):
     pass
 
 
-def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) -> Optional[int]:
+def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) -> int | None:
     """Consume one of check's own options at args[index]; the next index, or None if it is not one."""
     if arg == "--user" or arg.startswith("--user="):
         request.user, index = _take_value(args, index, "--user")
@@ -143,7 +142,7 @@ def parse_options(args: list[str], options: Options, *, stop_at_positional: bool
     return rest, False
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(args)
@@ -209,7 +208,7 @@ def _explain(operands: list[str], options: Options) -> int:
     if len(operands) > 1:
         raise UsageError("explain takes one LOG (or - for stdin, or a code like PD101)")
     target = operands[0] if operands else "-"
-    if _CODE.match(target):
+    if _is_code(target):
         return _show_doc(target.upper(), options)
     from pipdoctor.classifier import LogScanner, classify
     from pipdoctor.remediation import suggest
@@ -243,12 +242,19 @@ def _headline(findings) -> str:
     return f"pipdoctor: root cause: {first.code} {first.name}"
 
 
+def _is_code(text: str) -> bool:
+    """PD101, pd101: a finding code rather than a log file name."""
+    return len(text) == 5 and text[:2].upper() == "PD" and text[2:].isdigit()
+
+
 def _feed_log(target: str, scanner) -> None:
     """Stream a log file (or stdin) into the scanner; refuse what is not a text log, in one line."""
     try:
         stream = sys.stdin.buffer if target == "-" else open(target, "rb")
     except OSError as error:
         raise UsageError(f"cannot read {target}: {error.strerror}") from None
+    import contextlib
+
     name = "standard input" if target == "-" else target
     try:
         with stream if target != "-" else contextlib.nullcontext(stream):
@@ -291,12 +297,14 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
         run = runner.run_pip(command, pip_args, on_output=scanner.feed, stdout_to_stderr=options.json)
     except runner.PipNotFound as error:
         raise UsageError(str(error)) from None
+    log = scanner.finish()
+    if run.returncode == 0 and not log.lines and not options.json:
+        return 0  # pip is content and no rule could match anything: not a word more (no live check either)
     from pipdoctor.diagnose import diagnose_run
-
-    findings = diagnose_run(scanner.finish(), pip_args, os.environ, failed=run.returncode != 0)
     from pipdoctor.findings import has_problem
     from pipdoctor.report import render_human, render_json, write
 
+    findings = diagnose_run(log, pip_args, os.environ, failed=run.returncode != 0)
     if options.json:
         write(1, render_json(pip_args[0], findings, run.returncode,
                              pip={"command": list(run.command), "exit_code": run.returncode}))

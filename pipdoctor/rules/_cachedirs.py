@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from pipdoctor.ownership import Facts, Identity, Owner
+if TYPE_CHECKING:  # the types only: ownership (the live reader) stays off the scanning path
+    from pipdoctor.ownership import Facts, Identity, Owner
 
 
 @dataclass(frozen=True)
