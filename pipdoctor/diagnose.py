@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 from pipdoctor.findings import Finding
+
+if TYPE_CHECKING:
+    from pipdoctor.classifier import Log
 
 # The log side (classifier, rules) is imported by diagnose_run only: `pipdoctor check` never loads it,
 # which keeps its start-up short (scripts/bench-check).
@@ -59,6 +62,7 @@ class AccountReport:
     cache_source: str
     findings: tuple
     config_files: tuple = ()
+    facts: object = field(default=None, repr=False, compare=False)  # the CheckFacts judged (for `fix`)
 
 
 def _setting_value(location, environ: Mapping[str, str]) -> str:
@@ -120,7 +124,7 @@ def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None
     findings = tuple(suggest_check(f, facts) for f in check(facts))
     home = facts.home.path
     return AccountReport(account.user, account.uid, home, facts.cache_path, facts.cache_disabled, source,
-                         findings, config_files)
+                         findings, config_files, facts)
 
 
 def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:

@@ -183,6 +183,8 @@ _NO_LOGIN_SHELLS = ("nologin", "false", "sync", "halt", "shutdown")
 # Login shells of the uids pip runs as in sysadmin modes: UID_MIN from /etc/login.defs, Debian's default.
 _UID_MIN_DEFAULT = 1000
 _NOBODY = 65534
+# Top-level entries `pipdoctor fix` moved aside (remediation.MOVED_MARK): not pip's any more, not walked.
+MOVED_ASIDE = ".pipdoctor-"
 
 
 def display_path(path) -> str:
@@ -478,6 +480,15 @@ def read_acl(path: str) -> Optional[tuple]:
     return decode_acl(raw)
 
 
+def class_bits(owner: int, group: int, mode: int, uid: int, groups) -> int:
+    """The rwx bits (in the low 3) that apply to uid: owner's, else group's, else other's (chmod(1))."""
+    if owner == uid:
+        return mode >> 6
+    if group in groups:
+        return mode >> 3
+    return mode
+
+
 def permits(st: os.stat_result, acl: Optional[tuple], uid: int, groups, want: int) -> tuple[bool, Optional[str]]:
     """Whether uid (with groups) gets `want` (rwx bits, 4/2/1) on an inode; and the ACL entry that decided,
     when an ACL did. Mirrors the kernel's posix_acl_permission(); root bypasses (CAP_DAC_OVERRIDE)."""
@@ -485,13 +496,7 @@ def permits(st: os.stat_result, acl: Optional[tuple], uid: int, groups, want: in
         return True, None
     mode = st.st_mode
     if not acl:
-        if st.st_uid == uid:
-            bits = mode >> 6
-        elif st.st_gid in groups:
-            bits = mode >> 3
-        else:
-            bits = mode
-        return (bits & want) == want, None
+        return (class_bits(st.st_uid, st.st_gid, mode, uid, groups) & want) == want, None
     mask = next((e.perm for e in acl if e.tag == _ACL_MASK), 7)
     for entry in acl:
         if entry.tag == _ACL_USER_OBJ and st.st_uid == uid:
@@ -820,6 +825,8 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> Cach
                 except OSError:
                     errors += 1
                     continue
+                if area is None and MOVED_ASIDE in entry.name:
+                    continue  # moved aside by `pipdoctor fix` (wheels.pipdoctor-<time>): pip never reads it
                 n_entries += 1
                 mode = st.st_mode
                 fmt = mode & S_IFMT
@@ -859,13 +866,7 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> Cach
                             other_mounts.append(entry.path)
                         continue
                     if check_modes:
-                        if st.st_uid == uid:
-                            bits = mode >> 6
-                        elif st.st_gid in groups:
-                            bits = mode >> 3
-                        else:
-                            bits = mode
-                        if bits & 3 != 3:
+                        if class_bits(st.st_uid, st.st_gid, mode, uid, groups) & 3 != 3:
                             if st.st_uid == uid:
                                 unwritable_count += 1
                                 if len(unwritable) < SAMPLES:

@@ -161,3 +161,8 @@ def fs_type(path: Path) -> str:
 
 def fix_commands(finding: dict) -> list[str]:
     return [f["command"] for f in finding["fixes"]]
+
+
+def runner_as(user):
+    """A run(argv, env, cwd) callable that runs as the user, for helpers that take a runner."""
+    return lambda argv, env=None, cwd=None: sandbox.run_as(user, argv, env=env, cwd=cwd)

@@ -22,6 +22,15 @@ def isolated_home(tmp_path_factory, monkeypatch):
     return home
 
 
+@pytest.fixture
+def user():
+    """A real throwaway unprivileged user with an empty home (root-only tests); removed afterwards."""
+    from tests import sandbox
+
+    with sandbox.unprivileged_user("pdt") as made:
+        yield made
+
+
 def pytest_runtest_setup(item):
     if item.get_closest_marker("root") and os.geteuid() != 0:
         pytest.skip("needs root: creates users, chowns files to them and runs pip as them")

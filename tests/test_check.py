@@ -10,20 +10,10 @@ import pytest
 
 from tests import sandbox
 from tests.checkkit import (assert_pip_agrees, check_as, check_as_root, check_as_uid, chown_to_root,
-                            deep_entries, fix_commands, new_user_cache, pip_cache_dir, pip_python, pipdoctor_bin,
-                            user_cache, with_pip)
+                            deep_entries, fix_commands, new_user_cache, pip_cache_dir, pip_python,
+                            pipdoctor_bin, runner_as, user_cache, with_pip)
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def user():
-    with sandbox.unprivileged_user("pdc") as made:
-        yield made
-
-
-def _as(user):
-    return lambda argv, env=None, cwd=None: sandbox.run_as(user, argv, env=env, cwd=cwd)
 
 
 def _run_fix(command: str, user=None) -> None:
@@ -56,7 +46,7 @@ def test_healthy_user_after_a_real_pip_install_exits_0(user, tmp_path):
         assert result.account["user"] == user.name
         assert result.account["cache"] == {"path": str(user_cache(user)), "disabled": False,
                                            "source": "platform default"}
-        assert_pip_agrees(result, _as(user), with_pip(sandbox.pip_env(HOME=user.home)))
+        assert_pip_agrees(result, runner_as(user), with_pip(sandbox.pip_env(HOME=user.home)))
         human = sandbox.run_as(user, [pipdoctor_bin(), "check"])
         assert human.returncode == 0
         assert b"No problems found" in human.stdout
@@ -88,7 +78,7 @@ def test_partly_root_owned_cache_deep_inside_wheels_and_http(user):
     assert sorted(chown[len(prefix):].split()) == sorted(str(p) for p in wheel_dirs + http_files)
     assert not any("sudo pip" in c or "--user" in c for c in fix_commands(found))
     assert "PD102" not in result.codes()  # the cache root is the user's: pip keeps the cache
-    assert_pip_agrees(result, _as(user), with_pip(sandbox.pip_env(HOME=user.home)))
+    assert_pip_agrees(result, runner_as(user), with_pip(sandbox.pip_env(HOME=user.home)))
     _run_fix(chown)
     assert check_as(user).returncode == 0
 
@@ -105,7 +95,7 @@ def test_whole_cache_root_owned(user):
     disabled = result.finding("PD102")
     assert str(cache) in disabled["message"]
     assert result.codes().index("PD103") < result.codes().index("PD102")
-    assert_pip_agrees(result, _as(user), with_pip(sandbox.pip_env(HOME=user.home)))
+    assert_pip_agrees(result, runner_as(user), with_pip(sandbox.pip_env(HOME=user.home)))
     _run_fix(fix_commands(found)[0])
     assert check_as(user).returncode == 0
 
@@ -122,7 +112,7 @@ def test_home_missing(user):
     assert f"export HOME={user.home}" in fix_commands(found)  # HOME differs from the passwd home, which exists
     assert "PD104" not in result.codes()  # PD201 explains why the cache cannot be created
     assert result.codes()[0] == "PD201"
-    assert_pip_agrees(result, _as(user), with_pip(env), cwd="/")
+    assert_pip_agrees(result, runner_as(user), with_pip(env), cwd="/")
 
 
 def test_home_root_owned(user):
@@ -136,7 +126,7 @@ def test_home_root_owned(user):
     assert found["fixes"][0]["safe"] is True  # HOME is the passwd home: give back the dir itself, no -R
     assert "PD104" not in result.codes()
     assert "PD102" in result.codes()  # pip cannot create ~/.cache: it will run uncached
-    assert_pip_agrees(result, _as(user), with_pip(sandbox.pip_env(HOME=user.home)))
+    assert_pip_agrees(result, runner_as(user), with_pip(sandbox.pip_env(HOME=user.home)))
 
 
 def test_uid_without_passwd_entry(tmp_path):

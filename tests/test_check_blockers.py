@@ -11,22 +11,12 @@ import pytest
 
 from tests import sandbox
 from tests.checkkit import (assert_pip_agrees, check_as, check_as_root, fix_commands, fs_type, new_user_cache,
-                            user_cache, with_pip)
+                            runner_as, user_cache, with_pip)
 
 pytestmark = pytest.mark.root
 
 # Filesystems whose inodes carry the immutable flag (FS_IOC_SETFLAGS); tmpfs only since Linux 6.0.
 _FLAG_FILESYSTEMS = {"ext2/ext3", "ext4", "xfs", "btrfs", "f2fs"}
-
-
-@pytest.fixture
-def user():
-    with sandbox.unprivileged_user("pdb") as made:
-        yield made
-
-
-def _as(user):
-    return lambda argv, env=None, cwd=None: sandbox.run_as(user, argv, env=env, cwd=cwd)
 
 
 def _env(user, **extra):
@@ -52,7 +42,7 @@ def test_immutable_cache_dir(user):
         assert "PD103" not in result.codes() and "PD102" not in result.codes()
         # root judging the user (--user) reads the same flag and reaches the same verdict
         assert check_as_root("--user", user.name).codes() == result.codes()
-        assert_pip_agrees(result, _as(user), _env(user))
+        assert_pip_agrees(result, runner_as(user), _env(user))
     finally:
         subprocess.run(["chattr", "-i", str(wheels)])
 
@@ -77,7 +67,7 @@ def test_acl_denies_the_user_a_shared_cache(user):
         assert "PD102" in result.codes()  # access(W_OK) says no: pip disables the cache
         # --user judges with the user's own login environment: the caller's PIP_* do not apply, options do
         assert check_as_root("--user", user.name, "--cache-dir", str(shared)).codes() == result.codes()
-        assert_pip_agrees(result, _as(user), env)
+        assert_pip_agrees(result, runner_as(user), env)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 

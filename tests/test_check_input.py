@@ -10,20 +10,10 @@ import time
 import pytest
 
 from tests import sandbox
-from tests.checkkit import (assert_pip_agrees, check_as, check_as_root, deep_entries, fix_commands,
-                            new_user_cache, pipdoctor_bin, user_cache, with_pip)
+from tests.checkkit import (assert_pip_agrees, check_as, deep_entries, fix_commands, new_user_cache, pipdoctor_bin,
+                            runner_as, with_pip)
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def user():
-    with sandbox.unprivileged_user("pdi") as made:
-        yield made
-
-
-def _as(user):
-    return lambda argv, env=None, cwd=None: sandbox.run_as(user, argv, env=env, cwd=cwd)
 
 
 def _env(user, **extra):
@@ -45,7 +35,7 @@ def test_pip_no_cache_dir_false_turns_the_cache_off(user):
     assert found["message"] == ('pip\'s cache is off: PIP_NO_CACHE_DIR=false turns it off although it reads as '
                                 '"keep the cache".')
     assert fix_commands(found) == ["unset PIP_NO_CACHE_DIR"]
-    assert_pip_agrees(result, _as(user), env)
+    assert_pip_agrees(result, runner_as(user), env)
     # a true value is a deliberate choice: reported in the header, not a problem
     result = check_as(user, env=_env(user, PIP_NO_CACHE_DIR="1"))
     assert result.returncode == 0 and result.findings == []
@@ -59,7 +49,7 @@ def test_no_cache_dir_false_in_a_config_file(user):
     found = result.finding("PD102")
     assert f"no-cache-dir = false in {conf} [global]" in found["message"]
     assert fix_commands(found) == [f"${{EDITOR:-vi}} {conf}"]
-    assert_pip_agrees(result, _as(user), env)
+    assert_pip_agrees(result, runner_as(user), env)
 
 
 def test_cache_dir_from_a_config_file(user):
@@ -70,7 +60,7 @@ def test_cache_dir_from_a_config_file(user):
     assert result.returncode == 0, result.output
     assert result.account["cache"] == {"path": str(target), "disabled": False,
                                        "source": f"config file {conf} [global] cache-dir"}
-    assert_pip_agrees(result, _as(user), env)
+    assert_pip_agrees(result, runner_as(user), env)
     # the check's own --cache-dir beats the config file, as pip's does
     other = user.home / "cli-cache"
     result = check_as(user, "--cache-dir", str(other), env=env)
@@ -83,7 +73,7 @@ def test_cache_dir_false_in_a_config_file_is_a_directory_named_false(user):
     result = check_as(user, env=env, cwd=user.home)
     assert result.account["cache"]["path"] == f"{user.home}/false"
     assert result.account["cache"]["disabled"] is False
-    assert_pip_agrees(result, _as(user), env, cwd=user.home)
+    assert_pip_agrees(result, runner_as(user), env, cwd=user.home)
 
 
 def test_symlinks_in_the_cache_are_never_followed(user):
@@ -133,7 +123,7 @@ def test_cache_path_that_is_a_file(user):
     found = result.finding("PD104")
     assert found["message"] == f"pip's cache {path} is not a directory: pip cannot create anything in it."
     assert fix_commands(found)[0] == f"mv -- {path} {path}.not-a-dir"
-    assert_pip_agrees(result, _as(user), env)
+    assert_pip_agrees(result, runner_as(user), env)
 
 
 def test_file_names_that_are_not_utf8(user):

@@ -44,12 +44,6 @@ def pipdoctor_bin() -> Path:
     return sandbox.pipdoctor_venv() / "bin" / "pipdoctor"
 
 
-@pytest.fixture
-def user():
-    with sandbox.unprivileged_user("pde") as made:
-        yield made
-
-
 def _user_venv(user, version: str, owner_uid: int, owner_gid: int) -> Path:
     """A venv of pip==version in the user's home: its `pip` is the one first on the user's PATH."""
     venv = user.home / "venv"
