@@ -133,7 +133,32 @@ def _run_in_pty(
 
         handlers = {**_relaying(proc, _PTY_RELAYED, group=True), signal.SIGWINCH: resize}
         cleanup.enter_context(_handling_signals(handlers))
-        return _supervise(proc, {master: sink}, {0: master} if keyboard else {}, on_output)
+        keys = {0: _suspending_on_ctrl_z(proc, master, cooked=settings)} if keyboard else {}
+        return _supervise(proc, {master: sink}, {0: master} if keyboard else {}, on_output, keys)
+
+
+def _suspending_on_ctrl_z(proc: subprocess.Popen, master: int, cooked: list) -> Callable[[bytes], bytes]:
+    """The keystroke filter of a raw terminal: the suspend key (Ctrl-Z, `stty susp`) cannot reach pip as a
+    signal, since pip's session is an orphaned process group whose SIGTSTP the kernel drops (POSIX
+    2.4.3), so do what a shell would: stop pip, give the terminal back cooked, stop pipdoctor; on `fg`,
+    take the terminal back raw and continue pip. Every other key goes to pip unchanged."""
+    suspend = cooked[6][termios.VSUSP]
+
+    def keys(data: bytes) -> bytes:
+        if not suspend or suspend == b"\0" or suspend not in data:
+            return data
+        *before, after = data.split(suspend)
+        for part in before:
+            _write_all(master, part)
+            os.killpg(proc.pid, signal.SIGSTOP)
+            raw = termios.tcgetattr(0)
+            termios.tcsetattr(0, termios.TCSADRAIN, cooked)
+            os.kill(os.getpid(), signal.SIGSTOP)  # returns on SIGCONT: the user typed `fg`
+            termios.tcsetattr(0, termios.TCSADRAIN, raw)
+            os.killpg(proc.pid, signal.SIGCONT)
+        return after
+
+    return keys
 
 
 def _spawn(argv: list[str], env: Mapping[str, str] | None, **popen_args: object) -> subprocess.Popen:
@@ -156,9 +181,10 @@ def _supervise(
     outputs: dict[int, int],
     inputs: dict[int, int],
     on_output: Callable[[bytes], None],
+    filters: Mapping[int, Callable[[bytes], bytes]] | None = None,
 ) -> int:
     try:
-        _copy_until_closed(outputs, inputs, on_output)
+        _copy_until_closed(outputs, inputs, on_output, filters or {})
     except BaseException:
         proc.kill()  # as subprocess.run does when communicate() fails: pip never runs on unwatched
         raise
@@ -166,10 +192,14 @@ def _supervise(
 
 
 def _copy_until_closed(
-    outputs: dict[int, int], inputs: dict[int, int], on_output: Callable[[bytes], None]
+    outputs: dict[int, int],
+    inputs: dict[int, int],
+    on_output: Callable[[bytes], None],
+    filters: Mapping[int, Callable[[bytes], bytes]],
 ) -> None:
-    """Copies each of pip's outputs to its fd and to `on_output`, and each input into pip, until pip has
-    closed every output. One poll loop serves all directions, so none can stall another; nothing is kept."""
+    """Copies each of pip's outputs to its fd and to `on_output`, and each input (through its filter, if
+    any) into pip, until pip has closed every output. One poll loop serves all directions, so none can
+    stall another; nothing is kept."""
     routes = {**inputs, **outputs}
     open_outputs = set(outputs)
     gone: set[int] = set()  # destinations whose reader left (`| head`) or whose terminal hung up
@@ -184,6 +214,8 @@ def _copy_until_closed(
                 open_outputs.discard(fd)
                 continue
             destination = routes[fd]
+            if fd in filters:
+                data = filters[fd](data)
             if destination not in gone:
                 try:
                     _write_all(destination, data)

@@ -445,6 +445,38 @@ def test_pty_mode_ctrl_c_byte_reaches_pip_through_its_terminal(driver):
     assert run.result["returncode"] == 130
 
 
+def _state(pid: int) -> str:
+    """The process state letter from /proc/PID/stat (proc(5)): T when stopped."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_for_state(pid: int, state: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while _state(pid) != state:
+        assert time.monotonic() < deadline, f"process {pid} never reached state {state}"
+        time.sleep(0.01)
+
+
+def test_pty_mode_ctrl_z_stops_pip_and_pipdoctor_and_fg_resumes_both(driver):
+    """Ctrl-Z on the raw terminal stops pip through its pty; pipdoctor then stops too, with the terminal
+    cooked again for the shell, and on `fg` (SIGCONT) takes it back and lets pip carry on."""
+    run = driver(["ask", "after? "])
+    run.read_until(b"after? ")
+    run.type(b"\x1a")
+    _wait_for_state(run.proc.pid, "T")
+    [pip] = Path(f"/proc/{run.proc.pid}/task/{run.proc.pid}/children").read_text().split()
+    assert _state(int(pip)) == "T"
+    assert termios.tcgetattr(run.screen) == run.termios_before
+    os.kill(run.proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + TIMEOUT
+    while not raw_mode(termios.tcgetattr(run.screen)):
+        assert time.monotonic() < deadline, "the terminal never went raw again"
+        time.sleep(0.01)
+    run.type(b"y\r")
+    assert run.finish() == 0
+    assert b"got 'y\\n'" in run.seen
+
+
 def test_pty_mode_ctrl_c_is_relayed_when_stdin_is_not_the_terminal(driver):
     """With a piped stdin our terminal stays cooked: Ctrl-C signals pipdoctor, which relays it to pip."""
     run = driver(["sigwait", "SIGINT", "die", "SIGINT"], keyboard=False)
