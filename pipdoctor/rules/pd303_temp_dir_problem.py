@@ -11,30 +11,38 @@ import re
 
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.oserrors import TRIGGER, ErrorKind
-from pipdoctor.pathkinds import PathKind
+from pipdoctor.pathkinds import PathKind, path_kind
 from pipdoctor.rules._common import errors_on, evidence, unique_paths
 
 CODE = "PD303"
 NAME = "temp-dir-problem"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER, rb"No usable temporary directory found", rb"The temporary folder for building")
+TRIGGERS = (TRIGGER, rb"No usable temporary directory found", rb"The temporary folder for building",
+            rb"failed to map segment from shared object")
 
 # Python's tempfile.gettempdir() when no candidate is writable; pip 6.0-6.1's own check (locations.py:134).
 _NO_TEMP = re.compile(r"No usable temporary directory found in (.*)|The temporary folder for building \((.*?)\) "
                       r"is either not owned by you")
+# A noexec /tmp: the dynamic loader cannot map an extension that the build env unpacked there (ld.so's
+# "failed to map segment from shared object", EPERM from mmap with PROT_EXEC).
+_NOEXEC = re.compile(r"(/\S+?): failed to map segment from shared object")
 
 
 def match(log, facts=None):
     reports = errors_on(log, facts, [ErrorKind.PERMISSION], PathKind.TEMP)
     no_temp = log.matching(_NO_TEMP)
-    if not reports and not no_temp:
+    noexec = [(line, m.group(1)) for line, m in log.matching(_NOEXEC) if path_kind(m.group(1)) is PathKind.TEMP]
+    if not reports and not no_temp and not noexec:
         return []
-    paths = unique_paths(reports)
-    what = f"permission denied on {paths[0]}" if paths else "no usable temporary directory"
+    paths = unique_paths(reports) + tuple(dict.fromkeys(path for _, path in noexec))
+    if noexec and not reports:
+        what = f"its filesystem does not allow executing {noexec[0][1]} (mounted noexec)"
+    else:
+        what = f"permission denied on {paths[0]}" if paths else "no usable temporary directory"
     return [Finding(
         CODE, NAME, SEVERITY,
         message=f"pip could not use its temporary directory: {what}.",
         why="pip unpacks and builds in TMPDIR (or /tmp); that dir is not writable or not executable here.",
         paths=paths,
-        evidence=evidence([r.line for r in reports] + [line for line, _ in no_temp]),
+        evidence=evidence([r.line for r in reports] + [line for line, _ in no_temp + noexec]),
     )]
