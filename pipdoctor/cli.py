@@ -14,6 +14,9 @@ USAGE = """\
 usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip command> [pip args...]
        pipdoctor explain [--json] [LOG | - | PDnnn]
        pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--cache-dir DIR | --no-cache-dir]
+       pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--cache-dir DIR | --no-cache-dir]
+       pipdoctor fix --undo [JOURNAL] [--user NAME]
+       pipdoctor --fix [--yes] [--persist] install ...   (or: pipdoctor install --fix [--yes] ...)
        pipdoctor --version | --help
 
 Runs pip as you would (pipdoctor install pyyaml = pip install pyyaml, with pip's own output unchanged)
@@ -24,6 +27,12 @@ and, when something went wrong, says which directory is really broken, why, and 
   check            find what will make pip's cache fail on this machine, before it fails (changes nothing);
                    as root, --user NAME checks another account, --all-users every account with a home;
                    --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir as pip takes them
+  fix              run the check, print the plan that cures what it found (each step, the finding, the shell
+                   command, whether it needs root) and apply it when confirmed (or --yes); --dry-run only
+                   prints; every change is journaled first and `fix --undo [JOURNAL]` reverts it; as root,
+                   --user NAME repairs that user's cache; --persist writes an alternate cache to pip's config
+  --fix            with a pip command: on a cache problem, apply the same plan (confirmed, or --yes) and
+                   run the pip command once more
 
 options:
   --json           print one JSON document on stdout (pip's own stdout goes to stderr)
@@ -32,7 +41,10 @@ options:
   --version        print pipdoctor's version
 """
 
-OWN_COMMANDS = ("explain", "check")
+OWN_COMMANDS = ("explain", "check", "fix")
+# pipdoctor's own options that may also follow `install` (`pipdoctor install --fix --yes pkg`), but only as
+# the very first arguments after it, where no pip option can be waiting for its value.
+_RUN_FLAGS = ("--fix", "--yes", "--persist")
 # Read logs in blocks this big: large enough for the scanner's C-level search to dominate.
 _BLOCK = 1 << 20
 
@@ -44,6 +56,12 @@ class Options:
         self.json = False
         self.color = "auto"
         self.python: str | None = None
+        self.fix = False  # pip commands: cure a cache problem, then run pip once more
+        self.yes = False
+        self.persist = False
+
+    def color_for(self, fd: int) -> bool:
+        return _color_for(fd, self)
 
 
 class CheckRequest:
@@ -124,6 +142,9 @@ def parse_options(args: list[str], options: Options, *, stop_at_positional: bool
                 raise UsageError(f"--color takes auto, always or never, not {options.color!r}")
         elif arg == "--python" or arg.startswith("--python="):
             options.python, index = _take_value(args, index, "--python")
+        elif arg in _RUN_FLAGS and own is None and stop_at_positional:
+            setattr(options, arg[2:], True)
+            index += 1
         elif arg in ("-h", "--help", "--version"):
             return [arg], True
         elif arg == "--":
@@ -185,7 +206,74 @@ def _dispatch(args: list[str]) -> int:
             sys.stdout.write(USAGE)
             return exitcodes.OK
         return _check(request, options)
+    if command == "fix":
+        try:
+            fix_request = parse_fix_args(command_args, options)
+        except _HelpRequested:
+            sys.stdout.write(USAGE)
+            return exitcodes.OK
+        from pipdoctor.fixing import run_fix
+
+        return run_fix(fix_request, options, os.environ)
+    if command == "install":
+        while len(rest) > 1 and rest[1] in _RUN_FLAGS:
+            setattr(options, rest.pop(1)[2:], True)
+    if (options.yes or options.persist) and not options.fix:
+        raise UsageError("--yes and --persist go with --fix (or with `pipdoctor fix`)")
+    if options.fix:
+        from pipdoctor.fixing import run_install_fix
+
+        return run_install_fix(rest, options, os.environ)
     return _run_pip(rest, options)
+
+
+def parse_fix_args(args: list[str], options: Options):
+    """`fix`'s options: --yes, --dry-run, --undo [JOURNAL], --persist, --user NAME, --cache-dir/--no-cache-dir."""
+    from pipdoctor.fixing import FixRequest
+
+    request = FixRequest()
+
+    def own(arg: str, args: list, index: int, req) -> int | None:
+        if arg in ("-y", "--yes"):
+            req.yes = True
+        elif arg in ("-n", "--dry-run"):
+            req.dry_run = True
+        elif arg == "--persist":
+            req.persist = True
+        elif arg == "--undo":
+            req.undo = True
+            if index + 1 < len(args) and not args[index + 1].startswith("-"):
+                req.journal = args[index + 1]
+                return index + 2
+        elif arg.startswith("--undo="):
+            req.undo, req.journal = True, arg[len("--undo="):]
+        elif arg == "--user" or arg.startswith("--user="):
+            req.user, index = _take_value(args, index, "--user")
+            return index
+        elif arg == "--no-cache-dir":
+            req.pip_args.append(arg)
+        elif arg == "--cache-dir" or arg.startswith("--cache-dir="):
+            value, index = _take_value(args, index, "--cache-dir")
+            req.pip_args.extend(["--cache-dir", value])
+            return index
+        else:
+            return None
+        return index + 1
+
+    rest, special = parse_options(args, options, stop_at_positional=False, own=own, request=request)
+    if special:
+        raise _HelpRequested()
+    if rest:
+        raise UsageError(f"fix takes no operand: {rest[0]!r} (a journal goes right after --undo)")
+    request.yes = request.yes or options.yes
+    request.persist = request.persist or options.persist
+    if options.fix:
+        raise UsageError("--fix goes with a pip command; `pipdoctor fix` fixes already")
+    if request.yes and request.dry_run:
+        raise UsageError("--yes and --dry-run do not go together")
+    if request.undo and (request.dry_run or request.persist or request.pip_args):
+        raise UsageError("--undo takes only a JOURNAL, --user, --yes and --json")
+    return request
 
 
 def _check(request: CheckRequest, options: Options) -> int:

@@ -87,7 +87,7 @@ def _setting_value(location, environ: Mapping[str, str]) -> str:
     return source
 
 
-def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None) -> AccountReport:
+def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None, walk: bool = True) -> AccountReport:
     """Resolve the account's cache as pip would, read the facts, judge them, attach the fixes."""
     from pipdoctor.checker import check
     from pipdoctor.locations import resolve_cache_location
@@ -120,7 +120,7 @@ def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None
         config_files = tuple(location.config_files)
         if disabled:
             source = _setting_value(location, environ)
-    facts = collect_check_facts(account, path, disabled, source, pip_version=version, pip_error=pip_error)
+    facts = collect_check_facts(account, path, disabled, source, walk=walk, pip_version=version, pip_error=pip_error)
     findings = tuple(suggest_check(f, facts) for f in check(facts))
     home = facts.home.path
     return AccountReport(account.user, account.uid, home, facts.cache_path, facts.cache_disabled, source,

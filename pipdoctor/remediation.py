@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix
@@ -147,6 +148,12 @@ def _cache_args(facts) -> list:
     return []
 
 
+def chown_command(sudo: str, uid: int, gid: int, targets) -> str:
+    """The shell spelling of the chown cure, for `check`'s fix list and `fix`'s plan alike. GNU chown -R
+    changes symlinks themselves, never their targets (-P is its default with -R)."""
+    return f"{sudo}chown -R {uid}:{gid} " + " ".join(shell_quote(t) for t in targets)
+
+
 def _blocker_fixes(facts, kinds) -> list:
     """The cure for each thing chown cannot fix, from the checker's blockers(): exact path, flagged unsafe."""
     from pipdoctor.checker import blockers
@@ -207,13 +214,13 @@ def suggest_check(finding: Finding, facts) -> Finding:
         kinds = set(data.get("blockers", ()))
         fixes += _blocker_fixes(facts, kinds)
         if not kinds & {"read-only", "nfs"}:
-            targets = " ".join(shell_quote(t) for t in data.get("chown", ()))
             shared = data.get("shared", False)
             note = ("Give the foreign entries back to the cache's user; -R stays inside the cache."
                     if not shared else "This cache is not in the user's home: others may share it. Review first.")
             if kinds:
                 note += " Only after the fix above: chown alone does not cure it."
-            fixes.append(Fix(f"{sudo}chown -R {ids} {targets}", note, not shared and not kinds))
+            fixes.append(Fix(chown_command(sudo, facts.cache_owner_uid, facts.cache_owner_gid, data.get("chown", ())),
+                             note, not shared and not kinds))
         fixes += _check_alternatives(facts)
     elif code == "PD104":
         kinds = set(data.get("blockers", ()))
@@ -312,3 +319,241 @@ def suggest_check(finding: Finding, facts) -> Finding:
         fixes.append(Fix(pip_line(["cache", "purge", *_cache_args(facts)]),
                          "Empty the cache; the next installs download and build again.", True))
     return finding.but(fixes=tuple(fixes))
+
+
+# --- pipdoctor fix: the plan (pure; repair.py applies it) ------------------------------------------------
+
+STEP_KINDS = ("chown", "rename", "alternate-cache", "remove-entry", "pip-cache-remove", "none")
+# What pip itself makes at the top of its cache (pip/_internal/cache.py, network/cache.py, self_outdated_check.py:
+# wheels/, http/ before 23.3, http-v2/ since, selfcheck/ since 20.0, selfcheck.json and its lock before).
+PIP_CACHE_NAMES = ("wheels", "http", "http-v2", "selfcheck")
+# Entries `fix` moved aside carry this in their name (wheels.pipdoctor-20250101T120000); the check skips them.
+MOVED_MARK = ".pipdoctor-"
+# Directories that are never a pip cache, whatever a config or a symlink says.
+SYSTEM_DIRS = frozenset(
+    "/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root /run /sbin /snap /srv "
+    "/sys /tmp /usr /var /var/tmp /var/lib /var/cache /var/log /var/spool /var/mail /var/opt /var/local /usr/local "
+    "/usr/lib /usr/bin /usr/sbin /usr/share /usr/include /usr/src /usr/local/bin /usr/local/lib /nonexistent".split())
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change of a fix plan: what it does, the finding(s) it cures, the shell command that does the same,
+    and whether it needs root. `targets` are absolute paths inside the cache (for `rename`, `new_names` holds
+    the new path of each target, in the same directory)."""
+
+    kind: str
+    code: str
+    command: str
+    needs_root: bool
+    description: str
+    targets: tuple = ()
+    cures: tuple = ()  # every code this step cures, `code` first
+    uid: Optional[int] = None
+    gid: Optional[int] = None
+    new_names: tuple = ()
+    retry_args: tuple = ()  # alternate-cache: what a retry of pip's command adds
+    persist: bool = False  # alternate-cache: written to the user's pip config
+    later: str = ""  # a follow-up for the user (delete the moved-aside copy with root)
+
+    @property
+    def changes_files(self) -> bool:
+        return self.kind in ("chown", "rename", "remove-entry", "pip-cache-remove") or (
+            self.kind == "alternate-cache" and self.persist)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `pipdoctor fix` will do for one account's cache, in order; `refused` says why it will not touch
+    the cache at all (the steps then only point elsewhere)."""
+
+    cache_root: Optional[str]
+    user: Optional[str]
+    uid: int
+    gid: int
+    stamp: str
+    steps: tuple
+    refused: Optional[str] = None
+
+    @property
+    def changes(self) -> tuple:
+        return tuple(s for s in self.steps if s.changes_files)
+
+    @property
+    def needs_root(self) -> bool:
+        return any(s.needs_root for s in self.changes)
+
+    @property
+    def retry_args(self) -> tuple:
+        """What a retry of the failed pip command adds (a one-off alternate cache or --no-cache-dir)."""
+        return next((s.retry_args for s in self.steps if s.kind == "alternate-cache" and not s.persist), ())
+
+    def to_json(self) -> dict:
+        return {"cache_root": _text(self.cache_root), "user": self.user, "uid": self.uid, "gid": self.gid,
+                "refused": self.refused, "needs_root": self.needs_root,
+                "steps": [{"kind": s.kind, "code": s.code, "cures": list(s.cures or (s.code,)), "command": s.command,
+                           "needs_root": s.needs_root, "description": s.description,
+                           "targets": [_text(t) for t in s.targets], "new_names": [_text(t) for t in s.new_names],
+                           "retry_args": list(s.retry_args), "persist": s.persist, "later": s.later,
+                           "changes_files": s.changes_files} for s in self.steps]}
+
+
+def _text(path):
+    import os
+
+    return None if path is None else os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def unsafe_cache_root(path: str, homes=()) -> Optional[str]:
+    """Why `fix` must not act on this cache root (a system dir, /, a HOME), or None."""
+    import posixpath
+
+    if not path or not path.startswith("/"):
+        return f"refusing to act on {path!r}: not an absolute path"
+    norm = posixpath.normpath(path)
+    if norm in SYSTEM_DIRS:
+        return f"refusing to act on {norm}: it is a system directory, not a pip cache"
+    for home in homes:
+        if home and posixpath.normpath(home) == norm:
+            return f"refusing to act on {norm}: it is a HOME directory, not a pip cache"
+    return None
+
+
+def cache_names_problem(names) -> Optional[str]:
+    """Why a directory holding these top-level names does not look like pip's cache, or None."""
+    unknown = sorted(n for n in names if n not in PIP_CACHE_NAMES and not n.startswith("selfcheck")
+                     and MOVED_MARK not in n)
+    if unknown:
+        shown = ", ".join(_text(n) for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        return f"the cache dir holds {shown}, which pip does not make: it does not look like pip's cache"
+    return None
+
+
+def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why: str) -> Step:
+    alternate = facts.alternate_cache
+    if alternate and persist and facts.account.is_self:
+        return Step("alternate-cache", code, pip_line(["config", "--user", "set", "global.cache-dir", alternate]),
+                    False, f"{why} From now on pip uses a fresh cache, {alternate}, that "
+                    f"{facts.account.user or facts.account.uid} owns (written to the user's pip config; undo: "
+                    "pip config --user unset global.cache-dir).", (alternate,), cures, persist=True)
+    if alternate:
+        note = "" if facts.account.is_self else f" (run by {facts.account.user or facts.account.uid}, not root)"
+        return Step("alternate-cache", code, pip_line(pip_args, "--cache-dir", alternate), False,
+                    f"{why} No root needed: point pip at a fresh cache it owns, {alternate}{note}; "
+                    "--persist writes it to the user's pip config.", (alternate,), cures,
+                    retry_args=("--cache-dir", alternate))
+    return Step("alternate-cache", code, pip_line(pip_args, "--no-cache-dir"), False,
+                f"{why} No root needed: run pip once without a cache (no writable place for a fresh one).",
+                (), cures, retry_args=("--no-cache-dir",))
+
+
+def _move_aside_targets(facts) -> list:
+    """Top-level entries of the cache (wheels, http-v2, ...) holding foreign entries, when the cache root is
+    the user's own and writable: renaming them needs no root, and pip makes them again."""
+    root, walk = facts.root, facts.walk
+    if root is None or walk is None or root.kind != "dir" or root.existing != facts.cache_path:
+        return []
+    if root.owner is None or root.owner.uid != facts.account.uid or not root.writable:
+        return []
+    return [f"{facts.cache_path.rstrip('/')}/{name}" for name, _, _ in walk.foreign_areas]
+
+
+def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = False, root_names=None,
+              pip_args: Optional[Sequence[str]] = None, log_findings=()) -> Plan:
+    """The least invasive cure that works for this user right now, per finding (facts: ownership.CheckFacts,
+    findings: the check's, with suggest_check's fixes; log_findings: a failed pip run's, for PD107/PD108).
+
+    Root gives foreign entries back (chown, only inside the cache); the user alone moves foreign subtrees
+    aside inside a cache root it owns; otherwise pip is pointed at a fresh cache. What chown cannot cure
+    (flags, ACLs, read-only or full filesystems, NFS) gets no change, an explanation and the alternate cache.
+    """
+    by_code = {f.code: f for f in findings}
+    cache = facts.cache_path
+    account = facts.account
+    refused = None
+    if cache:
+        refused = unsafe_cache_root(cache, (facts.home.path, account.passwd_home))
+        if refused is None and facts.cache_configured:
+            refused = (f"refusing to act on {facts.cache_configured}: it is a symlink (to {cache}); run "
+                       f"`pipdoctor fix --cache-dir {shell_quote(cache)}` if that really is pip's cache")
+        if refused is None and root_names is not None:
+            problem = cache_names_problem(root_names)
+            refused = f"refusing to act on {cache}: {problem}" if problem else None
+    steps: list = []
+    uid, gid = facts.cache_owner_uid, facts.cache_owner_gid
+    foreign = by_code.get("PD103")
+    if foreign is not None:
+        cures = ("PD103",) + (("PD102",) if "PD102" in by_code and not by_code["PD102"].facts.get("setting")
+                              else ())
+        kinds = list(foreign.facts.get("blockers", ()))
+        if kinds or foreign.facts.get("shared"):
+            why = ("chown cannot cure it: " + ", ".join(kinds) if kinds else
+                   "this cache is shared by several users on purpose: its owners are by design")
+            advice = next((f.command for f in foreign.fixes if not f.safe), "")
+            steps.append(Step("none", "PD103", advice, bool(advice.startswith("sudo ")),
+                              f"No change: {why}." + (" The command shown is for an administrator to review." if
+                                                      advice else ""), (), cures))
+            steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args, "Meanwhile:"))
+        elif refused:
+            steps.append(Step("none", "PD103", "", False, f"No change: {refused}.", (), cures))
+            steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args, "Meanwhile:"))
+        elif as_root:
+            targets = tuple(foreign.facts.get("chown", ()) or (cache,))
+            who = account.user if uid == account.uid else None
+            steps.append(Step("chown", "PD103", chown_command(_sudo(facts), uid, gid, targets), True,
+                              f"Give the entries not owned by {who or uid} back to {uid}:{gid}: only inside the "
+                              "cache, never through a symlink, never a file with other hard links.",
+                              targets, cures, uid=uid, gid=gid))
+        else:
+            targets = _move_aside_targets(facts)
+            if targets:
+                new = tuple(f"{t}{MOVED_MARK}{stamp}" for t in targets)
+                command = " && ".join(f"mv -n -T -- {shell_quote(t)} {shell_quote(n)}" for t, n in zip(targets, new))
+                later = "sudo rm -rf -- " + " ".join(shell_quote(n) for n in new)
+                steps.append(Step("rename", "PD103", command, False,
+                                  "No root needed: move the subtrees holding foreign entries aside, inside the cache "
+                                  "(a rename in a directory you own); pip makes them again on its next run. "
+                                  f"Delete the moved copies later, with root: {later}", tuple(targets), cures,
+                                  new_names=new, later=later))
+            else:
+                steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args,
+                                             "Without root nothing in this cache can be moved (the cache dir "
+                                             "itself is not yours)."))
+    disabled = by_code.get("PD102")
+    if disabled is not None and foreign is None:
+        setting = disabled.facts.get("setting")
+        if setting:
+            steps.append(Step("none", "PD102", disabled.fixes[0].command if disabled.fixes else "", False,
+                              f"No change: the cache is turned off by {setting}; remove that setting.", (),
+                              ("PD102",)))
+        else:
+            steps.append(_alternate_step(facts, "PD102", ("PD102",), persist, pip_args, ""))
+    unwritable = by_code.get("PD104")
+    if unwritable is not None:
+        advice = unwritable.fixes[0].command if unwritable.fixes else ""
+        steps.append(Step("none", "PD104", advice, advice.startswith("sudo "),
+                          "No change: the owner is right; a mode, flag, ACL or a directory above the cache stops "
+                          "the write. Review and run the command shown.", (), ("PD104",)))
+        if foreign is None:
+            steps.append(_alternate_step(facts, "PD104", ("PD104",), persist, pip_args, "Meanwhile:"))
+    for code, why in (("PD105", "the filesystem is full; chown will not free space"),
+                      ("PD106", "the filesystem is read-only; chown will not help")):
+        if code in by_code:
+            steps.append(Step("none", code, by_code[code].fixes[0].command if by_code[code].fixes else "", False,
+                              f"No change: {why}.", (), (code,)))
+            if code == "PD106" or not any(s.kind == "alternate-cache" for s in steps):
+                steps.append(_alternate_step(facts, code, (code,), persist, pip_args, "Meanwhile:"))
+    for finding in log_findings:
+        if finding.code == "PD107" and finding.paths and cache and not refused:
+            entry = finding.paths[0]
+            inside = entry.startswith(cache.rstrip("/") + "/wheels/") and "/../" not in entry
+            if inside:
+                steps.append(Step("remove-entry", "PD107", f"rm -- {shell_quote(entry)}", False,
+                                  "Remove only the damaged wheel; pip builds or downloads it again.", (entry,),
+                                  ("PD107",)))
+        elif finding.code == "PD108":
+            for name in finding.facts.get("packages", ()):
+                steps.append(Step("pip-cache-remove", "PD108", pip_line(["cache", "remove", name, *_cache_args(facts)]),
+                                  False, f"Remove the locally built {name} wheel(s); pip builds it again next time.",
+                                  (name,), ("PD108",)))
+    return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, tuple(steps), refused)

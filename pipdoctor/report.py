@@ -206,3 +206,110 @@ def render_check_json(reports: Sequence, exit_code: int) -> str:
         "findings": [finding_to_json(f) for r in reports for f in r.findings],
     }
     return json.dumps(document, indent=2) + "\n"
+
+
+# --- pipdoctor fix ---------------------------------------------------------------------------------------
+
+
+def render_fix_human(plan, *, color: bool) -> str:
+    """The plan: each step, the finding it cures, the equivalent shell command, and whether it needs root."""
+    paint = _Style(color)
+    who = plan.user or f"uid {plan.uid}"
+    out = [paint("bold", f"pipdoctor fix: plan for {who}'s cache {_text(plan.cache_root) or '(none)'}"
+                         f" ({len(plan.changes)} change(s){', needs root' if plan.needs_root else ', no root needed'})")]
+    if plan.refused:
+        out.append(paint("warning", f"  {plan.refused}"))
+    for index, step in enumerate(plan.steps, 1):
+        cures = ", ".join(step.cures or (step.code,))
+        root = "needs root" if step.needs_root else "no root"
+        change = "changes files" if step.changes_files else "no change by pipdoctor"
+        out.append(f"  {index}. {paint('bold', step.kind)} (cures {cures}; {root}; {change})")
+        out.append(paint("dim", f"     {step.description}"))
+        if step.command:
+            out.append("     $ " + paint("fix", step.command))
+    return "\n".join(out) + "\n"
+
+
+def render_outcome_human(outcome, after, *, color: bool) -> str:
+    paint = _Style(color)
+    out = []
+    done = []
+    if outcome.chowned:
+        done.append(f"{outcome.chowned:,} entries given back to their user")
+    for old, new in outcome.renamed:
+        done.append(f"moved {_text(old)} aside to {_text(new)}")
+    for path in outcome.removed:
+        done.append(f"removed {_text(path)}")
+    out.append(paint("bold", "pipdoctor fix: " + ("; ".join(done) if done else "nothing was changed")))
+    for note in outcome.notes:
+        out.append(f"  {note}")
+    if outcome.skipped_count:
+        out.append(paint("warning", f"  skipped {outcome.skipped_count:,} entries:"))
+        for path, reason in outcome.skipped:
+            out.append(paint("dim", f"    {_text(path)}: {reason}"))
+    if outcome.journal:
+        out.append(f"  journal: {_text(outcome.journal)}  (undo: pipdoctor fix --undo {_text(outcome.journal)})")
+    if after is not None:
+        if any(f.severity.value != "info" for f in after.findings):
+            out.append("")
+            out.append(paint("warning", "After the fix, the check still finds:"))
+            out.append(render_check_human([after], color=color).rstrip("\n"))
+        else:
+            out.append(paint("bold", "After the fix, the check finds no problem: pip can use its cache."))
+    return "\n".join(out) + "\n"
+
+
+def _check_report_json(report) -> Optional[dict]:
+    return None if report is None else _account_to_json(report)
+
+
+def render_fix_json(before, plan, outcome, after, exit_code: int, note: str = "") -> str:
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "pipdoctor_version": __version__,
+        "command": "fix",
+        "exit_code": exit_code,
+        "before": _check_report_json(before),
+        "plan": plan.to_json() if plan is not None else None,
+        "applied": outcome.to_json() if outcome is not None else None,
+        "after": _check_report_json(after),
+        "note": note or None,
+        "findings": [finding_to_json(f) for f in (after or before).findings],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def render_undo_human(outcome, *, color: bool) -> str:
+    paint = _Style(color)
+    out = [paint("bold", f"pipdoctor fix --undo: {outcome.restored:,} entries restored, {outcome.already:,} already "
+                         f"as they were, {outcome.skipped_count:,} skipped")]
+    for note in outcome.notes:
+        out.append(f"  {note}")
+    for path, reason in outcome.skipped:
+        out.append(paint("dim", f"    {_text(path)}: {reason}"))
+    out.append(f"  journal: {_text(outcome.journal)}")
+    return "\n".join(out) + "\n"
+
+
+def render_undo_json(outcome, exit_code: int) -> str:
+    document = {"schema_version": SCHEMA_VERSION, "pipdoctor_version": __version__, "command": "fix --undo",
+                "exit_code": exit_code, "undone": outcome.to_json(), "findings": []}
+    return json.dumps(document, indent=2) + "\n"
+
+
+def render_run_fix_json(command: str, run, findings, plan, outcome, retry, retry_findings, after, exit_code: int,
+                        note: str = "") -> str:
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "pipdoctor_version": __version__,
+        "command": command,
+        "pip": {"command": list(run.command), "exit_code": run.returncode},
+        "exit_code": exit_code,
+        "findings": [finding_to_json(f) for f in findings],
+        "fix": None if plan is None else {
+            "plan": plan.to_json(), "applied": outcome.to_json() if outcome is not None else None,
+            "retry": None if retry is None else {"pip": {"command": list(retry.command), "exit_code": retry.returncode},
+                                                 "findings": [finding_to_json(f) for f in retry_findings or ()]},
+            "after": _check_report_json(after), "note": note or None},
+    }
+    return json.dumps(document, indent=2) + "\n"

@@ -1,0 +1,292 @@
+"""Glue for `pipdoctor fix` and `install --fix`: check, plan, confirm, apply (repair.py), check again."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from pipdoctor import exitcodes
+from pipdoctor.errors import UsageError
+
+# Codes a fix can act on or explain: the cache's own problems (the check's and the log's).
+CACHE_CODES = frozenset(("PD101", "PD102", "PD103", "PD104", "PD105", "PD106", "PD107"))
+
+
+@dataclass
+class FixRequest:
+    """What `pipdoctor fix` was asked (cli.parse_fix_args fills it)."""
+
+    yes: bool = False
+    dry_run: bool = False
+    undo: bool = False
+    journal: Optional[str] = None
+    persist: bool = False
+    user: Optional[str] = None
+    pip_args: list = field(default_factory=list)  # --cache-dir/--no-cache-dir, as pip spells them
+
+
+def stamp() -> str:
+    """UTC, sortable, safe in a file name: 20250101T120000Z (journal names and moved-aside suffixes)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def _account(request: FixRequest, environ: Mapping[str, str]):
+    from pipdoctor.ownership import named_account, self_account
+
+    if request.user is None:
+        return self_account(environ)
+    if os.geteuid() != 0:
+        raise UsageError(f"--user needs root (run: sudo pipdoctor fix --user {request.user})")
+    account = named_account(request.user, environ)
+    if account is None:
+        raise UsageError(f"unknown user {request.user!r} (no passwd entry)")
+    return account
+
+
+def _home_of(account) -> Optional[str]:
+    return account.environ.get("HOME") or account.passwd_home
+
+
+def root_listing(path: Optional[str]) -> Optional[list]:
+    """The top-level names in the cache (lstat only), for the plan's "does it look like pip's cache"."""
+    if not path:
+        return None
+    try:
+        return os.listdir(path)
+    except OSError:
+        return None
+
+
+def confirm(question: str, yes: bool) -> tuple[bool, str]:
+    """--yes, else ask on the terminal; no terminal, EOF or anything but y/yes is "no"."""
+    if yes:
+        return True, ""
+    if not os.isatty(0):
+        return False, "not confirmed: no terminal to ask on (pass --yes to apply the plan)"
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, EOFError):
+        answer = ""
+    if answer.strip().lower() in ("y", "yes"):
+        return True, ""
+    return False, "not confirmed: nothing was changed"
+
+
+def _write(fd: int, text: str) -> None:
+    from pipdoctor.report import write
+
+    write(fd, text)
+
+
+def _has_problem(findings) -> bool:
+    from pipdoctor.findings import has_problem
+
+    return has_problem(findings)
+
+
+def _refused_before_walk(account, pip_args) -> Optional[str]:
+    """Refuse a cache root that is /, a system dir, a HOME or a symlink before the check walks it (a cache
+    dir of / would make the check read the whole machine first)."""
+    from pipdoctor.diagnose import check_account
+    from pipdoctor.remediation import unsafe_cache_root
+
+    facts = check_account(account, pip_args, walk=False).facts
+    if facts is None or not facts.cache_path:
+        return None
+    reason = unsafe_cache_root(facts.cache_path, (facts.home.path, account.passwd_home))
+    if reason is None and facts.cache_configured:
+        reason = (f"refusing to act on {facts.cache_configured}: it is a symlink (to {facts.cache_path}); "
+                  "give the real directory with --cache-dir if that really is pip's cache")
+    return reason + "; nothing was changed" if reason else None
+
+
+def plan_for(report, *, persist: bool, pip_args=None, log_findings=()):
+    from pipdoctor.remediation import make_plan
+
+    facts = report.facts
+    return make_plan(facts, report.findings, as_root=os.geteuid() == 0, stamp=stamp(), persist=persist,
+                     root_names=root_listing(facts.cache_path), pip_args=pip_args, log_findings=log_findings)
+
+
+def apply(plan, account, pip_argv: Optional[list]):
+    from pipdoctor.repair import RepairError, apply_plan
+
+    try:
+        return apply_plan(plan, home=_home_of(account), environ=account.environ, pip_command=pip_argv)
+    except RepairError as error:
+        raise UsageError(str(error)) from None
+
+
+def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
+    """`pipdoctor fix`: the plan, then (confirmed) the changes, then the check again."""
+    from pipdoctor.diagnose import check_account
+    from pipdoctor.report import render_check_human, render_fix_human, render_fix_json
+
+    account = _account(request, environ)
+    if request.undo:
+        return run_undo(request, account, options)
+    refused = _refused_before_walk(account, request.pip_args)
+    if refused is not None:
+        raise UsageError(refused)
+    before = check_account(account, request.pip_args)
+    plan = plan_for(before, persist=request.persist)
+    color = options.color_for(1)
+    if not plan.steps:
+        code = exitcodes.FINDINGS if _has_problem(before.findings) else exitcodes.OK
+        if options.json:
+            _write(1, render_fix_json(before, plan, None, None, code))
+        else:
+            _write(1, render_check_human([before], color=color) + ("\npipdoctor fix: nothing to change.\n"))
+        return code
+    if not options.json:
+        _write(1, render_check_human([before], color=color) + "\n" + render_fix_human(plan, color=color))
+    outcome = after = None
+    note = ""
+    if request.dry_run:
+        note = "dry run: nothing was changed"
+    elif not plan.changes:
+        note = "nothing in this plan changes files: run the commands shown"
+    else:
+        ok, note = confirm(f"Apply these {len(plan.changes)} change(s)? [y/N] ", request.yes)
+        if ok:
+            outcome = apply(plan, account, _pip_argv(options, account))
+            after = check_account(account, request.pip_args)
+    if after is not None:
+        code = exitcodes.FINDINGS if _has_problem(after.findings) else exitcodes.OK
+    else:
+        code = exitcodes.FINDINGS if _has_problem(before.findings) else exitcodes.OK
+    if options.json:
+        _write(1, render_fix_json(before, plan, outcome, after, code, note=note))
+    else:
+        from pipdoctor.report import render_outcome_human
+
+        if outcome is not None:
+            _write(1, render_outcome_human(outcome, after, color=color))
+        if note:
+            _write(1 if code == exitcodes.OK else 2, f"pipdoctor fix: {note}\n")
+    return code
+
+
+def _pip_argv(options, account) -> Optional[list]:
+    from pipdoctor import runner
+
+    if not account.is_self:
+        return None
+    try:
+        return runner.pip_command(options.python, account.environ)
+    except runner.PipNotFound:
+        return None
+
+
+def run_undo(request: FixRequest, account, options) -> int:
+    from pipdoctor.remediation import cache_names_problem, unsafe_cache_root
+    from pipdoctor.repair import RepairError, journal_dir, latest_journal, undo
+    from pipdoctor.report import render_undo_human, render_undo_json
+
+    path = request.journal
+    if path is None:
+        directory = journal_dir(_home_of(account), account.environ)
+        path = latest_journal(directory)
+        if path is None:
+            raise UsageError(f"no journal to undo in {directory} (give one: pipdoctor fix --undo JOURNAL)")
+    homes = (_home_of(account), account.passwd_home)
+    try:
+        outcome = undo(path, cache_names_problem, lambda root: unsafe_cache_root(root, homes))
+    except RepairError as error:
+        raise UsageError(str(error)) from None
+    code = exitcodes.OK if outcome.skipped_count == 0 else exitcodes.FINDINGS
+    if options.json:
+        _write(1, render_undo_json(outcome, code))
+    else:
+        _write(1, render_undo_human(outcome, color=options.color_for(1)))
+    return code
+
+
+# --- install --fix ------------------------------------------------------------------------------------------
+
+
+def _pip_once(pip_args: list, options, environ):
+    from pipdoctor import runner
+    from pipdoctor.classifier import LogScanner
+    from pipdoctor.diagnose import diagnose_run
+    from pipdoctor.rules import TRIGGERS
+
+    scanner = LogScanner(TRIGGERS)
+    try:
+        command = runner.pip_command(options.python, environ)
+        run = runner.run_pip(command, pip_args, on_output=scanner.feed, stdout_to_stderr=options.json)
+    except runner.PipNotFound as error:
+        raise UsageError(str(error)) from None
+    findings = diagnose_run(scanner.finish(), pip_args, environ, failed=run.returncode != 0)
+    return run, findings, command
+
+
+def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
+    """`pipdoctor --fix install ...`: pip once; on a cache finding, the plan (confirmed), the cure, and pip once
+    more when the first run failed; both runs reported, then the check again. Exit status: pip's last."""
+    from pipdoctor.diagnose import check_account
+    from pipdoctor.ownership import self_account
+    from pipdoctor.report import (render_check_human, render_fix_human, render_human, render_outcome_human,
+                                  render_run_fix_json)
+
+    color = options.color_for(2)
+    run, findings, command = _pip_once(pip_args, options, environ)
+    cache_problem = [f for f in findings if f.code in CACHE_CODES]
+    if not options.json and findings and (run.returncode != 0 or _has_problem(findings)):
+        status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
+        _write(2, "\n" + render_human(findings, color=color, headline=f"pipdoctor: {status}; root cause: "
+                                      f"{findings[0].code} {findings[0].name}"))
+    elif not options.json and run.returncode != 0:
+        _write(2, f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n")
+    if not cache_problem:
+        if options.json:
+            _write(1, render_run_fix_json(pip_args[0], run, findings, None, None, None, None, None, run.returncode))
+        return run.returncode
+    account = self_account(environ)
+    before = check_account(account, list(pip_args[1:]))
+    plan = plan_for(before, persist=options.persist, pip_args=pip_args, log_findings=findings)
+    if not options.json:
+        _write(2, "\n" + render_fix_human(plan, color=color))
+    outcome = retry = retry_findings = after = None
+    note = ""
+    wanted = plan.changes or (run.returncode != 0 and plan.retry_args)
+    if not plan.steps or not wanted:
+        note = "nothing to apply" if not plan.steps else "nothing in this plan changes files"
+    else:
+        ok, note = confirm(f"Apply {len(plan.changes)} change(s)"
+                           + (" and run pip again" if run.returncode != 0 else "") + "? [y/N] ", options.yes)
+        if ok:
+            if plan.changes:
+                outcome = apply(plan, account, command)
+                if not options.json:
+                    _write(2, render_outcome_human(outcome, None, color=color))
+            if run.returncode != 0:
+                again = list(pip_args) + list(plan.retry_args)
+                if not options.json:
+                    _write(2, f"\npipdoctor: running pip again: pip {' '.join(again)}\n")
+                retry, retry_findings, _ = _pip_once(again, options, environ)
+                if not options.json:
+                    state = "succeeded" if retry.returncode == 0 else f"exited with status {retry.returncode}"
+                    _write(2, f"\npipdoctor: first run exited with status {run.returncode}; after the fix, pip "
+                              f"{state}.\n")
+                    if retry.returncode != 0 and retry_findings:
+                        _write(2, render_human(retry_findings, color=color, headline="pipdoctor: the second run"))
+            after = check_account(account, list(pip_args[1:]))
+            if not options.json:
+                if _has_problem(after.findings):
+                    _write(2, "\npipdoctor: the check after the fix still finds:\n"
+                           + render_check_human([after], color=color))
+                else:
+                    _write(2, "pipdoctor: the check after the fix finds no problem.\n")
+    if note and not options.json:
+        _write(2, f"pipdoctor: {note}\n")
+    code = retry.returncode if retry is not None else run.returncode
+    if options.json:
+        _write(1, render_run_fix_json(pip_args[0], run, findings, plan, outcome, retry, retry_findings, after, code,
+                                      note=note))
+    return code

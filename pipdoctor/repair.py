@@ -1,0 +1,897 @@
+"""Applies a fix plan to pip's cache: journal first (fsync), O_NOFOLLOW + dev/ino re-check, lchown/rename, undo."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional
+
+JOURNAL_VERSION = 1
+# Samples of skipped entries kept for the report; the count is always exact.
+SAMPLES = 20
+# pip's cache holds directories, regular files and (rarely) symlinks; anything else is not pip's and a
+# chown could hand a device or a FIFO to the user.
+_PIP_KINDS = (stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK)
+# linux/fcntl.h, linux/fs.h (renameat2(2)).
+_AT_EMPTY_PATH = 0x1000
+_AT_SYMLINK_NOFOLLOW = 0x100
+_RENAME_NOREPLACE = 1
+_O_DIR = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
+_O_ENTRY = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+# The mode bits undo restores on a non-directory: never setuid/setgid (the journal is the user's file; a forged
+# one must not make a setuid-root program). pip's cache holds no such file; a directory gets its exact mode.
+_RESTORABLE_MODE = 0o1777
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_fchownat = _libc.fchownat
+_fchownat.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_int)
+_renameat2 = getattr(_libc, "renameat2", None)
+
+
+class RepairError(Exception):
+    """The repair refuses to start (unsafe cache root, no journal): nothing was changed."""
+
+
+def _chown_fd(fd: int, uid: int, gid: int) -> None:
+    """fchownat(fd, "", AT_EMPTY_PATH): the very inode an O_PATH fd holds, a symlink itself included."""
+    if _fchownat(fd, b"", uid, gid, _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _rename_noreplace(dir_fd: int, old: str, new: str) -> None:
+    """renameat2(RENAME_NOREPLACE) inside one directory: never replaces an existing entry (rename(2) would
+    replace an empty directory); falls back to a lexists check where the filesystem lacks the flag."""
+    if _renameat2 is not None:
+        if _renameat2(dir_fd, os.fsencode(old), dir_fd, os.fsencode(new), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(err, os.strerror(err), new)
+    try:
+        os.stat(new, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        os.rename(old, new, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return
+    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), new)
+
+
+def open_dir_nofollow(path: str) -> int:
+    """A directory fd for an absolute path, opened component by component from / with O_NOFOLLOW: a
+    symlink anywhere on the way (swapped in after the check read it) fails with ELOOP/ENOTDIR."""
+    if not os.path.isabs(path):
+        raise RepairError(f"{path} is not an absolute path")
+    fd = os.open("/", _O_DIR)
+    try:
+        for part in [p for p in path.split("/") if p]:
+            if part in (".", ".."):
+                raise RepairError(f"{path} is not a normalized path")
+            child = os.open(part, _O_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_below(base_fd: int, rel: str) -> int:
+    """A directory fd for rel (a/b/c) below base_fd, O_NOFOLLOW at every step."""
+    fd = os.dup(base_fd)
+    try:
+        for part in [p for p in rel.split("/") if p]:
+            if part in (".", ".."):
+                raise OSError(errno.EINVAL, "not a plain name", part)
+            child = os.open(part, _O_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+# --- where journals live ---------------------------------------------------------------------------------
+
+
+def journal_dir(home: Optional[str], environ: Mapping[str, str]) -> Optional[str]:
+    """$XDG_DATA_HOME/pipdoctor/journals, else ~/.local/share/pipdoctor/journals, of the cache's owner."""
+    data = environ.get("XDG_DATA_HOME")
+    if data and os.path.isabs(data):
+        return os.path.join(data, "pipdoctor", "journals")
+    if home and os.path.isabs(home):
+        return os.path.join(home, ".local", "share", "pipdoctor", "journals")
+    return None
+
+
+def _trusted_dir(st: os.stat_result, owner_uid: int) -> bool:
+    """A directory the journal may go through: the owner's, or root's and writable by nobody else."""
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    return st.st_uid == owner_uid or (st.st_uid == 0 and not st.st_mode & 0o022)
+
+
+def _make_journal_dir(path: str, owner_uid: int, owner_gid: int, home: Optional[str]) -> int:
+    """Open (creating what is missing, owned by the cache's owner) the journal dir; no symlink is followed
+    below the owner's HOME, and every existing part must be the owner's (or root's, not group-writable)."""
+    start = os.path.realpath(home) if home and (path + "/").startswith(home.rstrip("/") + "/") else "/"
+    rest = os.path.relpath(path, start) if start != "/" else path.lstrip("/")
+    fd = open_dir_nofollow(start)
+    as_root = os.geteuid() == 0
+    try:
+        for part in [p for p in rest.split("/") if p and p != "."]:
+            try:
+                child = os.open(part, _O_DIR, dir_fd=fd)
+            except FileNotFoundError:
+                os.mkdir(part, 0o700, dir_fd=fd)
+                child = os.open(part, _O_DIR, dir_fd=fd)
+                if as_root and owner_uid != 0:
+                    os.fchown(child, owner_uid, owner_gid)
+            os.close(fd)
+            fd = child
+            if start != "/" and not _trusted_dir(os.fstat(fd), owner_uid):
+                raise RepairError(f"will not write a journal through {path}: a part of it belongs to another "
+                                  "user or is writable by others")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class Journal:
+    """JSON lines, appended; each batch of `planned` records reaches the disk (fsync) before its changes."""
+
+    def __init__(self, fd: int, path: str):
+        self.fd = fd
+        self.path = path
+        self.seq = 0
+
+    @classmethod
+    def create(cls, directory: str, stamp: str, owner_uid: int, owner_gid: int, home: Optional[str],
+               header: dict) -> "Journal":
+        try:
+            dir_fd = _make_journal_dir(directory, owner_uid, owner_gid, home)
+        except OSError as error:
+            raise RepairError(f"cannot create the journal dir {directory}: {error.strerror or error}; "
+                              "nothing was changed") from None
+        try:
+            for suffix in [""] + [f"-{n}" for n in range(2, 100)]:
+                name = f"{stamp}{suffix}.jsonl"
+                try:
+                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW
+                                 | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise RepairError(f"cannot create a journal in {directory}: too many with the same timestamp")
+            if os.geteuid() == 0 and owner_uid != 0:
+                os.fchown(fd, owner_uid, owner_gid)
+            journal = cls(fd, os.path.join(directory, name))
+            journal.write([_dumps({"t": "header", "version": JOURNAL_VERSION, **header})])
+            os.fsync(dir_fd)
+            return journal
+        except OSError as error:
+            raise RepairError(f"cannot write a journal in {directory}: {error.strerror or error}; nothing "
+                              "was changed") from None
+        finally:
+            os.close(dir_fd)
+
+    def write(self, lines: list, sync: bool = True) -> None:
+        data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+        while data:
+            data = data[os.write(self.fd, data):]
+        if sync:
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _dumps(record: dict) -> str:
+    # ensure_ascii: a name that is not UTF-8 (surrogate-escaped) is stored as \udcXX and read back exactly.
+    return json.dumps(record, separators=(",", ":"))
+
+
+# --- applying --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What an apply (or an undo) did: counts, samples of what it skipped and why, and the journal."""
+
+    journal: Optional[str] = None
+    chowned: int = 0
+    renamed: list = field(default_factory=list)  # (old path, new path)
+    removed: list = field(default_factory=list)
+    restored: int = 0  # undo: entries given back their old owner or name
+    already: int = 0  # undo: entries already as they were
+    skipped: list = field(default_factory=list)  # (path, reason), at most SAMPLES
+    skipped_count: int = 0
+    notes: list = field(default_factory=list)
+
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < SAMPLES:
+            self.skipped.append((path, reason))
+
+    def to_json(self) -> dict:
+        from pipdoctor.ownership import display_path
+
+        return {"journal": self.journal, "chowned": self.chowned,
+                "renamed": [{"from": display_path(a), "to": display_path(b)} for a, b in self.renamed],
+                "removed": [display_path(p) for p in self.removed], "restored": self.restored,
+                "already": self.already, "skipped_count": self.skipped_count,
+                "skipped": [{"path": display_path(p), "reason": r} for p, r in self.skipped], "notes": self.notes}
+
+
+def check_cache_root(root_fd: int, path: str, names_ok: Callable[[list], Optional[str]]) -> os.stat_result:
+    """Re-check, on the opened fd, what the plan checked on the path: a directory that looks like pip's
+    cache (names_ok returns the reason it does not, or None)."""
+    st = os.fstat(root_fd)
+    if not stat.S_ISDIR(st.st_mode):
+        raise RepairError(f"{path} is not a directory")
+    reason = names_ok(os.listdir(root_fd))
+    if reason:
+        raise RepairError(reason)
+    return st
+
+
+def _rel(parent: str, name: str) -> str:
+    return f"{parent}/{name}" if parent else name
+
+
+class _Chowner:
+    """One pass giving a subtree to uid:gid, never following a symlink and never leaving the cache.
+
+    Changes are queued and applied in chunks: the chunk's `planned` records go to the journal in one
+    write and one fsync, then the chunk is applied, then one `done` record follows (an fsync per entry or
+    per directory costs far more than the chown itself). A directory is changed after everything below it
+    (post-order), so while its entries are changed it still belongs to root: in a directory only root can
+    write (mode without group/other write, no ACL), no name can be swapped, and the listing's lstat is
+    the re-check; fchownat(AT_SYMLINK_NOFOLLOW) then changes exactly that entry. Anywhere else (a
+    directory the user or another account can write), each entry is opened O_PATH|O_NOFOLLOW, its dev/ino
+    compared with the listing's, and changed through that fd, so a symlink or hard link swapped in after
+    the listing is skipped and reported, never followed.
+    """
+
+    CHUNK = 8192  # entries per journal fsync
+    FD_BUDGET = 512  # directories kept open for a pending chunk before it is flushed early
+
+    def __init__(self, journal: Journal, root_dev: int, uid: int, gid: int, outcome: Outcome, root_path: str):
+        self.journal = journal
+        self.root_dev = root_dev
+        self.uid = uid
+        self.gid = gid
+        self.outcome = outcome
+        self.root_path = root_path.rstrip("/")
+        self.pending: list = []  # (dir fd, name, rel, stat, sealed)
+        self.uses: dict = {}  # dir fd -> pending changes that need it
+        self.to_close: list = []  # dir fds the walk is done with, kept for the pending chunk
+
+    def _full(self, rel: str) -> str:
+        return f"{self.root_path}/{rel}" if rel else self.root_path
+
+    def _eligible(self, rel: str, st: os.stat_result) -> bool:
+        fmt = stat.S_IFMT(st.st_mode)
+        if fmt not in _PIP_KINDS:
+            self.outcome.skip(self._full(rel), "not a file, directory or symlink (pip makes no such entry)")
+            return False
+        if fmt != stat.S_IFDIR and st.st_nlink > 1:
+            self.outcome.skip(self._full(rel), f"has {st.st_nlink} hard links: another name may lie outside "
+                                               "the cache (not changed)")
+            return False
+        return True
+
+    @staticmethod
+    def _sealed(fd: int) -> bool:
+        """Only root can add, remove or rename entries in this directory (we run as root)."""
+        st = os.fstat(fd)
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            return False
+        try:
+            return not any(name.startswith("system.posix_acl") for name in os.listxattr(fd))
+        except OSError:
+            return False
+
+    # -- the queue -----------------------------------------------------------------------------------
+
+    def _queue(self, dir_fd: int, name: str, rel: str, st: os.stat_result, sealed: bool) -> None:
+        self.pending.append((dir_fd, name, rel, st, sealed))
+        self.uses[dir_fd] = self.uses.get(dir_fd, 0) + 1
+        if len(self.pending) >= self.CHUNK:
+            self.flush()
+
+    def _release(self, fd: int) -> None:
+        if self.uses.get(fd):
+            self.to_close.append(fd)
+            if len(self.to_close) >= self.FD_BUDGET:
+                self.flush()
+        else:
+            os.close(fd)
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        if pending:
+            journal, uid, gid = self.journal, self.uid, self.gid
+            first = journal.seq + 1
+            lines = []
+            tail = f',"new_uid":{uid},"new_gid":{gid}}}'
+            for _, _, rel, st, _ in pending:
+                journal.seq += 1
+                path = rel if rel.isascii() and rel.isprintable() and '"' not in rel and "\\" not in rel \
+                    else json.dumps(rel)[1:-1]
+                lines.append(f'{{"t":"planned","n":{journal.seq},"op":"chown","path":"{path}","dev":{st.st_dev},'
+                             f'"ino":{st.st_ino},"uid":{st.st_uid},"gid":{st.st_gid},"mode":{st.st_mode}{tail}')
+            journal.write(lines)
+            changed = 0
+            chown, change = os.chown, self._change
+            for dir_fd, name, rel, st, sealed in pending:
+                if sealed:
+                    try:
+                        chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+                        changed += 1
+                    except FileNotFoundError:
+                        self.outcome.skip(self._full(rel), "vanished before it was changed")
+                    except OSError as error:
+                        self.outcome.skip(self._full(rel), f"chown failed: {error.strerror}")
+                else:
+                    changed += change(dir_fd, name, rel, st)
+            self.outcome.chowned += changed
+            journal.write([_dumps({"t": "done", "from": first, "to": journal.seq})], sync=False)
+        self.uses.clear()
+        for fd in self.to_close:
+            os.close(fd)
+        self.to_close = []
+
+    def _change(self, dir_fd: int, name: str, rel: str, st: os.stat_result) -> bool:
+        outcome = self.outcome
+        try:
+            fd = os.open(name, _O_ENTRY, dir_fd=dir_fd)
+        except FileNotFoundError:
+            outcome.skip(self._full(rel), "vanished before it was changed")
+            return False
+        except OSError as error:
+            outcome.skip(self._full(rel), f"cannot open it: {error.strerror}")
+            return False
+        try:
+            now = os.fstat(fd)
+            # The type too: an unlinked inode's number is often reused at once (ext4), by the very symlink
+            # swapped in for it.
+            if now.st_ino != st.st_ino or now.st_dev != st.st_dev or stat.S_IFMT(now.st_mode) != stat.S_IFMT(st.st_mode):
+                kind = "a symlink" if stat.S_ISLNK(now.st_mode) else "another entry"
+                outcome.skip(self._full(rel), f"replaced by {kind} after it was read (not changed)")
+                return False
+            if not stat.S_ISDIR(now.st_mode) and now.st_nlink > 1:
+                outcome.skip(self._full(rel), f"has {now.st_nlink} hard links now (not changed)")
+                return False
+            _chown_fd(fd, self.uid, self.gid)
+            return True
+        except OSError as error:
+            outcome.skip(self._full(rel), f"chown failed: {error.strerror}")
+            return False
+        finally:
+            os.close(fd)
+
+    # -- the walk ------------------------------------------------------------------------------------
+
+    def run(self, root_fd: int, rel: str) -> None:
+        """Give rel (a path below the root; '' is the root itself) and everything below it to uid:gid."""
+        outcome = self.outcome
+        if not rel:
+            st = os.fstat(root_fd)
+            self._walk(os.dup(root_fd), "", st)
+            self.flush()
+            if (st.st_uid, st.st_gid) != (self.uid, self.gid):
+                self._change_root(root_fd, st)
+            return
+        parent, _, name = rel.rpartition("/")
+        try:
+            top_fd = _open_below(root_fd, parent)
+        except OSError as error:
+            outcome.skip(self._full(rel), f"cannot reach it: {error.strerror}")
+            return
+        try:
+            try:
+                st = os.stat(name, dir_fd=top_fd, follow_symlinks=False)
+            except OSError as error:
+                outcome.skip(self._full(rel), f"cannot read it: {error.strerror}")
+                return
+            if st.st_dev != self.root_dev:
+                outcome.skip(self._full(rel), "on another filesystem (not entered)")
+                return
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    start_fd = os.open(name, _O_DIR, dir_fd=top_fd)
+                except OSError as error:
+                    outcome.skip(self._full(rel), f"cannot open it: {error.strerror}")
+                    return
+                now = os.fstat(start_fd)
+                if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                    os.close(start_fd)
+                    outcome.skip(self._full(rel), "replaced after it was read (not entered)")
+                    return
+                self._walk(start_fd, rel, st)
+            if (st.st_uid != self.uid or st.st_gid != self.gid) and self._eligible(rel, st):
+                self._queue(top_fd, name, rel, st, False)
+            self.flush()
+        finally:
+            os.close(top_fd)
+
+    def _change_root(self, root_fd: int, st: os.stat_result) -> None:
+        journal = self.journal
+        journal.seq += 1
+        journal.write([_dumps({"t": "planned", "n": journal.seq, "op": "chown", "path": "", "dev": st.st_dev,
+                               "ino": st.st_ino, "uid": st.st_uid, "gid": st.st_gid, "mode": st.st_mode,
+                               "new_uid": self.uid, "new_gid": self.gid})])
+        try:
+            os.fchown(root_fd, self.uid, self.gid)
+            self.outcome.chowned += 1
+        except OSError as error:
+            self.outcome.skip(self.root_path, f"chown failed: {error.strerror}")
+        journal.write([_dumps({"t": "done", "from": journal.seq, "to": journal.seq})], sync=False)
+
+    def _walk(self, start_fd: int, start_rel: str, start_st: os.stat_result) -> None:
+        """Everything below start_fd (which it closes); directories after their contents."""
+        uid, gid, root_dev = self.uid, self.gid, self.root_dev
+        outcome = self.outcome
+        S_IFMT, S_IFDIR = 0o170000, stat.S_IFDIR
+        queue, eligible = self._queue, self._eligible
+        # [dir fd, rel, its lstat, sealed, subdirs still to enter (None before the listing)]: depth-first,
+        # so only the fds along one path (and those a pending chunk needs) are open.
+        stack = [[start_fd, start_rel, start_st, self._sealed(start_fd), None]]
+        try:
+            while stack:
+                top = stack[-1]
+                fd, rel, _, sealed, pending = top
+                if pending is None:
+                    pending = top[4] = []
+                    prefix = rel + "/" if rel else ""
+                    with os.scandir(fd) as entries:
+                        for entry in entries:
+                            name = entry.name
+                            try:
+                                st = entry.stat(follow_symlinks=False)
+                            except OSError:
+                                outcome.skip(self._full(prefix + name), "vanished while listed")
+                                continue
+                            if st.st_dev != root_dev:
+                                outcome.skip(self._full(prefix + name), "on another filesystem (not entered)")
+                                continue
+                            if st.st_mode & S_IFMT == S_IFDIR:
+                                pending.append((name, st))
+                            elif (st.st_uid != uid or st.st_gid != gid) and eligible(prefix + name, st):
+                                queue(fd, name, prefix + name, st, sealed)
+                if pending:
+                    name, st = pending.pop()
+                    child_rel = rel + "/" + name if rel else name
+                    try:
+                        child = os.open(name, _O_DIR, dir_fd=fd)
+                    except OSError as error:
+                        outcome.skip(self._full(child_rel), f"cannot open it ({error.strerror}): not entered")
+                        continue
+                    now = os.fstat(child)
+                    if now.st_ino != st.st_ino or now.st_dev != st.st_dev:
+                        os.close(child)
+                        outcome.skip(self._full(child_rel), "replaced after it was read (not entered)")
+                        continue
+                    stack.append([child, child_rel, st, self._sealed(child), None])
+                    continue
+                stack.pop()
+                if stack:
+                    parent = stack[-1]
+                    st = top[2]
+                    if st.st_uid != uid or st.st_gid != gid:
+                        queue(parent[0], rel.rpartition("/")[2], rel, st, parent[3])
+                self._release(fd)
+        finally:
+            for item in stack:
+                if not self.uses.get(item[0]):
+                    os.close(item[0])
+                else:
+                    self.to_close.append(item[0])
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change the plan asks for, in apply's terms (paths relative to the cache root)."""
+
+    kind: str  # "chown", "rename", "remove"
+    rel: str  # the entry, relative to the cache root ('' is the root itself, for chown only)
+    uid: int = -1
+    gid: int = -1
+    new_name: str = ""  # rename: the new name, in the same directory
+
+
+def apply_changes(root: str, changes: list, *, journal_dir_path: str, stamp: str, owner_uid: int,
+                  owner_gid: int, owner_name: Optional[str], home: Optional[str],
+                  names_ok: Callable[[list], Optional[str]], extra_header: Optional[dict] = None) -> Outcome:
+    """Apply the changes inside the cache root, journal first. Refuses (RepairError, nothing changed) when
+    the root cannot be opened without following a symlink or no longer looks like pip's cache."""
+    try:
+        root_fd = open_dir_nofollow(root)
+    except OSError as error:
+        raise RepairError(f"cannot open the cache {root} without following a symlink: {error.strerror}; "
+                          "nothing was changed") from None
+    try:
+        root_st = check_cache_root(root_fd, root, names_ok)
+        header = {"cache_root": root, "dev": root_st.st_dev, "ino": root_st.st_ino, "user": owner_name,
+                  "uid": owner_uid, "gid": owner_gid, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "pid": os.getpid(), "euid": os.geteuid(), **(extra_header or {})}
+        journal = Journal.create(journal_dir_path, stamp, owner_uid, owner_gid, home, header)
+        outcome = Outcome(journal=journal.path)
+        try:
+            for change in changes:
+                if change.kind == "chown":
+                    _Chowner(journal, root_st.st_dev, change.uid, change.gid, outcome, root).run(root_fd, change.rel)
+                elif change.kind == "rename":
+                    _rename(root_fd, root, change, journal, outcome)
+                elif change.kind == "remove":
+                    _remove(root_fd, root, change, journal, outcome)
+            journal.write([_dumps({"t": "end", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})])
+        finally:
+            journal.close()
+        return outcome
+    finally:
+        os.close(root_fd)
+
+
+def _entry(root_fd: int, rel: str) -> tuple[int, str]:
+    parent, _, name = rel.rpartition("/")
+    if not name or name in (".", ".."):
+        raise OSError(errno.EINVAL, "not a plain name", rel)
+    return _open_below(root_fd, parent), name
+
+
+def _rename(root_fd: int, root: str, change: Change, journal: Journal, outcome: Outcome) -> None:
+    full = f"{root.rstrip('/')}/{change.rel}"
+    new = change.new_name
+    if "/" in new or new in ("", ".", ".."):
+        outcome.skip(full, f"bad new name {new!r}")
+        return
+    try:
+        dir_fd, name = _entry(root_fd, change.rel)
+    except OSError as error:
+        outcome.skip(full, f"cannot reach it: {error.strerror}")
+        return
+    try:
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            outcome.skip(full, "does not exist (nothing to move)")
+            return
+        parent = change.rel.rpartition("/")[0]
+        journal.seq += 1
+        journal.write([_dumps({"t": "planned", "n": journal.seq, "op": "rename", "parent": parent, "old": name,
+                               "new": new, "dev": st.st_dev, "ino": st.st_ino, "uid": st.st_uid,
+                               "gid": st.st_gid, "mode": st.st_mode})])
+        fd = os.open(name, _O_ENTRY, dir_fd=dir_fd)
+        try:
+            now = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if (now.st_dev, now.st_ino, stat.S_IFMT(now.st_mode)) != (st.st_dev, st.st_ino, stat.S_IFMT(st.st_mode)):
+            outcome.skip(full, "replaced after it was read (not moved)")
+            return
+        try:
+            _rename_noreplace(dir_fd, name, new)
+        except OSError as error:
+            outcome.skip(full, f"cannot move it aside: {error.strerror}")
+            return
+        journal.write([_dumps({"t": "done", "from": journal.seq, "to": journal.seq})])
+        outcome.renamed.append((full, f"{os.path.dirname(full)}/{new}"))
+    finally:
+        os.close(dir_fd)
+
+
+def _remove(root_fd: int, root: str, change: Change, journal: Journal, outcome: Outcome) -> None:
+    full = f"{root.rstrip('/')}/{change.rel}"
+    try:
+        dir_fd, name = _entry(root_fd, change.rel)
+    except OSError as error:
+        outcome.skip(full, f"cannot reach it: {error.strerror}")
+        return
+    try:
+        try:
+            fd = os.open(name, _O_ENTRY, dir_fd=dir_fd)
+        except FileNotFoundError:
+            outcome.skip(full, "already gone")
+            return
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            outcome.skip(full, "not a single regular file (not removed)")
+            return
+        journal.seq += 1
+        journal.write([_dumps({"t": "planned", "n": journal.seq, "op": "remove", "parent":
+                               change.rel.rpartition("/")[0], "old": name, "dev": st.st_dev, "ino": st.st_ino,
+                               "uid": st.st_uid, "gid": st.st_gid, "mode": st.st_mode, "size": st.st_size})])
+        os.unlink(name, dir_fd=dir_fd)
+        journal.write([_dumps({"t": "done", "from": journal.seq, "to": journal.seq})])
+        outcome.removed.append(full)
+    finally:
+        os.close(dir_fd)
+
+
+# --- undo ------------------------------------------------------------------------------------------------
+
+
+def read_journal(path: str) -> tuple[dict, list]:
+    """The header and the records; a last line cut short by a kill -9 is ignored."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        raise RepairError(f"cannot read the journal {path}: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        lines = handle.read().split(b"\n")
+    records = []
+    for index, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line.decode("utf-8", "surrogateescape")))
+        except ValueError:
+            if index >= len(lines) - 2:
+                break  # the write a kill -9 interrupted
+            raise RepairError(f"{path}: line {index + 1} is not a journal record") from None
+    if not records or records[0].get("t") != "header" or records[0].get("version") != JOURNAL_VERSION:
+        raise RepairError(f"{path} is not a pipdoctor journal (version {JOURNAL_VERSION})")
+    header = dict(records[0])
+    header["_file_uid"] = st.st_uid
+    return header, records[1:]
+
+
+class _DirChain:
+    """Directory fds along the last path opened below the root: records come depth-first, so most
+    lookups reuse all but the last component."""
+
+    def __init__(self, root_fd: int):
+        self.root_fd = root_fd
+        self.parts: list = []
+        self.fds: list = []
+
+    def open(self, rel: str) -> int:
+        parts = [p for p in rel.split("/") if p]
+        keep = 0
+        while keep < min(len(parts), len(self.parts)) and parts[keep] == self.parts[keep]:
+            keep += 1
+        for fd in self.fds[keep:]:
+            os.close(fd)
+        del self.fds[keep:], self.parts[keep:]
+        for part in parts[keep:]:
+            if part in (".", ".."):
+                raise OSError(errno.EINVAL, "not a plain name", rel)
+            base = self.fds[-1] if self.fds else self.root_fd
+            self.fds.append(os.open(part, _O_DIR, dir_fd=base))
+            self.parts.append(part)
+        return self.fds[-1] if self.fds else self.root_fd
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds, self.parts = [], []
+
+
+def undo(path: str, names_ok: Callable[[list], Optional[str]],
+         root_ok: Callable[[str], Optional[str]]) -> Outcome:
+    """Put back the old owners (and modes) and names the journal records, newest first. Each entry is
+    re-checked (dev/ino, and that it still has the owner or name the fix gave it) before it is reverted,
+    so running it twice, or after a fix killed at any point, is safe."""
+    header, records = read_journal(path)
+    root = header.get("cache_root")
+    if not isinstance(root, str):
+        raise RepairError(f"{path}: no cache root in its header")
+    reason = root_ok(root)
+    if reason:
+        raise RepairError(reason)
+    try:
+        root_fd = open_dir_nofollow(root)
+    except OSError as error:
+        raise RepairError(f"cannot open the cache {root} without following a symlink: {error.strerror}") from None
+    outcome = Outcome(journal=path)
+    chain = _DirChain(root_fd)
+    try:
+        root_st = check_cache_root(root_fd, root, names_ok)
+        if (root_st.st_dev, root_st.st_ino) != (header.get("dev"), header.get("ino")):
+            raise RepairError(f"{root} is not the directory the journal was written for (device/inode differ); "
+                              "nothing was changed")
+        if os.geteuid() == 0 and header["_file_uid"] not in (0, root_st.st_uid):
+            raise RepairError(f"{path} belongs to uid {header['_file_uid']}, neither root nor the cache's owner "
+                              f"(uid {root_st.st_uid}): not trusted")
+        planned = [r for r in records if r.get("t") == "planned"]
+        chowns = [r for r in planned if r.get("op") == "chown"]
+        if chowns and os.geteuid() != 0 and any(r.get("uid") != os.geteuid() for r in chowns):
+            raise RepairError("this journal gave files of another user to the cache's owner: undo needs root "
+                              f"(sudo pipdoctor fix --undo {path})")
+        for record in reversed(planned):
+            op = record.get("op")
+            if op == "chown":
+                _undo_chown(chain, root, root_st.st_dev, record, outcome)
+            elif op == "rename":
+                _undo_rename(chain, root, record, outcome)
+            elif op == "remove":
+                outcome.notes.append(f"{root}/{_rel(record.get('parent', ''), record.get('old', ''))} was removed "
+                                     "(a damaged cache entry): it cannot be put back")
+        with open(path, "ab") as handle:
+            handle.write((_dumps({"t": "undone", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                  "restored": outcome.restored, "skipped": outcome.skipped_count}) + "\n").encode())
+    finally:
+        chain.close()
+        os.close(root_fd)
+    return outcome
+
+
+def _undo_chown(chain: _DirChain, root: str, root_dev: int, record: dict, outcome: Outcome) -> None:
+    rel = record.get("path", "")
+    full = f"{root.rstrip('/')}/{rel}" if rel else root
+    if record.get("dev") != root_dev:
+        outcome.skip(full, "recorded on another filesystem (not touched)")
+        return
+    try:
+        if rel:
+            parent, _, name = rel.rpartition("/")
+            fd = os.open(name, _O_ENTRY, dir_fd=chain.open(parent))
+        else:
+            fd = os.dup(chain.root_fd)
+    except OSError as error:
+        outcome.skip(full, f"cannot reach it: {error.strerror}")
+        return
+    try:
+        st = os.fstat(fd)
+        mode = record.get("mode")
+        if (st.st_dev, st.st_ino) != (record.get("dev"), record.get("ino")) or not isinstance(mode, int) \
+                or stat.S_IFMT(mode) != stat.S_IFMT(st.st_mode):
+            outcome.skip(full, "not the entry the journal recorded (device, inode or type differ): not touched")
+            return
+        old = (record.get("uid"), record.get("gid"))
+        if (st.st_uid, st.st_gid) == old:
+            outcome.already += 1
+            return
+        if (st.st_uid, st.st_gid) != (record.get("new_uid"), record.get("new_gid")):
+            outcome.skip(full, f"its owner changed since the fix ({st.st_uid}:{st.st_gid}): not touched")
+            return
+        if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
+            outcome.skip(full, "it has hard links now: not touched")
+            return
+        _chown_fd(fd, int(old[0]), int(old[1]))
+        if not stat.S_ISLNK(st.st_mode):
+            want = stat.S_IMODE(mode) if stat.S_ISDIR(st.st_mode) else stat.S_IMODE(mode) & _RESTORABLE_MODE
+            if stat.S_IMODE(os.fstat(fd).st_mode) != want:
+                os.chmod(f"/proc/self/fd/{fd}", want)
+        outcome.restored += 1
+    finally:
+        os.close(fd)
+
+
+def _undo_rename(chain: _DirChain, root: str, record: dict, outcome: Outcome) -> None:
+    parent, old, new = record.get("parent", ""), record.get("old", ""), record.get("new", "")
+    full_old = f"{root.rstrip('/')}/{_rel(parent, old)}"
+    if any("/" in n or n in ("", ".", "..") for n in (old, new)):
+        outcome.skip(full_old, "bad name in the journal")
+        return
+    try:
+        dir_fd = chain.open(parent)
+    except OSError as error:
+        outcome.skip(full_old, f"cannot reach its directory: {error.strerror}")
+        return
+    ids = (record.get("dev"), record.get("ino"))
+    try:
+        st = os.stat(new, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        st = None
+    if st is None or (st.st_dev, st.st_ino) != ids:
+        try:
+            now = os.stat(old, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            now = None
+        if now is not None and (now.st_dev, now.st_ino) == ids:
+            outcome.already += 1
+        else:
+            outcome.skip(full_old, f"the moved copy {new} is gone or was replaced: not touched")
+        return
+    try:
+        _rename_noreplace(dir_fd, new, old)
+    except FileExistsError:
+        outcome.skip(full_old, f"exists again (pip made a new one since the fix); the old one stays at {new}")
+        return
+    except OSError as error:
+        outcome.skip(full_old, f"cannot move {new} back: {error.strerror}")
+        return
+    outcome.restored += 1
+
+
+def latest_journal(directory: Optional[str]) -> Optional[str]:
+    """The newest journal in directory that has not been undone, for `fix --undo` without a JOURNAL."""
+    if not directory:
+        return None
+    try:
+        names = sorted((n for n in os.listdir(directory) if n.endswith(".jsonl")), reverse=True)
+    except OSError:
+        return None
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(max(0, os.fstat(handle.fileno()).st_size - 4096))
+                tail = handle.read()
+        except OSError:
+            continue
+        if b'"t":"undone"' not in tail.rsplit(b"\n", 2)[-2 if tail.endswith(b"\n") else -1]:
+            return path
+    return None
+
+
+# --- a whole plan ----------------------------------------------------------------------------------------
+
+
+def _inside(root: str, path: str) -> str:
+    """path relative to root; it must lie strictly inside (no .., no root itself unless equal)."""
+    root = root.rstrip("/")
+    if path == root:
+        return ""
+    if not path.startswith(root + "/"):
+        raise RepairError(f"{path} is not inside the cache {root}")
+    rel = path[len(root) + 1:]
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        raise RepairError(f"{path} is not a plain path inside the cache")
+    return rel
+
+
+def apply_plan(plan, *, home: Optional[str], environ: Mapping[str, str],
+               pip_command: Optional[list] = None) -> Outcome:
+    """Carry out the plan's changes: the filesystem ones through the journal, then pip's own commands
+    (`pip cache remove`, `pip config --user set`) with the user's pip."""
+    from pipdoctor.remediation import cache_names_problem
+
+    changes = []
+    for step in plan.steps:
+        if step.kind == "chown":
+            changes += [Change("chown", _inside(plan.cache_root, t), step.uid, step.gid) for t in step.targets]
+        elif step.kind == "rename":
+            for target, new in zip(step.targets, step.new_names):
+                if os.path.dirname(new) != os.path.dirname(target):
+                    raise RepairError(f"{new} is not in the same directory as {target}")
+                changes.append(Change("rename", _inside(plan.cache_root, target), new_name=os.path.basename(new)))
+        elif step.kind == "remove-entry":
+            changes += [Change("remove", _inside(plan.cache_root, t)) for t in step.targets]
+    outcome = Outcome()
+    if changes:
+        directory = journal_dir(home, environ)
+        if directory is None:
+            raise RepairError("no place for the journal (HOME and XDG_DATA_HOME are unset); nothing was changed")
+        outcome = apply_changes(plan.cache_root, changes, journal_dir_path=directory, stamp=plan.stamp,
+                                owner_uid=plan.uid, owner_gid=plan.gid, owner_name=plan.user, home=home,
+                                names_ok=cache_names_problem,
+                                extra_header={"steps": [s.kind for s in plan.steps if s.changes_files]})
+    for step in plan.steps:
+        argv = None
+        if step.kind == "pip-cache-remove":
+            argv = ["cache", "remove", step.targets[0]] + (["--cache-dir", plan.cache_root] if plan.cache_root else [])
+        elif step.kind == "alternate-cache" and step.persist:
+            argv = ["config", "--user", "set", "global.cache-dir", step.targets[0]]
+        if argv is None:
+            continue
+        if pip_command is None:
+            outcome.skip(step.command, "no pip to run it with")
+            continue
+        import subprocess
+
+        proc = subprocess.run(list(pip_command) + argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, env=dict(environ))
+        if proc.returncode != 0:
+            outcome.skip(step.command, "pip exited with status "
+                         f"{proc.returncode}: {proc.stdout.decode('utf-8', 'replace').strip()[-300:]}")
+        else:
+            outcome.notes.append(f"ran: {step.command}")
+    return outcome

@@ -1,0 +1,94 @@
+"""Helpers for the `pipdoctor fix` tests: run fix, list every entry of a tree, build links and caches."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from tests import sandbox
+from tests.checkkit import pipdoctor_bin, with_pip
+
+
+@dataclass
+class FixRun:
+    returncode: int
+    output: bytes  # stdout (the JSON document with --json)
+    errors: bytes  # stderr
+
+    @property
+    def doc(self) -> dict:
+        return json.loads(self.output)
+
+    def text(self) -> str:
+        return (self.output + self.errors).decode("utf-8", "replace")
+
+
+def fix_as_root(*args: str, env=None, cwd=None) -> FixRun:
+    proc = sandbox.run([pipdoctor_bin(), "fix", *args], env=with_pip(env), cwd=cwd, separate_stderr=True,
+                       timeout=600)
+    return FixRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def fix_as(user, *args: str, env=None) -> FixRun:
+    env = with_pip(sandbox.pip_env(HOME=str(user.home)) if env is None else env)
+    proc = sandbox.run_as(user, [pipdoctor_bin(), "fix", *args], env=env, separate_stderr=True, timeout=600)
+    return FixRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def listing(top: Path) -> dict:
+    """Every entry below top (and top): relative path -> (uid, gid, mode, inode), symlinks not followed."""
+    top = str(top)
+    result = {}
+    st = os.lstat(top)
+    result["."] = (st.st_uid, st.st_gid, st.st_mode, st.st_ino)
+    stack = [top]
+    while stack:
+        path = stack.pop()
+        with os.scandir(path) as entries:
+            for entry in entries:
+                st = entry.stat(follow_symlinks=False)
+                result[os.path.relpath(entry.path, top)] = (st.st_uid, st.st_gid, st.st_mode, st.st_ino)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(entry.path)
+    return result
+
+
+def owner(path: Path) -> tuple:
+    st = os.lstat(path)
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), st.st_ino
+
+
+def outside_file(tmp: Path, name: str = "shadow-standin") -> Path:
+    """A root-owned 0640 file outside any cache, standing in for /etc/shadow."""
+    path = tmp / name
+    path.write_text("root:$6$secret:19000:0:99999:7:::\n")
+    os.chown(path, 0, 0)
+    path.chmod(0o640)
+    return path
+
+
+def links_folder(tag: str, *names: str) -> Path:
+    """A world-readable find-links folder with tiny sdists and the build backend's wheels (offline)."""
+    folder = sandbox.SANDBOX / f"links-fix-{tag}-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    with sandbox.umask(0o022):
+        folder.mkdir(parents=True)
+        for name in names or ("pdtiny",):
+            sandbox.build_sdist(folder, name=name)
+        for name, version in sandbox.BUILD_WHEELS.items():
+            shutil.copy(sandbox.wheel_file(name, version), folder)
+    return folder
+
+
+def journal_of(run: FixRun) -> Optional[str]:
+    applied = run.doc.get("applied") or {}
+    return applied.get("journal")
+
+
+def wheels_in(path: Path) -> list:
+    return sorted(path.rglob("*.whl")) if path.exists() else []

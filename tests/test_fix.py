@@ -1,0 +1,139 @@
+"""`pipdoctor fix`: plan, confirmation, chown by root, move aside by the user, journal and exact undo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests import sandbox
+from tests.checkkit import chown_to_root, deep_entries, new_user_cache, pip_python, with_pip
+from tests.fixkit import fix_as, fix_as_root, journal_of, links_folder, listing, wheels_in
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def user():
+    with sandbox.unprivileged_user("pdf") as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def links():
+    folder = links_folder("main", "pdtiny", "pdfixed")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _seed_failure(user):
+    """The seed failure: the user's cache, with `wheels` and everything in it root's (after `sudo pip`)."""
+    cache = new_user_cache(user)
+    sandbox.chown_tree(cache / "wheels", 0, 0)
+    return cache
+
+
+def _pip_install(user, links, name="pdtiny", *extra):
+    """The user's own pip install of a local sdist (into a target dir: no venv needed)."""
+    target = user.home / f"target-{name}"
+    argv = [pip_python(), "-m", "pip", "install", "--no-index", "--find-links", links, "--target", target, name,
+            *extra]
+    return sandbox.run_as(user, argv, env=with_pip(sandbox.pip_env(HOME=user.home)))
+
+
+def test_sudo_fix_user_gives_the_cache_back_and_pip_caches_its_wheel(user, links):
+    cache = _seed_failure(user)
+    failed = _pip_install(user, links)
+    assert b"Permission denied" in failed.stdout or failed.returncode != 0, failed.stdout
+
+    result = fix_as_root("--user", user.name, "--yes", "--json")
+    assert result.returncode == 0, result.text()
+    doc = result.doc
+    assert doc["command"] == "fix" and doc["exit_code"] == 0
+    assert [f["code"] for f in doc["before"]["findings"]] == ["PD103"]
+    step = doc["plan"]["steps"][0]
+    assert step["kind"] == "chown" and step["code"] == "PD103" and step["needs_root"] is True
+    assert step["command"] == f"sudo chown -R {user.uid}:{user.gid} {cache}/wheels" or \
+        step["command"] == f"chown -R {user.uid}:{user.gid} {cache}/wheels"
+    assert doc["applied"]["chowned"] > 0 and doc["applied"]["skipped_count"] == 0
+    assert doc["after"]["findings"] == []
+    assert all(v[0] == user.uid for v in listing(cache).values())
+    # the journal is the user's, in the user's data dir
+    journal = journal_of(result)
+    assert journal.startswith(f"{user.home}/.local/share/pipdoctor/journals/")
+    assert os.stat(journal).st_uid == user.uid
+
+    installed = _pip_install(user, links, "pdfixed")
+    assert installed.returncode == 0, installed.stdout.decode()
+    built = [w for w in wheels_in(cache / "wheels") if w.name.startswith("pdfixed-")]
+    assert built and os.stat(built[0]).st_uid == user.uid
+
+
+def test_undo_restores_owners_modes_and_inodes_exactly_and_twice_is_safe(user):
+    cache = new_user_cache(user, files=60)
+    chown_to_root(deep_entries(cache, "wheels", 3) + deep_entries(cache, "http-v2", 2))
+    other = deep_entries(cache, "http-v2", 4)[-1]
+    os.lchown(other, 4343, 4343)  # a second foreign owner, with no passwd entry
+    odd = deep_entries(cache, "wheels", 4)[-1]
+    sandbox.chown_tree(odd, 0, 0)
+    os.chmod(odd, 0o2750)  # setgid dir: chown keeps it, undo must give the exact mode back
+    link = cache / "wheels" / "link-to-nowhere"
+    os.symlink("/nonexistent/target", link)
+    os.lchown(link, 0, 0)
+    before = listing(cache)
+
+    fixed = fix_as_root("--user", user.name, "--yes", "--json")
+    assert fixed.returncode == 0, fixed.text()
+    changed = listing(cache)
+    assert all(v[0] == user.uid for v in changed.values())
+    assert {k: v[3] for k, v in changed.items()} == {k: v[3] for k, v in before.items()}  # same inodes
+
+    undone = fix_as_root("--user", user.name, "--undo", journal_of(fixed), "--json")
+    assert undone.returncode == 0, undone.text()
+    assert undone.doc["undone"]["restored"] == fixed.doc["applied"]["chowned"]
+    assert listing(cache) == before
+    again = fix_as_root("--user", user.name, "--undo", journal_of(fixed), "--json")
+    assert again.returncode == 0, again.text()
+    assert again.doc["undone"]["restored"] == 0 and listing(cache) == before
+
+
+def test_user_alone_moves_the_foreign_subtree_aside_and_undo_puts_it_back(user, links):
+    cache = _seed_failure(user)
+    before = listing(cache)
+    result = fix_as(user, "--yes", "--json")
+    assert result.returncode == 0, result.text()
+    step = result.doc["plan"]["steps"][0]
+    assert step["kind"] == "rename" and step["needs_root"] is False
+    assert step["targets"] == [f"{cache}/wheels"]
+    moved = step["new_names"][0]
+    assert moved.startswith(f"{cache}/wheels.pipdoctor-")
+    assert step["later"] == f"sudo rm -rf -- {moved}"
+    assert not (cache / "wheels").exists() and os.path.isdir(moved)
+    assert result.doc["after"]["findings"] == []
+
+    undone = fix_as(user, "--undo", "--json")  # the latest journal of this user
+    assert undone.returncode == 0, undone.text()
+    assert listing(cache) == before
+
+
+def test_dry_run_and_no_terminal_change_nothing(user):
+    cache = _seed_failure(user)
+    before = listing(cache)
+    dry = fix_as_root("--user", user.name, "--dry-run")
+    assert dry.returncode == 1
+    assert b"chown -R" in dry.output and b"dry run: nothing was changed" in dry.errors
+    unconfirmed = fix_as_root("--user", user.name)  # stdin is /dev/null: no terminal, no --yes
+    assert unconfirmed.returncode == 1
+    assert unconfirmed.errors.strip().endswith(b"not confirmed: no terminal to ask on (pass --yes to apply the plan)")
+    assert listing(cache) == before
+    plan = fix_as_root("--user", user.name, "--dry-run", "--json")
+    assert plan.returncode == 1 and plan.doc["applied"] is None and plan.doc["plan"]["needs_root"] is True
+
+
+def test_usage_errors_exit_2(user):
+    for args in (["--yes", "--dry-run"], ["--user", "no-such-user-pdf"], ["stray"], ["--undo", "/nonexistent.jsonl"]):
+        run = fix_as_root(*args)
+        assert run.returncode == 2, (args, run.text())
+        assert run.errors.startswith(b"pipdoctor: error: ") and run.errors.count(b"\n") == 1
+    assert fix_as(user, "--user", "root").returncode == 2  # --user needs root

@@ -1,0 +1,99 @@
+"""`pipdoctor install --fix`: the user alone, real pip, the seed failure cured and pip run once more."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from tests import sandbox
+from tests.checkkit import new_user_cache, pipdoctor_bin, with_pip
+from tests.fixkit import links_folder, wheels_in
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def user():
+    with sandbox.unprivileged_user("pdi") as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def links():
+    folder = links_folder("install", "pdtiny", "pdlater")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _install(user, links, *pipdoctor_args, name="pdtiny", env=None, json_mode=False):
+    args = ["install", "--no-index", "--find-links", str(links), "--target", str(user.home / f"t-{name}"), name]
+    argv = [pipdoctor_bin(), "--color", "never", *(["--json"] if json_mode else []), *pipdoctor_args]
+    if pipdoctor_args and pipdoctor_args[0] == "install":
+        argv += args[1:]
+    else:
+        argv += args
+    env = with_pip(sandbox.pip_env(HOME=user.home) if env is None else env)
+    return sandbox.run_as(user, argv, env=env, separate_stderr=True, timeout=600)
+
+
+def test_seed_failure_moved_aside_by_the_user_and_the_retry_succeeds(user, links):
+    cache = new_user_cache(user)
+    sandbox.chown_tree(cache / "wheels", 0, 0)
+    run = _install(user, links, "install", "--fix", "--yes")
+    err = run.stderr.decode()
+    assert run.returncode == 0, err
+    assert "PD101" in err and "rename (cures PD103" in err
+    assert "running pip again" in err and "after the fix, pip succeeded" in err
+    assert "the check after the fix finds no problem" in err
+    moved = [p for p in os.listdir(cache) if p.startswith("wheels.pipdoctor-")]
+    assert len(moved) == 1 and os.stat(cache / moved[0]).st_uid == 0  # root's copy, untouched, set aside
+    built = wheels_in(cache / "wheels")
+    assert built and all(os.stat(w).st_uid == user.uid for w in built)  # the retry cached its wheel
+    assert (user.home / "t-pdtiny" / "pdtiny.py").exists()
+
+
+def test_without_fix_install_only_suggests(user, links):
+    cache = new_user_cache(user)
+    sandbox.chown_tree(cache / "wheels", 0, 0)
+    run = _install(user, links)
+    assert run.returncode != 0
+    assert "wheels.pipdoctor-" not in " ".join(os.listdir(cache))
+    assert b"running pip again" not in run.stderr
+
+
+def test_json_reports_both_runs(user, links):
+    cache = new_user_cache(user)
+    sandbox.chown_tree(cache / "wheels", 0, 0)
+    run = _install(user, links, "--fix", "--yes", json_mode=True)
+    doc = json.loads(run.stdout)
+    assert run.returncode == 0 == doc["exit_code"]
+    assert doc["pip"]["exit_code"] != 0 and doc["findings"][0]["code"] == "PD101"
+    fix = doc["fix"]
+    assert fix["plan"]["steps"][0]["kind"] == "rename"
+    assert fix["retry"]["pip"]["exit_code"] == 0
+    assert fix["after"]["findings"] == []
+
+
+def test_whole_cache_root_owned_uses_the_alternate_cache(user, links):
+    cache = new_user_cache(user)
+    sandbox.chown_tree(cache, 0, 0)
+    # pip's user config must count: a real config location instead of the test default (/dev/null)
+    env = sandbox.pip_env(HOME=user.home, PIP_CONFIG_FILE=None, XDG_CONFIG_HOME=user.home / ".config")
+    run = _install(user, links, "--fix", "--yes", "--persist", env=env)
+    err = run.stderr.decode()
+    assert run.returncode == 0, err
+    fresh = user.home / ".cache" / "pip-fresh"
+    assert f"pip config --user set global.cache-dir {fresh}" in err
+    assert os.stat(cache).st_uid == 0  # nothing of root's was touched
+    later = _install(user, links, name="pdlater", env=env)
+    assert later.returncode == 0, later.stderr.decode()
+    assert [w.name for w in wheels_in(fresh / "wheels") if w.name.startswith("pdlater-")]
+    # the one-off form (no --persist): the failed-run retry would use --cache-dir; a dry `fix` shows it
+    plan = sandbox.run_as(user, [pipdoctor_bin(), "fix", "--dry-run", "--json"], env=with_pip(sandbox.pip_env(
+        HOME=user.home)), separate_stderr=True)
+    steps = json.loads(plan.stdout)["plan"]["steps"]
+    assert steps[0]["kind"] == "alternate-cache" and steps[0]["retry_args"] == ["--cache-dir", str(fresh)]
+

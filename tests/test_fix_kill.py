@@ -1,0 +1,69 @@
+"""`kill -9` in the middle of a large fix (a 200,000-entry synthetic cache), then `fix --undo`: all is back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests import sandbox
+from tests.checkkit import pipdoctor_bin, synthetic, with_pip
+from tests.fixkit import fix_as_root, listing
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+# ~2.4 entries per file in pip's layout (hash dirs): 82,000 files make about 200,000 entries.
+FILES = 82_000
+
+
+@pytest.fixture
+def user():
+    """A user whose ~/.cache is a private tmpfs: 200,000 entries are made and dropped in seconds, whatever
+    the load on the shared disk (the journal stays on disk, in ~/.local/share)."""
+    with sandbox.unprivileged_user("pdz") as made:
+        cache_home = made.home / ".cache"
+        cache_home.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2g,nr_inodes=1m,mode=0755", "tmpfs", str(cache_home)],
+                       check=True)
+        try:
+            os.chown(cache_home, made.uid, made.gid)
+            yield made
+        finally:
+            subprocess.run(["umount", "--lazy", str(cache_home)], check=True)
+
+
+def test_kill_9_mid_fix_then_undo_restores_everything(user):
+    cache = user.home / ".cache" / "pip"
+    synthetic.build_cache(str(cache), FILES, foreign_share=0.0, owner=(0, 0), seed=3)
+    os.chown(cache, user.uid, user.gid)  # root's everything below a cache dir that is the user's
+    before = listing(cache)
+    assert len(before) > 190_000
+    journals = user.home / ".local" / "share" / "pipdoctor" / "journals"
+    proc = subprocess.Popen([str(pipdoctor_bin()), "fix", "--user", user.name, "--yes"], env=with_pip(None),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            found = list(journals.glob("*.jsonl")) if journals.is_dir() else []
+            if found and found[0].stat().st_size > 3_000_000:  # a good part of the chown pass is done
+                break
+            assert proc.poll() is None, "the fix ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    journal = found[0]
+    middle = listing(cache)
+    changed = sum(1 for k, v in middle.items() if v[0] == user.uid) - 1
+    assert 0 < changed < len(before) - 1, changed  # really half-done
+    assert b'"t":"end"' not in journal.read_bytes()
+
+    undone = fix_as_root("--user", user.name, "--undo", str(journal), "--json")
+    assert undone.returncode == 0, undone.text()
+    assert listing(cache) == before
+    assert fix_as_root("--user", user.name, "--undo", str(journal)).returncode == 0  # twice: still fine
+    assert listing(cache) == before

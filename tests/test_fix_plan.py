@@ -1,0 +1,113 @@
+"""The fix plan over hand-built facts (pure, no root): which cure for whom, and the commands it shows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from pipdoctor import checker
+from pipdoctor.findings import Finding, Severity
+from pipdoctor.ownership import CacheWalk
+from pipdoctor.remediation import (cache_names_problem, make_plan, suggest_check, unsafe_cache_root)
+from tests.test_check_pure import CACHE, ROOT, _dir, _facts, _mount
+
+STAMP = "20250101T000000Z"
+
+
+def _walk(areas=(("wheels", 10, 1000),), entries=20):
+    foreign = sum(n for _, n, _ in areas)
+    return CacheWalk(CACHE, entries, 8, 12, 0, 2000, foreign, 1000, 0, ((ROOT, foreign),), tuple(areas), (), 1,
+                     0, (), 0, (), 0, (), 0)
+
+
+def _plan(facts, as_root, **kw):
+    findings = [suggest_check(f, facts) for f in checker.check(facts)]
+    return make_plan(facts, findings, as_root=as_root, stamp=STAMP, root_names=["wheels", "http-v2"], **kw)
+
+
+def _seed(**changes):
+    return _facts(walk=_walk(), subdirs=(_dir(CACHE + "/wheels", ROOT, writable=False), _dir(CACHE + "/http-v2")),
+                  **changes)
+
+
+def test_root_chowns_back_with_the_same_command_the_check_shows():
+    facts = _seed()
+    plan = _plan(facts, as_root=True)
+    [step] = plan.steps
+    assert (step.kind, step.code, step.needs_root, step.uid, step.gid) == ("chown", "PD103", True, 1001, 1001)
+    check_fix = suggest_check(checker.check(facts)[0], facts).fixes[0].command
+    assert step.command == check_fix
+    assert plan.needs_root and plan.changes == (step,)
+
+
+def test_user_alone_moves_the_area_aside_in_its_own_cache_root():
+    plan = _plan(_seed(), as_root=False)
+    [step] = plan.steps
+    assert step.kind == "rename" and not step.needs_root
+    assert step.targets == (f"{CACHE}/wheels",) and step.new_names == (f"{CACHE}/wheels.pipdoctor-{STAMP}",)
+    assert step.command == f"mv -n -T -- {CACHE}/wheels {CACHE}/wheels.pipdoctor-{STAMP}"
+    assert step.later == f"sudo rm -rf -- {CACHE}/wheels.pipdoctor-{STAMP}"
+
+
+def test_whole_cache_foreign_without_root_points_pip_elsewhere():
+    facts = _facts(walk=_walk(entries=10), root=_dir(CACHE, ROOT, writable=False, mode_writable=False),
+                   pip_keeps_cache=False)
+    plan = _plan(facts, as_root=False, pip_args=["install", "pdtiny"])
+    kinds = [s.kind for s in plan.steps]
+    assert kinds == ["alternate-cache"]
+    assert plan.retry_args == ("--cache-dir", "/home/alice/.cache/pip-fresh")
+    assert plan.steps[0].command == "pip install pdtiny --cache-dir /home/alice/.cache/pip-fresh"
+    assert plan.changes == ()
+    persisted = _plan(facts, as_root=False, persist=True)
+    assert persisted.steps[0].command == "pip config --user set global.cache-dir /home/alice/.cache/pip-fresh"
+    assert persisted.steps[0].changes_files
+
+
+def test_what_chown_cannot_cure_gets_no_change_and_the_alternate_cache():
+    facts = _seed(root=_dir(CACHE, immutable=True, writable=False))
+    plan = _plan(facts, as_root=True)
+    assert [s.kind for s in plan.steps][:2] == ["none", "alternate-cache"]
+    assert "chown cannot cure it: immutable" in plan.steps[0].description
+    assert not any(s.kind == "chown" for s in plan.steps)
+    ro = _plan(_seed(mount=_mount(read_only=True)), as_root=True)
+    assert "chown" not in [s.kind for s in ro.steps]
+
+
+@pytest.mark.parametrize("root", ["/", "/etc", "/usr", "/var", "/home/alice"])
+def test_unsafe_roots(root):
+    assert unsafe_cache_root(root, ("/home/alice",))
+    facts = _seed(cache_path=root)
+    plan = _plan(facts, as_root=True)
+    assert plan.refused and not plan.changes
+
+
+def test_symlinked_root_and_foreign_names_are_refused():
+    plan = _plan(_seed(cache_configured="/home/alice/link-to-cache"), as_root=True)
+    assert "is a symlink" in plan.refused and not plan.changes
+    assert cache_names_problem(["wheels", "http-v2", "selfcheck", "wheels.pipdoctor-1"]) is None
+    assert "does not look like pip's cache" in cache_names_problem(["wheels", ".bashrc"])
+    facts = _seed()
+    findings = [suggest_check(f, facts) for f in checker.check(facts)]
+    plan = make_plan(facts, findings, as_root=True, stamp=STAMP, root_names=["wheels", "Documents"])
+    assert plan.refused and not plan.changes
+
+
+def test_log_findings_remove_only_the_named_entry_or_use_pip_cache_remove():
+    facts = _facts()
+    bad = f"{CACHE}/wheels/ab/cd/ef/0123/pdtiny-1.0-py3-none-any.whl"
+    log = [Finding("PD107", "cache-corrupt", Severity.ERROR, "bad", paths=(bad,)),
+           Finding("PD108", "cached-local-wheel", Severity.INFO, "reused", facts={"packages": ["pdtiny"]}),
+           Finding("PD107", "cache-corrupt", Severity.ERROR, "bad", paths=("/home/alice/src/x.whl",))]
+    plan = make_plan(facts, [], as_root=False, stamp=STAMP, root_names=["wheels"], log_findings=log)
+    assert [(s.kind, s.command) for s in plan.steps] == [("remove-entry", f"rm -- {bad}"),
+                                                          ("pip-cache-remove", "pip cache remove pdtiny")]
+
+
+def test_plan_json_is_plain_data():
+    import json
+
+    plan = _plan(_seed(), as_root=False)
+    doc = json.loads(json.dumps(plan.to_json()))
+    assert doc["steps"][0]["kind"] == "rename" and doc["needs_root"] is False
+    assert replace(plan, steps=()).to_json()["steps"] == []
