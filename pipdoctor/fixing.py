@@ -60,6 +60,10 @@ def root_listing(path: Optional[str]) -> Optional[list]:
         return None
 
 
+def changes_phrase(count: int) -> str:
+    return "this change" if count == 1 else f"these {count} changes"
+
+
 def confirm(question: str, yes: bool) -> tuple[bool, str]:
     """--yes, else ask on the terminal; no terminal, EOF or anything but y/yes is "no"."""
     if yes:
@@ -152,7 +156,7 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
     elif not plan.changes:
         note = "nothing in this plan changes files: run the commands shown"
     else:
-        ok, note = confirm(f"Apply these {len(plan.changes)} change(s)? [y/N] ", request.yes)
+        ok, note = confirm(f"Apply {changes_phrase(len(plan.changes))}? [y/N] ", request.yes)
         if ok:
             outcome = apply(plan, account, _pip_argv(options, account))
             after = check_account(account, request.pip_args)
@@ -236,7 +240,9 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
 
     color = options.color_for(2)
     run, findings, command = _pip_once(pip_args, options, environ)
-    cache_problem = [f for f in findings if f.code in CACHE_CODES]
+    # A reused locally built wheel (PD108, info) is a cache problem only as the cause of a failed run.
+    cache_problem = [f for f in findings if f.code in CACHE_CODES] or (
+        run.returncode != 0 and findings and findings[0].code == "PD108")
     if not options.json and findings and (run.returncode != 0 or _has_problem(findings)):
         status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
         _write(2, "\n" + render_human(findings, color=color, headline=f"pipdoctor: {status}; root cause: "
@@ -258,8 +264,11 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
     if not plan.steps or not wanted:
         note = "nothing to apply" if not plan.steps else "nothing in this plan changes files"
     else:
-        ok, note = confirm(f"Apply {len(plan.changes)} change(s)"
-                           + (" and run pip again" if run.returncode != 0 else "") + "? [y/N] ", options.yes)
+        if plan.changes:
+            question = f"Apply {changes_phrase(len(plan.changes))}" + (" and run pip again" if run.returncode else "")
+        else:
+            question = f"Run pip again with {' '.join(plan.retry_args)}"
+        ok, note = confirm(question + "? [y/N] ", options.yes)
         if ok:
             if plan.changes:
                 outcome = apply(plan, account, command)

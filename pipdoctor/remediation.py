@@ -323,7 +323,6 @@ def suggest_check(finding: Finding, facts) -> Finding:
 
 # --- pipdoctor fix: the plan (pure; repair.py applies it) ------------------------------------------------
 
-STEP_KINDS = ("chown", "rename", "alternate-cache", "remove-entry", "pip-cache-remove", "none")
 # What pip itself makes at the top of its cache (pip/_internal/cache.py, network/cache.py, self_outdated_check.py:
 # wheels/, http/ before 23.3, http-v2/ since, selfcheck/ since 20.0, selfcheck.json and its lock before).
 PIP_CACHE_NAMES = ("wheels", "http", "http-v2", "selfcheck")
@@ -342,7 +341,7 @@ class Step:
     and whether it needs root. `targets` are absolute paths inside the cache (for `rename`, `new_names` holds
     the new path of each target, in the same directory)."""
 
-    kind: str
+    kind: str  # chown, rename, alternate-cache, pip-cache-remove, or none (explained, not changed)
     code: str
     command: str
     needs_root: bool
@@ -358,7 +357,7 @@ class Step:
 
     @property
     def changes_files(self) -> bool:
-        return self.kind in ("chown", "rename", "remove-entry", "pip-cache-remove") or (
+        return self.kind in ("chown", "rename", "pip-cache-remove") or (
             self.kind == "alternate-cache" and self.persist)
 
 
@@ -548,12 +547,18 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             entry = finding.paths[0]
             inside = entry.startswith(cache.rstrip("/") + "/wheels/") and "/../" not in entry
             if inside:
-                steps.append(Step("remove-entry", "PD107", f"rm -- {shell_quote(entry)}", False,
-                                  "Remove only the damaged wheel; pip builds or downloads it again.", (entry,),
-                                  ("PD107",)))
-        elif finding.code == "PD108":
+                aside = f"{entry}{MOVED_MARK}{stamp}"
+                later = f"rm -- {shell_quote(aside)}"
+                steps.append(Step("rename", "PD107", f"mv -n -T -- {shell_quote(entry)} {shell_quote(aside)}",
+                                  False, "Take only the damaged wheel out of pip's sight (renamed in place, so undo "
+                                  "can put it back; pip ignores a name that does not end in .whl) and pip builds "
+                                  f"or downloads it again. Delete it for good later: {later}", (entry,),
+                                  ("PD107",), new_names=(aside,), later=later))
+        elif finding.code == "PD108" and finding is log_findings[0]:
+            # Only as the root cause: beside another finding, a reused wheel is just how pip found the package.
             for name in finding.facts.get("packages", ()):
                 steps.append(Step("pip-cache-remove", "PD108", pip_line(["cache", "remove", name, *_cache_args(facts)]),
-                                  False, f"Remove the locally built {name} wheel(s); pip builds it again next time.",
+                                  False, f"Remove the locally built {name} wheel(s) with pip's own command (not undoable; "
+                                  "pip builds them again next time).",
                                   (name,), ("PD108",)))
     return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, tuple(steps), refused)

@@ -189,6 +189,18 @@ class Journal:
         if sync:
             os.fsync(self.fd)
 
+    def planned_chowns(self, dev: int, uid: int, gid: int, entries: list) -> int:
+        """One record for a chunk of chowns on device dev: entries are [rel path, ino, old uid, old gid, old
+        mode]. One json.dumps per chunk (C), not one f-string per entry: the journal must not be the cost."""
+        self.seq += 1
+        self.write([_dumps({"t": "planned", "n": self.seq, "op": "chown", "dev": dev, "new_uid": uid,
+                            "new_gid": gid, "entries": entries})])
+        return self.seq
+
+    def done(self, seq: int) -> None:
+        """The changes of record seq were made (or skipped and reported); not synced, undo does not need it."""
+        self.write([_dumps({"t": "done", "n": seq})], sync=False)
+
     def close(self) -> None:
         if self.fd >= 0:
             os.fsync(self.fd)
@@ -211,7 +223,6 @@ class Outcome:
     journal: Optional[str] = None
     chowned: int = 0
     renamed: list = field(default_factory=list)  # (old path, new path)
-    removed: list = field(default_factory=list)
     restored: int = 0  # undo: entries given back their old owner or name
     already: int = 0  # undo: entries already as they were
     skipped: list = field(default_factory=list)  # (path, reason), at most SAMPLES
@@ -228,7 +239,7 @@ class Outcome:
 
         return {"journal": self.journal, "chowned": self.chowned,
                 "renamed": [{"from": display_path(a), "to": display_path(b)} for a, b in self.renamed],
-                "removed": [display_path(p) for p in self.removed], "restored": self.restored,
+                "restored": self.restored,
                 "already": self.already, "skipped_count": self.skipped_count,
                 "skipped": [{"path": display_path(p), "reason": r} for p, r in self.skipped], "notes": self.notes}
 
@@ -249,6 +260,24 @@ def _rel(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
+def _fd_budget() -> int:
+    """Directories the walk may keep open for a pending chunk before it flushes early. pip's cache has about
+    one directory per file, so with the usual soft limit of 1024 fds a chunk would be cut to a few hundred
+    entries, an fsync each: raise the soft limit toward the hard one first (for this process only)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * _Chowner.CHUNK + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    return max(64, min(_Chowner.CHUNK, (soft - 256) // 2))
+
+
 class _Chowner:
     """One pass giving a subtree to uid:gid, never following a symlink and never leaving the cache.
 
@@ -264,7 +293,6 @@ class _Chowner:
     """
 
     CHUNK = 8192  # entries per journal fsync
-    FD_BUDGET = 512  # directories kept open for a pending chunk before it is flushed early
 
     def __init__(self, journal: Journal, root_dev: int, uid: int, gid: int, outcome: Outcome, root_path: str):
         self.journal = journal
@@ -274,8 +302,11 @@ class _Chowner:
         self.outcome = outcome
         self.root_path = root_path.rstrip("/")
         self.pending: list = []  # (dir fd, name, rel, stat, sealed)
-        self.uses: dict = {}  # dir fd -> pending changes that need it
-        self.to_close: list = []  # dir fds the walk is done with, kept for the pending chunk
+        self.used: set = set()  # dir fds that pending changes need
+        self.busy: set = set()  # dir fds that the chunk being applied needs
+        self.to_close: list = []  # dir fds the walk is done with, kept for a chunk that needs them
+        self._worker = None  # the thread applying the last journaled chunk
+        self._result: tuple = (0, [], None)  # what it did: changed, skips (path, reason), an exception
 
     def _full(self, rel: str) -> str:
         return f"{self.root_path}/{rel}" if rel else self.root_path
@@ -292,92 +323,116 @@ class _Chowner:
         return True
 
     @staticmethod
-    def _sealed(fd: int) -> bool:
-        """Only root can add, remove or rename entries in this directory (we run as root)."""
-        st = os.fstat(fd)
-        if st.st_uid != 0 or st.st_mode & 0o022:
-            return False
-        try:
-            return not any(name.startswith("system.posix_acl") for name in os.listxattr(fd))
-        except OSError:
-            return False
+    def _sealed(st: os.stat_result) -> bool:
+        """Only root can add, remove or rename entries in this directory (we run as root): root's, and no
+        write bit for group or others. An ACL cannot add a writer behind that: its mask is the group bits,
+        and a mask without write makes every named entry's write ineffective (acl(5))."""
+        return st.st_uid == 0 and not st.st_mode & 0o022
 
     # -- the queue -----------------------------------------------------------------------------------
+    # The walk inlines _queue (a call per entry costs as much as the chown itself); the lists and sets are
+    # only ever changed in place, so the walk's local names for them stay valid across a flush.
 
     def _queue(self, dir_fd: int, name: str, rel: str, st: os.stat_result, sealed: bool) -> None:
         self.pending.append((dir_fd, name, rel, st, sealed))
-        self.uses[dir_fd] = self.uses.get(dir_fd, 0) + 1
+        self.used.add(dir_fd)
         if len(self.pending) >= self.CHUNK:
             self.flush()
 
-    def _release(self, fd: int) -> None:
-        if self.uses.get(fd):
-            self.to_close.append(fd)
-            if len(self.to_close) >= self.FD_BUDGET:
-                self.flush()
-        else:
-            os.close(fd)
-
     def flush(self) -> None:
-        pending, self.pending = self.pending, []
-        if pending:
-            journal, uid, gid = self.journal, self.uid, self.gid
-            first = journal.seq + 1
-            lines = []
-            tail = f',"new_uid":{uid},"new_gid":{gid}}}'
-            for _, _, rel, st, _ in pending:
-                journal.seq += 1
-                path = rel if rel.isascii() and rel.isprintable() and '"' not in rel and "\\" not in rel \
-                    else json.dumps(rel)[1:-1]
-                lines.append(f'{{"t":"planned","n":{journal.seq},"op":"chown","path":"{path}","dev":{st.st_dev},'
-                             f'"ino":{st.st_ino},"uid":{st.st_uid},"gid":{st.st_gid},"mode":{st.st_mode}{tail}')
-            journal.write(lines)
-            changed = 0
-            chown, change = os.chown, self._change
+        """Journal the pending chunk (one write, one fsync), then apply it on a worker thread while the walk
+        lists on (the chown syscalls release the GIL: on two cores the pass costs little more than the walk).
+        The previous chunk is finished first, so the changes keep the walk's order (a directory after its
+        entries), and a directory fd is closed only once no chunk in flight needs it."""
+        self.finish_chunk()
+        pending, closing = self.pending[:], self.to_close[:]
+        self.pending.clear()
+        self.to_close.clear()
+        self.busy.clear()
+        self.busy.update(self.used)
+        self.used.clear()
+        if not pending:
+            for fd in closing:
+                os.close(fd)
+            return
+        seq = self.journal.planned_chowns(self.root_dev, self.uid, self.gid, [
+            [rel, st.st_ino, st.st_uid, st.st_gid, st.st_mode] for _, _, rel, st, _ in pending])
+        import threading
+
+        self._worker = threading.Thread(target=self._apply_chunk, args=(seq, pending, closing), daemon=True)
+        self._worker.start()
+
+    def finish_chunk(self) -> None:
+        """Wait for the chunk in flight and count what it did (only this thread touches the outcome)."""
+        if self._worker is None:
+            return
+        self._worker.join()
+        self._worker = None
+        changed, skips, error = self._result
+        self.busy.clear()
+        self.outcome.chowned += changed
+        for path, reason in skips:
+            self.outcome.skip(path, reason)
+        if error is not None:
+            raise error
+
+    def drain(self) -> None:
+        """Apply everything queued and wait for it; every fd the walk finished with is closed after."""
+        self.flush()
+        self.finish_chunk()
+        for fd in self.to_close:
+            os.close(fd)
+        self.to_close.clear()
+
+    def _apply_chunk(self, seq: int, pending: list, closing: list) -> None:
+        changed, skips, error = 0, [], None
+        uid, gid, chown, change = self.uid, self.gid, os.chown, self._change
+        try:
             for dir_fd, name, rel, st, sealed in pending:
                 if sealed:
                     try:
                         chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
                         changed += 1
                     except FileNotFoundError:
-                        self.outcome.skip(self._full(rel), "vanished before it was changed")
-                    except OSError as error:
-                        self.outcome.skip(self._full(rel), f"chown failed: {error.strerror}")
+                        skips.append((self._full(rel), "vanished before it was changed"))
+                    except OSError as failure:
+                        skips.append((self._full(rel), f"chown failed: {failure.strerror}"))
                 else:
-                    changed += change(dir_fd, name, rel, st)
-            self.outcome.chowned += changed
-            journal.write([_dumps({"t": "done", "from": first, "to": journal.seq})], sync=False)
-        self.uses.clear()
-        for fd in self.to_close:
-            os.close(fd)
-        self.to_close = []
+                    reason = change(dir_fd, name, st)
+                    if reason is None:
+                        changed += 1
+                    else:
+                        skips.append((self._full(rel), reason))
+            self.journal.done(seq)
+        except BaseException as failure:  # handed to the walk's thread by finish_chunk
+            error = failure
+        finally:
+            for fd in closing:
+                os.close(fd)
+            self._result = (changed, skips, error)
 
-    def _change(self, dir_fd: int, name: str, rel: str, st: os.stat_result) -> bool:
-        outcome = self.outcome
+    def _change(self, dir_fd: int, name: str, st: os.stat_result) -> Optional[str]:
+        """Change one entry of a directory others can write, through an O_PATH fd whose dev/ino/type match
+        the listing's; the reason it was skipped, or None."""
         try:
             fd = os.open(name, _O_ENTRY, dir_fd=dir_fd)
         except FileNotFoundError:
-            outcome.skip(self._full(rel), "vanished before it was changed")
-            return False
+            return "vanished before it was changed"
         except OSError as error:
-            outcome.skip(self._full(rel), f"cannot open it: {error.strerror}")
-            return False
+            return f"cannot open it: {error.strerror}"
         try:
             now = os.fstat(fd)
             # The type too: an unlinked inode's number is often reused at once (ext4), by the very symlink
             # swapped in for it.
             if now.st_ino != st.st_ino or now.st_dev != st.st_dev or stat.S_IFMT(now.st_mode) != stat.S_IFMT(st.st_mode):
                 kind = "a symlink" if stat.S_ISLNK(now.st_mode) else "another entry"
-                outcome.skip(self._full(rel), f"replaced by {kind} after it was read (not changed)")
-                return False
+                return f"replaced by {kind} after it was read (not changed)"
             if not stat.S_ISDIR(now.st_mode) and now.st_nlink > 1:
-                outcome.skip(self._full(rel), f"has {now.st_nlink} hard links now (not changed)")
-                return False
+                return f"has {now.st_nlink} hard links now (not changed)"
             _chown_fd(fd, self.uid, self.gid)
-            return True
+            return None
         except OSError as error:
-            outcome.skip(self._full(rel), f"chown failed: {error.strerror}")
-            return False
+            return f"chown failed: {error.strerror}"
         finally:
             os.close(fd)
 
@@ -388,8 +443,10 @@ class _Chowner:
         outcome = self.outcome
         if not rel:
             st = os.fstat(root_fd)
-            self._walk(os.dup(root_fd), "", st)
-            self.flush()
+            try:
+                self._walk(os.dup(root_fd), "", st)
+            finally:
+                self.drain()
             if (st.st_uid, st.st_gid) != (self.uid, self.gid):
                 self._change_root(root_fd, st)
             return
@@ -422,32 +479,31 @@ class _Chowner:
                 self._walk(start_fd, rel, st)
             if (st.st_uid != self.uid or st.st_gid != self.gid) and self._eligible(rel, st):
                 self._queue(top_fd, name, rel, st, False)
-            self.flush()
         finally:
+            self.drain()
             os.close(top_fd)
 
     def _change_root(self, root_fd: int, st: os.stat_result) -> None:
-        journal = self.journal
-        journal.seq += 1
-        journal.write([_dumps({"t": "planned", "n": journal.seq, "op": "chown", "path": "", "dev": st.st_dev,
-                               "ino": st.st_ino, "uid": st.st_uid, "gid": st.st_gid, "mode": st.st_mode,
-                               "new_uid": self.uid, "new_gid": self.gid})])
+        seq = self.journal.planned_chowns(st.st_dev, self.uid, self.gid,
+                                          [["", st.st_ino, st.st_uid, st.st_gid, st.st_mode]])
         try:
             os.fchown(root_fd, self.uid, self.gid)
             self.outcome.chowned += 1
         except OSError as error:
             self.outcome.skip(self.root_path, f"chown failed: {error.strerror}")
-        journal.write([_dumps({"t": "done", "from": journal.seq, "to": journal.seq})], sync=False)
+        self.journal.done(seq)
 
     def _walk(self, start_fd: int, start_rel: str, start_st: os.stat_result) -> None:
         """Everything below start_fd (which it closes); directories after their contents."""
         uid, gid, root_dev = self.uid, self.gid, self.root_dev
         outcome = self.outcome
-        S_IFMT, S_IFDIR = 0o170000, stat.S_IFDIR
-        queue, eligible = self._queue, self._eligible
+        S_IFMT, S_IFDIR, S_IFREG = 0o170000, stat.S_IFDIR, stat.S_IFREG
+        eligible, sealed_dir, flush = self._eligible, self._sealed, self.flush
+        changes, used, busy, to_close = self.pending, self.used, self.busy, self.to_close
+        chunk, budget = self.CHUNK, _fd_budget()
         # [dir fd, rel, its lstat, sealed, subdirs still to enter (None before the listing)]: depth-first,
         # so only the fds along one path (and those a pending chunk needs) are open.
-        stack = [[start_fd, start_rel, start_st, self._sealed(start_fd), None]]
+        stack = [[start_fd, start_rel, start_st, self._sealed(os.fstat(start_fd)), None]]
         try:
             while stack:
                 top = stack[-1]
@@ -468,8 +524,12 @@ class _Chowner:
                                 continue
                             if st.st_mode & S_IFMT == S_IFDIR:
                                 pending.append((name, st))
-                            elif (st.st_uid != uid or st.st_gid != gid) and eligible(prefix + name, st):
-                                queue(fd, name, prefix + name, st, sealed)
+                            elif (st.st_uid != uid or st.st_gid != gid) and (
+                                    st.st_mode & S_IFMT == S_IFREG and st.st_nlink == 1 or eligible(prefix + name, st)):
+                                changes.append((fd, name, prefix + name, st, sealed))
+                                used.add(fd)
+                                if len(changes) >= chunk:
+                                    flush()
                 if pending:
                     name, st = pending.pop()
                     child_rel = rel + "/" + name if rel else name
@@ -478,33 +538,43 @@ class _Chowner:
                     except OSError as error:
                         outcome.skip(self._full(child_rel), f"cannot open it ({error.strerror}): not entered")
                         continue
-                    now = os.fstat(child)
-                    if now.st_ino != st.st_ino or now.st_dev != st.st_dev:
-                        os.close(child)
-                        outcome.skip(self._full(child_rel), "replaced after it was read (not entered)")
-                        continue
-                    stack.append([child, child_rel, st, self._sealed(child), None])
+                    if not sealed:  # in a sealed directory the listing's lstat is still the truth
+                        now = os.fstat(child)
+                        if now.st_ino != st.st_ino or now.st_dev != st.st_dev:
+                            os.close(child)
+                            outcome.skip(self._full(child_rel), "replaced after it was read (not entered)")
+                            continue
+                        st = now
+                    stack.append([child, child_rel, st, sealed_dir(st), None])
                     continue
                 stack.pop()
                 if stack:
                     parent = stack[-1]
                     st = top[2]
                     if st.st_uid != uid or st.st_gid != gid:
-                        queue(parent[0], rel.rpartition("/")[2], rel, st, parent[3])
-                self._release(fd)
+                        changes.append((parent[0], rel.rpartition("/")[2], rel, st, parent[3]))
+                        used.add(parent[0])
+                        if len(changes) >= chunk:
+                            flush()
+                if fd in used or fd in busy:
+                    to_close.append(fd)
+                    if len(to_close) >= budget:
+                        flush()
+                else:
+                    os.close(fd)
         finally:
             for item in stack:
-                if not self.uses.get(item[0]):
-                    os.close(item[0])
+                if item[0] in used or item[0] in busy:
+                    to_close.append(item[0])
                 else:
-                    self.to_close.append(item[0])
+                    os.close(item[0])
 
 
 @dataclass(frozen=True)
 class Change:
     """One change the plan asks for, in apply's terms (paths relative to the cache root)."""
 
-    kind: str  # "chown", "rename", "remove"
+    kind: str  # "chown" or "rename"
     rel: str  # the entry, relative to the cache root ('' is the root itself, for chown only)
     uid: int = -1
     gid: int = -1
@@ -534,8 +604,6 @@ def apply_changes(root: str, changes: list, *, journal_dir_path: str, stamp: str
                     _Chowner(journal, root_st.st_dev, change.uid, change.gid, outcome, root).run(root_fd, change.rel)
                 elif change.kind == "rename":
                     _rename(root_fd, root, change, journal, outcome)
-                elif change.kind == "remove":
-                    _remove(root_fd, root, change, journal, outcome)
             journal.write([_dumps({"t": "end", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})])
         finally:
             journal.close()
@@ -570,7 +638,8 @@ def _rename(root_fd: int, root: str, change: Change, journal: Journal, outcome: 
             return
         parent = change.rel.rpartition("/")[0]
         journal.seq += 1
-        journal.write([_dumps({"t": "planned", "n": journal.seq, "op": "rename", "parent": parent, "old": name,
+        seq = journal.seq
+        journal.write([_dumps({"t": "planned", "n": seq, "op": "rename", "parent": parent, "old": name,
                                "new": new, "dev": st.st_dev, "ino": st.st_ino, "uid": st.st_uid,
                                "gid": st.st_gid, "mode": st.st_mode})])
         fd = os.open(name, _O_ENTRY, dir_fd=dir_fd)
@@ -586,39 +655,8 @@ def _rename(root_fd: int, root: str, change: Change, journal: Journal, outcome: 
         except OSError as error:
             outcome.skip(full, f"cannot move it aside: {error.strerror}")
             return
-        journal.write([_dumps({"t": "done", "from": journal.seq, "to": journal.seq})])
+        journal.done(seq)
         outcome.renamed.append((full, f"{os.path.dirname(full)}/{new}"))
-    finally:
-        os.close(dir_fd)
-
-
-def _remove(root_fd: int, root: str, change: Change, journal: Journal, outcome: Outcome) -> None:
-    full = f"{root.rstrip('/')}/{change.rel}"
-    try:
-        dir_fd, name = _entry(root_fd, change.rel)
-    except OSError as error:
-        outcome.skip(full, f"cannot reach it: {error.strerror}")
-        return
-    try:
-        try:
-            fd = os.open(name, _O_ENTRY, dir_fd=dir_fd)
-        except FileNotFoundError:
-            outcome.skip(full, "already gone")
-            return
-        try:
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-            outcome.skip(full, "not a single regular file (not removed)")
-            return
-        journal.seq += 1
-        journal.write([_dumps({"t": "planned", "n": journal.seq, "op": "remove", "parent":
-                               change.rel.rpartition("/")[0], "old": name, "dev": st.st_dev, "ino": st.st_ino,
-                               "uid": st.st_uid, "gid": st.st_gid, "mode": st.st_mode, "size": st.st_size})])
-        os.unlink(name, dir_fd=dir_fd)
-        journal.write([_dumps({"t": "done", "from": journal.seq, "to": journal.seq})])
-        outcome.removed.append(full)
     finally:
         os.close(dir_fd)
 
@@ -710,19 +748,17 @@ def undo(path: str, names_ok: Callable[[list], Optional[str]],
             raise RepairError(f"{path} belongs to uid {header['_file_uid']}, neither root nor the cache's owner "
                               f"(uid {root_st.st_uid}): not trusted")
         planned = [r for r in records if r.get("t") == "planned"]
-        chowns = [r for r in planned if r.get("op") == "chown"]
-        if chowns and os.geteuid() != 0 and any(r.get("uid") != os.geteuid() for r in chowns):
+        chowns = [entry for r in planned if r.get("op") == "chown" for entry in _chown_entries(r, path)]
+        if chowns and os.geteuid() != 0 and any(entry["uid"] != os.geteuid() for entry in chowns):
             raise RepairError("this journal gave files of another user to the cache's owner: undo needs root "
                               f"(sudo pipdoctor fix --undo {path})")
         for record in reversed(planned):
             op = record.get("op")
             if op == "chown":
-                _undo_chown(chain, root, root_st.st_dev, record, outcome)
+                for entry in reversed(_chown_entries(record, path)):
+                    _undo_chown(chain, root, root_st.st_dev, entry, outcome)
             elif op == "rename":
                 _undo_rename(chain, root, record, outcome)
-            elif op == "remove":
-                outcome.notes.append(f"{root}/{_rel(record.get('parent', ''), record.get('old', ''))} was removed "
-                                     "(a damaged cache entry): it cannot be put back")
         with open(path, "ab") as handle:
             handle.write((_dumps({"t": "undone", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                   "restored": outcome.restored, "skipped": outcome.skipped_count}) + "\n").encode())
@@ -730,6 +766,19 @@ def undo(path: str, names_ok: Callable[[list], Optional[str]],
         chain.close()
         os.close(root_fd)
     return outcome
+
+
+def _chown_entries(record: dict, path: str) -> list:
+    """A chunk record's entries as one dict each (path, dev, ino, old uid/gid/mode, new uid/gid)."""
+    shared = {"dev": record.get("dev"), "new_uid": record.get("new_uid"), "new_gid": record.get("new_gid")}
+    entries = []
+    for entry in record.get("entries", ()):
+        if not (isinstance(entry, list) and len(entry) == 5 and isinstance(entry[0], str)
+                and all(isinstance(n, int) for n in entry[1:])):
+            raise RepairError(f"{path}: a chown record with a malformed entry ({str(entry)[:80]})")
+        rel, ino, uid, gid, mode = entry
+        entries.append({"path": rel, "ino": ino, "uid": uid, "gid": gid, "mode": mode, **shared})
+    return entries
 
 
 def _undo_chown(chain: _DirChain, root: str, root_dev: int, record: dict, outcome: Outcome) -> None:
@@ -863,8 +912,6 @@ def apply_plan(plan, *, home: Optional[str], environ: Mapping[str, str],
                 if os.path.dirname(new) != os.path.dirname(target):
                     raise RepairError(f"{new} is not in the same directory as {target}")
                 changes.append(Change("rename", _inside(plan.cache_root, target), new_name=os.path.basename(new)))
-        elif step.kind == "remove-entry":
-            changes += [Change("remove", _inside(plan.cache_root, t)) for t in step.targets]
     outcome = Outcome()
     if changes:
         directory = journal_dir(home, environ)

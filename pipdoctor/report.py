@@ -216,7 +216,7 @@ def render_fix_human(plan, *, color: bool) -> str:
     paint = _Style(color)
     who = plan.user or f"uid {plan.uid}"
     out = [paint("bold", f"pipdoctor fix: plan for {who}'s cache {_text(plan.cache_root) or '(none)'}"
-                         f" ({len(plan.changes)} change(s){', needs root' if plan.needs_root else ', no root needed'})")]
+                         f" ({len(plan.changes)} {'change' if len(plan.changes) == 1 else 'changes'}{', needs root' if plan.needs_root else ', no root needed'})")]
     if plan.refused:
         out.append(paint("warning", f"  {plan.refused}"))
     for index, step in enumerate(plan.steps, 1):
@@ -238,8 +238,6 @@ def render_outcome_human(outcome, after, *, color: bool) -> str:
         done.append(f"{outcome.chowned:,} entries given back to their user")
     for old, new in outcome.renamed:
         done.append(f"moved {_text(old)} aside to {_text(new)}")
-    for path in outcome.removed:
-        done.append(f"removed {_text(path)}")
     out.append(paint("bold", "pipdoctor fix: " + ("; ".join(done) if done else "nothing was changed")))
     for note in outcome.notes:
         out.append(f"  {note}")

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from tests import sandbox
-from tests.checkkit import chown_to_root, deep_entries, new_user_cache, pip_python, with_pip
+from tests.checkkit import chown_to_root, deep_entries, new_user_cache, pip_python, pipdoctor_bin, with_pip
 from tests.fixkit import fix_as, fix_as_root, journal_of, links_folder, listing, wheels_in
 
 pytestmark = pytest.mark.root
@@ -137,3 +137,39 @@ def test_usage_errors_exit_2(user):
         assert run.returncode == 2, (args, run.text())
         assert run.errors.startswith(b"pipdoctor: error: ") and run.errors.count(b"\n") == 1
     assert fix_as(user, "--user", "root").returncode == 2  # --user needs root
+
+
+def _fix_at_the_prompt(user, answer: bytes) -> tuple:
+    """`sudo pipdoctor fix --user U` on a terminal: wait for the question, type the answer."""
+    import pty
+    import select
+    import subprocess
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(pipdoctor_bin()), "--color", "never", "fix", "--user", user.name], stdin=slave,
+                            stdout=subprocess.PIPE, stderr=slave, env=with_pip(None), cwd="/")
+    os.close(slave)
+    seen = b""
+    try:
+        while b"[y/N]" not in seen:
+            assert select.select([master], [], [], 60)[0], seen
+            seen += os.read(master, 4096)
+        os.write(master, answer)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+    return proc.returncode, seen, out
+
+
+@pytest.mark.parametrize("answer, changed", [(b"n\n", False), (b"\n", False), (b"y\n", True)])
+def test_the_prompt_changes_nothing_unless_the_user_says_yes(user, answer, changed):
+    cache = _seed_failure(user)
+    before = listing(cache)
+    code, question, plan = _fix_at_the_prompt(user, answer)
+    assert b"Apply this change? [y/N]" in question
+    assert f"$ sudo chown -R {user.uid}:{user.gid} {cache}/wheels".encode() in plan or \
+        f"$ chown -R {user.uid}:{user.gid} {cache}/wheels".encode() in plan
+    if changed:
+        assert code == 0 and all(v[0] == user.uid for v in listing(cache).values())
+    else:
+        assert code == 1 and listing(cache) == before

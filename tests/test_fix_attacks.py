@@ -111,7 +111,7 @@ def test_entry_swapped_between_journal_and_change_is_skipped(user, outside, monk
 
     def write_then_swap(self, lines, sync=True):
         real_write(self, lines, sync)
-        if not swapped and any(f'"path":"{os.path.relpath(victim, cache)}"' in line for line in lines):
+        if not swapped and any(f'["{os.path.relpath(victim, cache)}",' in line for line in lines):
             os.unlink(victim)
             if swap == "symlink":
                 os.symlink(shadow, victim)

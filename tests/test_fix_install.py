@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 
 import pytest
 
@@ -97,3 +98,27 @@ def test_whole_cache_root_owned_uses_the_alternate_cache(user, links):
     steps = json.loads(plan.stdout)["plan"]["steps"]
     assert steps[0]["kind"] == "alternate-cache" and steps[0]["retry_args"] == ["--cache-dir", str(fresh)]
 
+
+
+def test_corrupt_cached_wheel_is_set_aside_alone_and_the_retry_rebuilds_it(user, links):
+    cache = new_user_cache(user)
+    first = _install(user, links, name="pdtiny")
+    assert first.returncode == 0, first.stderr.decode()
+    (wheel,) = [w for w in wheels_in(cache / "wheels") if w.name.startswith("pdtiny-")]
+    data = wheel.read_bytes()
+    wheel.write_bytes(data[: len(data) // 2])  # a copy into the cache cut short
+    shutil.rmtree(user.home / "t-pdtiny")
+    others = {p: os.lstat(p).st_ino for p in cache.rglob("*") if p != wheel}
+
+    run = _install(user, links, "install", "--fix", "--yes", json_mode=True)
+    doc = json.loads(run.stdout)
+    assert run.returncode == 0, run.stderr.decode()
+    assert doc["pip"]["exit_code"] != 0 and doc["findings"][0]["code"] == "PD107"
+    (step,) = [s for s in doc["fix"]["plan"]["steps"] if s["code"] == "PD107"]
+    aside = step["new_names"][0]
+    assert step["kind"] == "rename" and step["targets"] == [str(wheel)]
+    assert os.path.getsize(aside) == len(data) // 2  # the damaged file, set aside by name, not deleted
+    assert doc["fix"]["retry"]["pip"]["exit_code"] == 0
+    assert wheel.read_bytes() != data[: len(data) // 2] and zipfile.is_zipfile(wheel)  # pip built it again
+    assert {p: os.lstat(p).st_ino for p in others if p.exists()} == others  # nothing else touched or moved
+    assert step["later"] == f"rm -- {aside}"

@@ -93,15 +93,19 @@ def test_symlinked_root_and_foreign_names_are_refused():
     assert plan.refused and not plan.changes
 
 
-def test_log_findings_remove_only_the_named_entry_or_use_pip_cache_remove():
+def test_log_findings_move_only_the_named_entry_aside_or_use_pip_cache_remove():
     facts = _facts()
     bad = f"{CACHE}/wheels/ab/cd/ef/0123/pdtiny-1.0-py3-none-any.whl"
     log = [Finding("PD107", "cache-corrupt", Severity.ERROR, "bad", paths=(bad,)),
            Finding("PD108", "cached-local-wheel", Severity.INFO, "reused", facts={"packages": ["pdtiny"]}),
            Finding("PD107", "cache-corrupt", Severity.ERROR, "bad", paths=("/home/alice/src/x.whl",))]
     plan = make_plan(facts, [], as_root=False, stamp=STAMP, root_names=["wheels"], log_findings=log)
-    assert [(s.kind, s.command) for s in plan.steps] == [("remove-entry", f"rm -- {bad}"),
-                                                          ("pip-cache-remove", "pip cache remove pdtiny")]
+    aside = f"{bad}.pipdoctor-{STAMP}"
+    assert [(s.kind, s.command) for s in plan.steps] == [("rename", f"mv -n -T -- {bad} {aside}")]
+    assert plan.steps[0].new_names == (aside,) and plan.steps[0].later == f"rm -- {aside}"
+    # a reused local build is cured only when it is the cause (the first finding), never beside another
+    plan = make_plan(facts, [], as_root=False, stamp=STAMP, root_names=["wheels"], log_findings=log[1:])
+    assert [(s.kind, s.command) for s in plan.steps] == [("pip-cache-remove", "pip cache remove pdtiny")]
 
 
 def test_plan_json_is_plain_data():
