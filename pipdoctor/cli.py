@@ -214,7 +214,7 @@ def _dispatch(args: list[str]) -> int:
             return exitcodes.OK
         from pipdoctor.fixing import run_fix
 
-        return run_fix(fix_request, options, os.environ)
+        return run_fix(fix_request, options, _environ(options))
     if command == "install":
         while len(rest) > 1 and rest[1] in _RUN_FLAGS:
             setattr(options, rest.pop(1)[2:], True)
@@ -223,7 +223,7 @@ def _dispatch(args: list[str]) -> int:
     if options.fix:
         from pipdoctor.fixing import run_install_fix
 
-        return run_install_fix(rest, options, os.environ)
+        return run_install_fix(rest, options, _environ(options))
     return _run_pip(rest, options)
 
 
@@ -276,12 +276,20 @@ def parse_fix_args(args: list[str], options: Options):
     return request
 
 
+def _environ(options: Options):
+    """The environment the check models pip from: --python PATH counts as PIPDOCTOR_PYTHON, so the check
+    reads that interpreter's pip (its version, its site pip.conf) like the run does."""
+    if options.python is None:
+        return os.environ
+    return {**os.environ, "PIPDOCTOR_PYTHON": options.python}
+
+
 def _check(request: CheckRequest, options: Options) -> int:
     from pipdoctor.diagnose import diagnose_check
     from pipdoctor.findings import has_problem
     from pipdoctor.report import render_check_human, render_check_json, write
 
-    reports = diagnose_check(request, os.environ)
+    reports = diagnose_check(request, _environ(options))
     code = exitcodes.FINDINGS if any(has_problem(r.findings) for r in reports) else exitcodes.OK
     if request.quiet:
         return code
@@ -392,7 +400,7 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     from pipdoctor.findings import has_problem
     from pipdoctor.report import render_human, render_json, write
 
-    findings = diagnose_run(log, pip_args, os.environ, failed=run.returncode != 0)
+    findings = diagnose_run(log, pip_args, _environ(options), failed=run.returncode != 0)
     if options.json:
         write(1, render_json(pip_args[0], findings, run.returncode,
                              pip={"command": list(run.command), "exit_code": run.returncode}))

@@ -257,7 +257,8 @@ def account_environ(entry, environ: Mapping[str, str]) -> dict:
     """
     env = {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name,
            "SHELL": entry.pw_shell or "/bin/sh", "PATH": environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
-    for name in ("LANG", "LC_ALL"):
+    # PIPDOCTOR_PYTHON is pipdoctor's own setting (which pip to model), not the caller's environment.
+    for name in ("LANG", "LC_ALL", "PIPDOCTOR_PYTHON"):
         if name in environ:
             env[name] = environ[name]
     return env

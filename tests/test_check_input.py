@@ -155,3 +155,19 @@ def test_bad_user_options_are_one_line_errors(user):
         assert proc.returncode == 2
         lines = proc.stdout.decode().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"pipdoctor: error: {args[0]} needs root"), lines
+
+
+def test_python_option_models_that_interpreters_pip(tmp_path):
+    """`pipdoctor --python PATH check` reads the cache that PATH's pip would use: its site pip.conf counts."""
+    venv = tmp_path / "venv"
+    assert sandbox.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)]).returncode == 0
+    elsewhere = tmp_path / "venv-cache"
+    (venv / "pip.conf").write_text(f"[global]\ncache-dir = {elsewhere}\n")
+    env = sandbox.pip_env(HOME=tmp_path, XDG_CONFIG_HOME=tmp_path / "config", PIP_CONFIG_FILE=None)
+    env.pop("PIPDOCTOR_PYTHON", None)
+    modeled = sandbox.run([pipdoctor_bin(), "--python", venv / "bin" / "python", "check", "--json"], env=env,
+                          separate_stderr=True)
+    cache = json.loads(modeled.stdout)["accounts"][0]["cache"]
+    assert cache["path"] == str(elsewhere) and cache["source"] == f"config file {venv / 'pip.conf'} [global] cache-dir"
+    plain = sandbox.run([pipdoctor_bin(), "check", "--json"], env=env, separate_stderr=True)
+    assert json.loads(plain.stdout)["accounts"][0]["cache"]["path"] != str(elsewhere)
