@@ -199,22 +199,16 @@ def _dispatch(args: list[str]) -> int:
             sys.stdout.write(USAGE)
             return exitcodes.OK
         return _explain(operands, options)
-    if command == "check":
-        try:
-            request = parse_check_args(command_args, options)
-        except _HelpRequested:
-            sys.stdout.write(USAGE)
-            return exitcodes.OK
-        return _check(request, options)
-    if command == "fix":
-        try:
-            fix_request = parse_fix_args(command_args, options)
-        except _HelpRequested:
-            sys.stdout.write(USAGE)
-            return exitcodes.OK
-        from pipdoctor.fixing import run_fix
+    try:
+        if command == "check":
+            return _check(parse_check_args(command_args, options), options)
+        if command == "fix":
+            from pipdoctor.fixing import run_fix
 
-        return run_fix(fix_request, options, _environ(options))
+            return run_fix(parse_fix_args(command_args, options), options, _environ(options))
+    except _HelpRequested:
+        sys.stdout.write(USAGE)
+        return exitcodes.OK
     if command == "install":
         while len(rest) > 1 and rest[1] in _RUN_FLAGS:
             setattr(options, rest.pop(1)[2:], True)

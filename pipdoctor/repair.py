@@ -64,20 +64,13 @@ def _rename_noreplace(dir_fd: int, old: str, new: str) -> None:
 def open_dir_nofollow(path: str) -> int:
     """A directory fd for an absolute path, opened component by component from / with O_NOFOLLOW: a
     symlink anywhere on the way (swapped in after the check read it) fails with ELOOP/ENOTDIR."""
-    if not os.path.isabs(path):
-        raise RepairError(f"{path} is not an absolute path")
-    fd = os.open("/", _O_DIR)
+    if not os.path.isabs(path) or any(part in (".", "..") for part in path.split("/")):
+        raise RepairError(f"{path} is not an absolute, normalized path")
+    root = os.open("/", _O_DIR)
     try:
-        for part in [p for p in path.split("/") if p]:
-            if part in (".", ".."):
-                raise RepairError(f"{path} is not a normalized path")
-            child = os.open(part, _O_DIR, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        return _open_below(root, path)
+    finally:
+        os.close(root)
 
 
 def _open_below(base_fd: int, rel: str) -> int:

@@ -14,11 +14,6 @@ from tests.fixkit import fix_as, fix_as_root, journal_of, links_folder, listing,
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def user():
-    with sandbox.unprivileged_user("pdf") as made:
-        yield made
-
 
 @pytest.fixture(scope="module")
 def links():

@@ -16,11 +16,6 @@ from tests.fixkit import fix_as_root, listing, outside_file, owner
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def user():
-    with sandbox.unprivileged_user("pdk") as made:
-        yield made
-
 
 @pytest.fixture
 def outside(tmp_path):

@@ -16,11 +16,6 @@ from tests.fixkit import links_folder, wheels_in
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def user():
-    with sandbox.unprivileged_user("pdi") as made:
-        yield made
-
 
 @pytest.fixture(scope="module")
 def links():
