@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix
@@ -428,21 +428,28 @@ def cache_names_problem(names) -> Optional[str]:
     return None
 
 
+def _after(lead: str, sentence: str) -> str:
+    """sentence after an optional lead-in: "Meanwhile: no root needed..." or a sentence of its own."""
+    if not lead:
+        return sentence
+    return f"{lead} {sentence[0].lower()}{sentence[1:]}" if lead.endswith(":") else f"{lead} {sentence}"
+
+
 def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why: str) -> Step:
     alternate = facts.alternate_cache
     if alternate and persist and facts.account.is_self:
         return Step("alternate-cache", code, pip_line(["config", "--user", "set", "global.cache-dir", alternate]),
-                    False, f"{why} From now on pip uses a fresh cache, {alternate}, that "
+                    False, _after(why, "From now on pip uses a fresh cache, ") + f"{alternate}, that "
                     f"{facts.account.user or facts.account.uid} owns (written to the user's pip config; undo: "
                     "pip config --user unset global.cache-dir).", (alternate,), cures, persist=True)
     if alternate:
         note = "" if facts.account.is_self else f" (run by {facts.account.user or facts.account.uid}, not root)"
         return Step("alternate-cache", code, pip_line(pip_args, "--cache-dir", alternate), False,
-                    f"{why} No root needed: point pip at a fresh cache it owns, {alternate}{note}; "
+                    _after(why, "No root needed: point pip at a fresh cache it owns, ") + f"{alternate}{note}; "
                     "--persist writes it to the user's pip config.", (alternate,), cures,
                     retry_args=("--cache-dir", alternate))
     return Step("alternate-cache", code, pip_line(pip_args, "--no-cache-dir"), False,
-                f"{why} No root needed: run pip once without a cache (no writable place for a fresh one).",
+                _after(why, "No root needed: run pip once without a cache (no writable place for a fresh one)."),
                 (), cures, retry_args=("--no-cache-dir",))
 
 
@@ -518,6 +525,11 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
                 steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args,
                                              "Without root nothing in this cache can be moved (the cache dir "
                                              "itself is not yours)."))
+    unwritable = by_code.get("PD104")
+    if steps and steps[0].kind == "none" and unwritable is not None and foreign.facts.get("blockers"):
+        # The same flag, ACL or mount that stops chown stops the write: one explanation cures both.
+        steps = [replace(step, cures=step.cures + ("PD104",)) for step in steps]
+        unwritable = None
     disabled = by_code.get("PD102")
     if disabled is not None and foreign is None:
         setting = disabled.facts.get("setting")
@@ -527,11 +539,11 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
                               ("PD102",)))
         else:
             steps.append(_alternate_step(facts, "PD102", ("PD102",), persist, pip_args, ""))
-    unwritable = by_code.get("PD104")
     if unwritable is not None:
         advice = unwritable.fixes[0].command if unwritable.fixes else ""
+        owner = "" if foreign is not None else "the owner is right; "
         steps.append(Step("none", "PD104", advice, advice.startswith("sudo "),
-                          "No change: the owner is right; a mode, flag, ACL or a directory above the cache stops "
+                          f"No change: {owner}a mode, flag, ACL or a directory above the cache stops "
                           "the write. Review and run the command shown.", (), ("PD104",)))
         if foreign is None:
             steps.append(_alternate_step(facts, "PD104", ("PD104",), persist, pip_args, "Meanwhile:"))

@@ -168,3 +168,29 @@ def test_the_prompt_changes_nothing_unless_the_user_says_yes(user, answer, chang
         assert code == 0 and all(v[0] == user.uid for v in listing(cache).values())
     else:
         assert code == 1 and listing(cache) == before
+
+
+def test_what_chown_cannot_cure_is_explained_and_left_alone(user):
+    """A root-owned `wheels` that is also immutable: no chown (it would fail), the flag explained, and a
+    fresh cache offered; nothing in the cache changes."""
+    import subprocess
+
+    from tests.checkkit import fs_type
+
+    cache = _seed_failure(user)
+    wheels = cache / "wheels"
+    if fs_type(cache) not in ("ext2/ext3", "ext4", "xfs", "btrfs", "f2fs"):
+        pytest.skip(f"{sandbox.SANDBOX} is on {fs_type(cache)}, which has no immutable flag (chattr +i)")
+    subprocess.run(["chattr", "+i", str(wheels)], check=True)
+    try:
+        before = listing(cache)
+        result = fix_as_root("--user", user.name, "--yes", "--json")
+        assert result.returncode == 1, result.text()
+        steps = result.doc["plan"]["steps"]
+        assert [(s["kind"], s["cures"]) for s in steps] == [("none", ["PD103", "PD104"]),
+                                                            ("alternate-cache", ["PD103", "PD104"])]
+        assert "immutable" in steps[0]["description"] and steps[0]["command"] == f"sudo chattr -i {wheels}"
+        assert steps[1]["retry_args"] == ["--cache-dir", str(user.home / ".cache" / "pip-fresh")]
+        assert result.doc["applied"] is None and listing(cache) == before
+    finally:
+        subprocess.run(["chattr", "-i", str(wheels)])
