@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from pipdoctor.classifier import Log
 
 # The log side (classifier, rules) is imported by diagnose_run only: `pipdoctor check` never loads it,
-# which keeps its start-up short (scripts/bench-check).
+# which keeps its start-up short (scripts/bench, section check).
 
 
 def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str], *, failed: bool) -> list[Finding]:

@@ -141,13 +141,14 @@ def spread_ms(values: Sequence[float]) -> str:
     return f"IQR {low * 1000:.1f}-{high * 1000:.1f} ms, n={len(values)}"
 
 
-def time_run(argv: Sequence[str], env: dict, *, cwd: str = "/") -> float:
-    """Wall time of one run, output discarded; a failed run is a broken bench, not a slow one."""
+def time_run(argv: Sequence[str], env: dict, *, cwd: str = "/", ok: Sequence[int] = (0,)) -> float:
+    """Wall time of one run, output discarded; a failed run (an exit status not in ok) is a broken bench,
+    not a slow one."""
     start = time.perf_counter()
     proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
     elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise BenchError(f"{' '.join(argv)} exited {proc.returncode}")
     return elapsed
 
