@@ -359,8 +359,9 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
     if owners:
         evidence.append("foreign owners: " + ", ".join(owners))
     if walk is not None and walk.foreign_areas:
-        evidence.append("where: " + ", ".join(f"{display_path(name)}/: {_count(n, 'entry', 'entries')} ({size_text(size)})"
-                                              for name, n, size in walk.foreign_areas[:6]))
+        evidence.append("where: " + ", ".join(
+            f"{display_path(name)}/: {_count(n, 'entry', 'entries')} ({size_text(size)})"
+            for name, n, size in walk.foreign_areas[:6]))
     for sub in (walk.foreign_subtrees if walk else ()):
         kind = "dir" if sub.is_dir else "file"
         inside = (f", {_count(sub.entries, 'entry', 'entries')}, {size_text(sub.size)}" if sub.is_dir
@@ -448,7 +449,8 @@ def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
         for path in walk.unwritable_own:
             problems.append(("mode", path))
         evidence.append(f"{_count(walk.unwritable_own_count, 'directory', 'directories')} "
-                        f"{user} owns lack write permission: " + ", ".join(display_path(p) for p in walk.unwritable_own))
+                        f"{user} owns lack write permission: "
+                        + ", ".join(display_path(p) for p in walk.unwritable_own))
     if walk is not None:
         own_unreadable = [p for p, o in walk.unreadable if o is not None and o.uid == expected]
         for path in own_unreadable:

@@ -569,8 +569,9 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
         elif finding.code == "PD108" and finding is log_findings[0]:
             # Only as the root cause: beside another finding, a reused wheel is just how pip found the package.
             for name in finding.facts.get("packages", ()):
-                steps.append(Step("pip-cache-remove", "PD108", pip_line(["cache", "remove", name, *_cache_args(facts)]),
-                                  False, f"Remove the locally built {name} wheel(s) with pip's own command (not undoable; "
-                                  "pip builds them again next time).",
+                command = pip_line(["cache", "remove", name, *_cache_args(facts)])
+                steps.append(Step("pip-cache-remove", "PD108", command, False,
+                                  f"Remove the locally built {name} wheel(s) with pip's own command (not "
+                                  "undoable; pip builds them again next time).",
                                   (name,), ("PD108",)))
     return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, tuple(steps), refused)

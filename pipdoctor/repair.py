@@ -417,7 +417,7 @@ class _Chowner:
             now = os.fstat(fd)
             # The type too: an unlinked inode's number is often reused at once (ext4), by the very symlink
             # swapped in for it.
-            if now.st_ino != st.st_ino or now.st_dev != st.st_dev or stat.S_IFMT(now.st_mode) != stat.S_IFMT(st.st_mode):
+            if (now.st_ino, now.st_dev, stat.S_IFMT(now.st_mode)) != (st.st_ino, st.st_dev, stat.S_IFMT(st.st_mode)):
                 kind = "a symlink" if stat.S_ISLNK(now.st_mode) else "another entry"
                 return f"replaced by {kind} after it was read (not changed)"
             if not stat.S_ISDIR(now.st_mode) and now.st_nlink > 1:

@@ -215,8 +215,10 @@ def render_fix_human(plan, *, color: bool) -> str:
     """The plan: each step, the finding it cures, the equivalent shell command, and whether it needs root."""
     paint = _Style(color)
     who = plan.user or f"uid {plan.uid}"
+    count = len(plan.changes)
+    root = "needs root" if plan.needs_root else "no root needed"
     out = [paint("bold", f"pipdoctor fix: plan for {who}'s cache {_text(plan.cache_root) or '(none)'}"
-                         f" ({len(plan.changes)} {'change' if len(plan.changes) == 1 else 'changes'}{', needs root' if plan.needs_root else ', no root needed'})")]
+                         f" ({count} {'change' if count == 1 else 'changes'}, {root})")]
     if plan.refused:
         out.append(paint("warning", f"  {plan.refused}"))
     for index, step in enumerate(plan.steps, 1):

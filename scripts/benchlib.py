@@ -296,8 +296,9 @@ def _install_session(rng: random.Random, terminal: bool) -> Iterator[str]:
             for step in range(1, steps + 1):
                 done = size * step / steps
                 filled = 40 * step // steps
-                redraws.append(f"\x1b[2K   \x1b[38;2;249;38;114m{_BAR * filled}\x1b[0m\x1b[38;5;237m{_BAR * (40 - filled)}"
-                               f"\x1b[0m \x1b[32m{done:.1f}/{size:.1f} kB\x1b[0m \x1b[31m{speed:.1f} MB/s"
+                redraws.append(f"\x1b[2K   \x1b[38;2;249;38;114m{_BAR * filled}\x1b[0m"
+                               f"\x1b[38;5;237m{_BAR * (40 - filled)}\x1b[0m \x1b[32m{done:.1f}/{size:.1f} kB\x1b[0m"
+                               f" \x1b[31m{speed:.1f} MB/s"
                                f"\x1b[0m eta \x1b[36m0:00:{(steps - step) // 10 % 60:02d}\x1b[0m")
             yield "\r".join(redraws)
         else:  # a CI log: rich prints the finished bar once
