@@ -289,8 +289,7 @@ def _home_foreign(facts: CheckFacts) -> list[Finding]:
     home, account = facts.home, facts.account
     if not home.exists or home.owner is None or home.owner.uid == account.uid:
         return []
-    if account.uid == 0:
-        pass  # root's HOME owned by someone else: the same harm as PD204, without sudo to blame
+    # For root, a HOME owned by someone else does the harm of PD204 without sudo to blame (su -m, a script).
     evidence = [f"{display_path(home.path)}: owner {home.owner.label}, mode {_mode(home.mode)}",
                 f"HOME={home.env}" if home.env is not None else "HOME is unset (the passwd home is used)"]
     if home.home_of:

@@ -11,7 +11,7 @@ import pytest
 from tests import sandbox
 from tests.checkkit import (assert_pip_agrees, check_as, check_as_root, check_as_uid, chown_to_root,
                             deep_entries, fix_commands, new_user_cache, pip_cache_dir, pip_python,
-                            pipdoctor_bin, runner_as, user_cache, with_pip)
+                            parse, pipdoctor_bin, runner_as, user_cache, with_pip)
 
 pytestmark = pytest.mark.root
 
@@ -190,6 +190,22 @@ def test_sudo_keeps_home(user):
     assert "PD102" in result.codes()  # as root, pip refuses a cache dir root does not own
     assert_pip_agrees(result, lambda argv, env=None, cwd=None: sandbox.run(argv, env=env, cwd=cwd), with_pip(env),
                       cwd=user.home)
+
+
+@pytest.mark.skipif(shutil.which("su") is None, reason="needs su(1) (Debian's util-linux)")
+def test_su_keeping_home_is_named_from_the_process_tree(user):
+    """Root started through a real `su -m` (which keeps the caller's HOME): PD202 names su from the process
+    tree, and PD102 follows, as pip as root will not use a cache under a HOME root does not own."""
+    new_user_cache(user)
+    env = with_pip(sandbox.pip_env(HOME=user.home))
+    proc = sandbox.run(["su", "-m", "root", "-c", f"{pipdoctor_bin()} check --json"], env=env, cwd=user.home,
+                       separate_stderr=True)
+    result = parse(proc)
+    assert result.returncode == 1, result.output
+    assert result.account["uid"] == 0 and result.codes()[:2] == ["PD202", "PD102"]
+    evidence = [e["text"] for e in result.finding("PD202")["evidence"]]
+    assert any(text.startswith("started by su (process tree: su <- ") for text in evidence), evidence
+    assert "PD204" not in result.codes()  # no sudo in the chain, no SUDO_* variables
 
 
 def test_check_never_changes_anything(user):
