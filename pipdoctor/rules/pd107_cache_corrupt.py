@@ -3,6 +3,12 @@
 pip ignores a bad HTTP-cache entry (`Cache entry deserialization failed, entry ignored`) but stops on a
 bad cached wheel: pip 20.3-21.3 crash with a `BadZipFile` traceback that never names the file, pip 22+ say
 `Wheel 'X' located at P is invalid.` Removing that one entry cures it; a blind purge is never needed.
+
+A cached download whose bytes were damaged while its entry still reads fine is served as if it were good:
+pip says `Using cached X (N kB)` and then stops on the hash the index gave for X (`THESE PACKAGES DO NOT
+MATCH THE HASHES`, `Expected sha256 A` / `Got B`). That is this code too (an error) when the index's own
+hash (the link's `#sha256=A`) is not what the cached file has; a hash pinned by the user that differs
+from the index's is the user's pin, not the cache, and is left alone.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ CODE = "PD107"
 NAME = "cache-corrupt"
 SEVERITY = Severity.ERROR
 TRIGGERS = (rb"Cache entry deserialization failed", rb"BadZip[Ff]ile", rb"located at .* is invalid",
-            rb"Error -3 while decompressing", rb"unsupported pickle protocol", rb"msgpack\.exceptions\.")
+            rb"Error -3 while decompressing", rb"unsupported pickle protocol", rb"msgpack\.exceptions\.",
+            rb"Using cached \S", rb" from \S+#(md5|sha\d+)=[0-9a-f]", rb"Expected (md5|sha\d+) [0-9a-f]",
+            rb"Got +[0-9a-f]{32}")
 
 # pip's own message (cachecontrol serialize.py, pip 8+), and the crashes of pips whose cachecontrol did not
 # catch a bad entry: a truncated zlib body, a pickle or msgpack written by another Python or pip.
@@ -25,6 +33,46 @@ _HTTP_ENTRY = re.compile(r"Cache entry deserialization failed, entry ignored|Err
                          r"|unsupported pickle protocol|msgpack\.exceptions\.")
 _BAD_ZIP = re.compile(r"BadZip[Ff]ile\b")
 _INVALID_WHEEL = re.compile(r"""Wheel ['"](.+?)['"] located at (.+?) is invalid""")
+# pip/_internal/network/download.py: "Using cached URL-or-file (size)" for an HTTP-cache hit (the URL, or
+# the file name on PyPI's file host); operations/prepare.py: "Using cached FILE.whl" for a wheel-cache hit.
+_USING_CACHED = re.compile(r"Using cached (\S+)")
+# pip's HashMismatch (exceptions.py, 20.3-26.3): "    NAME from URL#sha256=A:", then
+# "        Expected sha256 A" ("             or B" ...), then "             Got        C".
+_HASHED_FROM = re.compile(r"\sfrom (\S+?)#(md5|sha\d+)=([0-9a-f]+)")
+_EXPECTED = re.compile(r"^\s*Expected (md5|sha\d+) [0-9a-f]+\s*$")
+_GOT = re.compile(r"^\s*Got +([0-9a-f]{32,})\s*$")
+
+
+def _file_name(url: str) -> str:
+    return url.split("#", 1)[0].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def cached_hash_mismatches(log):
+    """(using-cached line, from line, got line, file) for each download pip took from its cache whose bytes
+    do not hash to what the index's link says (the link's #algo=hash fragment)."""
+    cached: dict = {}
+    found = []
+    current = algo = None
+    for line in log.lines:
+        using = _USING_CACHED.search(line.text)
+        if using:
+            cached.setdefault(_file_name(using.group(1)), line)
+            continue
+        hashed = _HASHED_FROM.search(line.text)
+        if hashed:
+            current, algo = (line, _file_name(hashed.group(1)), hashed.group(2), hashed.group(3)), None
+            continue
+        expected = _EXPECTED.match(line.text)
+        if expected and current is not None:
+            algo = expected.group(1)
+            continue
+        got = _GOT.match(line.text)
+        if got and current is not None:
+            from_line, name, link_algo, link_hash = current
+            if algo == link_algo and got.group(1) != link_hash and name in cached:
+                found.append((cached[name], from_line, line, name))
+            current = algo = None
+    return found
 
 
 def match(log, facts=None):
@@ -44,6 +92,22 @@ def match(log, facts=None):
                 "of the cache between machines); pip reuses it on every run until it is removed.",
             paths=paths,
             evidence=evidence([line for line, _ in invalid + bad_zip + http]),
+        )]
+    mismatched = cached_hash_mismatches(log)
+    if mismatched:
+        names = list(dict.fromkeys(name for *_, name in mismatched))
+        # A bare "Using cached X.whl" is the wheel cache (prepare.py); a size or a URL, the HTTP cache.
+        http_hit = any("(" in using.text or "://" in using.text for using, *_ in mismatched)
+        return [Finding(
+            CODE, NAME, Severity.ERROR,
+            message=f"pip took {', '.join(names)} from its cache, and the bytes do not match the hash the "
+                    "index gives for it: the cached copy is damaged.",
+            why="An HTTP-cache entry whose body was truncated or overwritten still reads as a valid "
+                "response; pip serves it on every run until the entry is removed, and its hash check stops "
+                "the install.",
+            evidence=evidence([line for group in mismatched for line in group[:3]]
+                              + [line for line, _ in http]),
+            facts={"http_cache": True} if http_hit else {},
         )]
     if http:
         crashed = any("entry ignored" not in line.text for line, _ in http)
