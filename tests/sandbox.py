@@ -396,6 +396,79 @@ def python_of(venv: Path) -> Path:
     return Path(venv) / "bin" / "python"
 
 
+
+# --- a local HTTPS index -------------------------------------------------------------------------------
+
+
+def self_signed_cert(directory: Path, host: str = "localhost") -> tuple[Path, Path]:
+    """(cert, key) for host, made now by openssl; the cert is world-readable: any user's pip can trust it."""
+    cert, key = Path(directory, "cert.pem"), Path(directory, "key.pem")
+    _check_run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
+                "-subj", f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}",
+                "-keyout", key, "-out", cert])
+    cert.chmod(0o644)
+    key.chmod(0o600)
+    return cert, key
+
+
+def write_simple_index(root: Path, dists: Sequence[Path]) -> Path:
+    """A PEP 503 simple index of dists under root/simple/, files under root/files/, with PyPI's
+    #sha256= fragments; returns root/simple."""
+    simple, files = Path(root, "simple"), Path(root, "files")
+    projects: dict = {}
+    with umask(0o022):
+        files.mkdir(parents=True, exist_ok=True)
+        for dist in dists:
+            shutil.copy(dist, files / dist.name)
+            # name-version...: the project is all before the first "-" (wheel and sdist names escape it).
+            project = dist.name.split("-")[0].replace("_", "-").replace(".", "-").lower()
+            projects.setdefault(project, []).append(dist.name)
+        for project, names in projects.items():
+            digests = {n: hashlib.sha256((files / n).read_bytes()).hexdigest() for n in names}
+            links = "".join(
+                f'<a href="../../files/{n}#sha256={digests[n]}">{n}</a><br>\n' for n in sorted(names)
+            )
+            (simple / project).mkdir(parents=True, exist_ok=True)
+            (simple / project / "index.html").write_text(
+                f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
+        (simple / "index.html").write_text(
+            "<!DOCTYPE html>\n<html><body>\n"
+            + "".join(f'<a href="{p}/">{p}</a><br>\n' for p in sorted(projects)) + "</body></html>\n")
+    return simple
+
+
+@contextlib.contextmanager
+def https_server(root: Path, cert: Path, key: Path, max_age: int = 600) -> Iterator[int]:
+    """Serve root over HTTPS on 127.0.0.1 (a free port, yielded) from a thread, with the Cache-Control
+    a package index sends (PyPI: max-age), so pip's HTTP cache stores the responses."""
+    import http.server
+    import ssl
+    import threading
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def end_headers(self):
+            self.send_header("Cache-Control", f"max-age={max_age}, public")
+            super().end_headers()
+
+        def log_message(self, format, *args):  # noqa: A002 - quiet; the recordings are pip's output only
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
 if __name__ == "__main__":  # pragma: no cover - a quick manual check: python tests/sandbox.py
     for v in PIP_VERSIONS:
         print(v, pip_venv(v))

@@ -2,6 +2,7 @@
 for each code the look-alike scenarios where it must not fire at all (ShellCheck's verify / verifyNot)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,14 @@ LABELS = sorted(LOGS.glob("*/pip-*.json"))
 
 # code -> recorded scenarios that look alike but are something else: the code must not appear in them.
 LOOK_ALIKES = {
-    "PD101": ["venv-root-owned", "tmp-unusable", "cache-root-owned", "http-root-owned", "healthy"],
+    "PD101": [
+        "venv-root-owned", "tmp-unusable", "cache-root-owned", "http-root-owned", "https-http-root-owned",
+        "healthy",
+    ],
     "PD102": ["wheels-root-owned", "wheels-bucket-root-owned", "no-cache-dir", "pip-no-cache-dir-false"],
     "PD105": ["cache-read-only", "wheels-root-owned", "build-failed"],
     "PD106": ["wheels-immutable", "wheels-acl-deny", "disk-full"],
-    "PD107": ["cached-local-wheel", "healthy", "http-root-owned"],
+    "PD107": ["cached-local-wheel", "healthy", "http-root-owned", "https-http-root-owned"],
     "PD108": ["healthy", "build-failed", "wheels-root-owned"],
     "PD201": ["home-root-owned", "home-cache-root-owned", "cache-root-owned", "sudo-keeps-home"],
     "PD301": ["wheels-root-owned", "wheels-immutable", "tmp-unusable", "externally-managed"],
@@ -66,3 +70,33 @@ def test_every_code_has_look_alikes_and_recorded_matches_where_pip_can_show_it()
 def test_at_least_two_pip_versions_per_scenario():
     for scenario in {p.parent.name for p in LABELS}:
         assert len(list((LOGS / scenario).glob("pip-*.log"))) >= 2, scenario
+
+
+# PD107 for a damaged download served from pip's HTTP cache (http-files-garbled): pip says "Using cached F"
+# and then stops on the index's hash for F. Its look-alikes are made from that real output by changing only
+# what distinguishes them.
+GARBLED = sorted((LOGS / "http-files-garbled").glob("pip-*.log"))
+_FRAGMENT = re.compile(r"#sha256=([0-9a-f]{64})")
+_GOT = re.compile(r"Got {8}([0-9a-f]{64})")
+
+
+@pytest.mark.parametrize("log_path", GARBLED, ids=lambda p: p.stem)
+def test_cached_download_that_fails_the_index_hash_is_a_corrupt_cache(log_path):
+    [finding] = [f for f in _findings(log_path) if f.code == "PD107"]
+    assert finding.severity.value == "error" and finding.facts["http_cache"] and not finding.paths
+    assert any("Using cached" in e.text for e in finding.evidence)
+
+
+@pytest.mark.parametrize("log_path", GARBLED, ids=lambda p: p.stem)
+def test_hash_mismatch_look_alikes_are_not_the_cache(log_path):
+    text = log_path.read_text()
+    got = _GOT.search(text).group(1)
+    # A fresh download (no "Using cached"): the index or a proxy served other bytes, not the cache.
+    fresh = text.replace("Using cached", "Downloading")
+    # The file is what the index says (the link's hash is the one pip got): a hash the user pinned is wrong.
+    user_pin = _FRAGMENT.sub(f"#sha256={got}", text)
+    # The index gives no hash to compare with.
+    no_index_hash = _FRAGMENT.sub("", text)
+    for variant in (fresh, user_pin, no_index_hash):
+        assert variant != text
+        assert "PD107" not in [f.code for f in classify(scan_blocks([variant.encode()]))]

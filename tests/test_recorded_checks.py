@@ -1,0 +1,152 @@
+"""The live view beside the log view: what `pipdoctor check` found right after each recorded pip run
+(tests/data/logs/<scenario>/check-<pip>.json, written by scripts/record-logs in the same state, as the same
+user) against what `explain` reads in that run's log."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pipdoctor.classifier import classify, scan_blocks
+from pipdoctor.findings import Severity
+
+LOGS = Path(__file__).parent / "data" / "logs"
+CHECKS = sorted(LOGS.glob("*/check-*.json"))
+CODE = re.compile(r"^PD\d{3}$")
+# The recorder's work dir: the home of every recording is <this>/<scenario>/<pip>/home (scripts/record-logs).
+RECORDINGS = "/var/tmp/pipdoctor-sandbox/rec"
+
+# A cache or HOME problem that pip ran into is still on the machine after the run: the check must see it,
+# under one of these codes (a read-only wheels/ below a writable cache root is PD104 to the check, which
+# reads the mount of the cache root only).
+BACKED_BY = {
+    "PD101": {"PD103", "PD104"},
+    "PD102": {"PD102"},
+    "PD105": {"PD105"},
+    "PD106": {"PD106", "PD104"},
+    "PD201": {"PD201"},
+    "PD303": {"PD303"},
+}
+# pip succeeds and prints nothing, yet the machine is broken: only the live view can tell.
+ONLY_LIVE = {
+    "http-root-owned": "pip swallows HTTP-cache write errors (local --find-links: it never even opens it)",
+    "https-http-root-owned": "pip swallows HTTP-cache write errors (SafeFileCache)",
+    "tmpdir-unwritable": "Python's tempfile falls back to /tmp",
+    "pip-no-cache-dir-false": "pip turns its cache off without a word",
+}
+# The log shows a problem the check does not look for: cache content, site-packages, PEP 668, the build.
+ONLY_LOG = {
+    "http-cache-truncated": "the check reads owners, modes and mounts, never the cache's content",
+    "http-cache-garbled": "the check reads owners, modes and mounts, never the cache's content",
+    "http-files-garbled": "the check reads owners, modes and mounts, never the cache's content",
+    "corrupt-wheel": "the check reads owners, modes and mounts, never the cache's content",
+    "after-sudo-install": "site-packages is not the check's business",
+    "venv-root-owned": "site-packages is not the check's business",
+    "externally-managed": "PEP 668 is the interpreter's, not the cache's",
+    "build-failed": "a failing build is the package's own problem",
+}
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _log_findings(scenario: str, version: str):
+    log = LOGS / scenario / f"pip-{version}.log"
+    return classify(scan_blocks([log.read_bytes()]))
+
+
+def _problems(findings) -> list:
+    return [f for f in findings if f.severity is not Severity.INFO]
+
+
+def _live_codes(check: dict) -> list:
+    return [f["code"] for f in check["findings"] if f["severity"] != "info"]
+
+
+def _views():
+    """(scenario, pip, log problem codes, live problem codes, pip's exit code) for every recorded run."""
+    for path in CHECKS:
+        check = _json(path)
+        label = _json(path.with_name(f"pip-{check['pip_version']}.json"))
+        log = [f.code for f in _problems(_log_findings(check["scenario"], check["pip_version"]))]
+        yield check["scenario"], check["pip_version"], log, _live_codes(check), label["exit_code"]
+
+
+def test_every_log_has_a_check_and_every_check_a_log():
+    logs = {(p.parent.name, p.stem[len("pip-"):]) for p in LOGS.glob("*/pip-*.log")}
+    checks = {(p.parent.name, p.stem[len("check-"):]) for p in CHECKS}
+    assert logs and logs == checks, (sorted(logs - checks), sorted(checks - logs))
+
+
+@pytest.mark.parametrize("path", CHECKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_check_record_is_valid(path):
+    check = _json(path)
+    assert set(check) == {"scenario", "pip_version", "user", "expected", "exit_code", "findings"}
+    assert check["scenario"] == path.parent.name and path.name == f"check-{check['pip_version']}.json"
+    assert check["user"] == _json(path.with_name(f"pip-{check['pip_version']}.json"))["user"]
+    assert all(CODE.match(code) for code in check["expected"])
+    for finding in check["findings"]:
+        assert CODE.match(finding["code"]) and finding["severity"] in ("error", "warning", "info")
+        # Stable across recordings: ~/... and work-dir-relative paths, never the recorder's temp names.
+        assert all(isinstance(p, str) and "/rec/" not in p for p in finding["paths"]), finding
+    # pipdoctor check exits 1 on a warning or error finding, else 0 (README, exit codes).
+    assert check["exit_code"] == (1 if _live_codes(check) else 0)
+
+
+@pytest.mark.parametrize("path", CHECKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_check_found_what_the_scenario_expects(path):
+    check = _json(path)
+    assert _live_codes(check) == check["expected"]
+
+
+def test_healthy_is_clean_in_both_views():
+    for scenario, version, log, live, _ in _views():
+        if scenario == "healthy":
+            assert (log, live) == ([], []), version
+
+
+def test_a_cache_or_home_problem_in_the_log_is_seen_live_too():
+    for scenario, version, log, live, _ in _views():
+        for code in log:
+            if code in BACKED_BY:
+                assert BACKED_BY[code] & set(live), (scenario, version, code, live)
+
+
+def test_the_log_and_the_check_name_the_same_directory():
+    """PD101's path (where pip's write failed) lies in a directory the check calls foreign or unwritable."""
+    compared = 0
+    for path in CHECKS:
+        check = _json(path)
+        scenario, version = check["scenario"], check["pip_version"]
+        home = f"{RECORDINGS}/{scenario}/{version}/home"
+        # Below the cache root: the root itself is in every PD103/PD104's paths.
+        live_paths = [p for f in check["findings"] if f["code"] in ("PD103", "PD104") for p in f["paths"]
+                      if p != "~/.cache/pip"]
+        for finding in _log_findings(scenario, version):
+            if finding.code != "PD101":
+                continue
+            for failed in finding.paths:
+                assert failed.startswith(home + "/"), failed
+                failed = "~" + failed[len(home):]
+                assert any(failed == p or failed.startswith(p.rstrip("/") + "/") for p in live_paths), (
+                    scenario, version, failed, live_paths)
+                compared += 1
+    assert compared
+
+
+def test_what_only_the_live_view_sees():
+    """Silent successes: pip exits 0 with nothing in its log, and the check finds the broken state."""
+    seen = {}
+    for scenario, version, log, live, exit_code in _views():
+        if exit_code == 0 and not log and live:
+            seen.setdefault(scenario, set()).add(version)
+    assert set(seen) == set(ONLY_LIVE)
+    for scenario in ONLY_LIVE:  # on every pip version, not just some
+        assert seen[scenario] == {p.stem[len("check-"):] for p in LOGS.glob(f"{scenario}/check-*.json")}
+
+
+def test_what_only_the_log_sees():
+    seen = {scenario for scenario, _, log, live, _ in _views() if log and not live}
+    assert seen == set(ONLY_LOG)
