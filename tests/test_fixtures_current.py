@@ -26,7 +26,7 @@ CODE = re.compile(r"^PD\d{3}$")
 
 # A sample that covers a warning (cache disabled), an Errno in the wheel cache, an invalid cached wheel and
 # a silent success over HTTPS that only the live check sees, on the oldest pip and a current one; --check
-# compares pip's log and `pipdoctor check`'s codes and paths for each. About a minute and a half; the full
+# compares pip's log and `pipdoctor check`'s codes and paths for each. Under a minute; the full
 # check is `scripts/record-logs --check`.
 SAMPLE_SCENARIOS = ("cache-root-owned", "wheels-root-owned", "corrupt-wheel", "https-http-root-owned")
 SAMPLE_PIPS = ("20.3.4", "26.3")
