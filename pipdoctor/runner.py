@@ -151,6 +151,12 @@ def _suspending_on_ctrl_z(proc: subprocess.Popen, master: int, cooked: list) -> 
         for part in before:
             _write_all(master, part)
             os.killpg(proc.pid, signal.SIGSTOP)
+            # As a shell waits for its job to stop (without reaping it: WNOWAIT), so that pip prints
+            # nothing more once the terminal is the shell's again.
+            try:
+                os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                pass
             raw = termios.tcgetattr(0)
             termios.tcsetattr(0, termios.TCSADRAIN, cooked)
             os.kill(os.getpid(), signal.SIGSTOP)  # returns on SIGCONT: the user typed `fg`
