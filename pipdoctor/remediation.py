@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
-from pipdoctor.findings import Finding, Fix
+from pipdoctor.findings import Finding, Fix, Severity
 from pipdoctor.ownership import Facts
 from pipdoctor.pathkinds import cache_root_of
 
@@ -453,15 +453,30 @@ def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why
                 (), cures, retry_args=("--no-cache-dir",))
 
 
+def _user_can_rename(facts) -> bool:
+    """The cache root is the user's own and writable: renaming an entry in it needs no root."""
+    root = facts.root
+    if root is None or root.kind != "dir" or root.existing != facts.cache_path:
+        return False
+    return root.owner is not None and root.owner.uid == facts.account.uid and root.writable
+
+
 def _move_aside_targets(facts) -> list:
-    """Top-level entries of the cache (wheels, http-v2, ...) holding foreign entries, when the cache root is
-    the user's own and writable: renaming them needs no root, and pip makes them again."""
-    root, walk = facts.root, facts.walk
-    if root is None or walk is None or root.kind != "dir" or root.existing != facts.cache_path:
+    """Top-level entries of the cache (wheels, http-v2, ...) holding foreign entries, when the user can rename
+    them; pip makes them again."""
+    if facts.walk is None or not _user_can_rename(facts):
         return []
-    if root.owner is None or root.owner.uid != facts.account.uid or not root.writable:
-        return []
-    return [f"{facts.cache_path.rstrip('/')}/{name}" for name, _, _ in walk.foreign_areas]
+    return [f"{facts.cache_path.rstrip('/')}/{name}" for name, _, _ in facts.walk.foreign_areas]
+
+
+def _move_aside_step(code: str, targets, stamp: str, cures: tuple, why: str, remove: str) -> Step:
+    """Rename targets in place (name.pipdoctor-<stamp>): undoable, and pip no longer sees them; `remove` is
+    the command that deletes the moved copies for good, later."""
+    new = tuple(f"{t}{MOVED_MARK}{stamp}" for t in targets)
+    command = " && ".join(f"mv -n -T -- {shell_quote(t)} {shell_quote(n)}" for t, n in zip(targets, new))
+    later = f"{remove} -- " + " ".join(shell_quote(n) for n in new)
+    return Step("rename", code, command, False, f"{why} Delete the moved copies for good later: {later}",
+                tuple(targets), cures, new_names=new, later=later)
 
 
 def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = False, root_names=None,
@@ -513,14 +528,10 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
         else:
             targets = _move_aside_targets(facts)
             if targets:
-                new = tuple(f"{t}{MOVED_MARK}{stamp}" for t in targets)
-                command = " && ".join(f"mv -n -T -- {shell_quote(t)} {shell_quote(n)}" for t, n in zip(targets, new))
-                later = "sudo rm -rf -- " + " ".join(shell_quote(n) for n in new)
-                steps.append(Step("rename", "PD103", command, False,
-                                  "No root needed: move the subtrees holding foreign entries aside, inside the cache "
-                                  "(a rename in a directory you own); pip makes them again on its next run. "
-                                  f"Delete the moved copies later, with root: {later}", tuple(targets), cures,
-                                  new_names=new, later=later))
+                steps.append(_move_aside_step(
+                    "PD103", targets, stamp, cures, "No root needed: move the subtrees holding foreign entries "
+                    "aside, inside the cache (a rename in a directory you own); pip makes them again on its next "
+                    "run. Their contents are not yours: deleting them needs root.", "sudo rm -rf"))
             else:
                 steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args,
                                              "Without root nothing in this cache can be moved (the cache dir "
@@ -559,13 +570,21 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             entry = finding.paths[0]
             inside = entry.startswith(cache.rstrip("/") + "/wheels/") and "/../" not in entry
             if inside:
-                aside = f"{entry}{MOVED_MARK}{stamp}"
-                later = f"rm -- {shell_quote(aside)}"
-                steps.append(Step("rename", "PD107", f"mv -n -T -- {shell_quote(entry)} {shell_quote(aside)}",
-                                  False, "Take only the damaged wheel out of pip's sight (renamed in place, so undo "
-                                  "can put it back; pip ignores a name that does not end in .whl) and pip builds "
-                                  f"or downloads it again. Delete it for good later: {later}", (entry,),
-                                  ("PD107",), new_names=(aside,), later=later))
+                steps.append(_move_aside_step(
+                    "PD107", (entry,), stamp, ("PD107",), "Take only the damaged wheel out of pip's sight "
+                    "(renamed in place, so undo can put it back; pip ignores a name that does not end in .whl) "
+                    "and pip builds or downloads it again.", "rm"))
+        elif (finding.code == "PD107" and finding.severity is Severity.ERROR and finding.facts.get("http_cache")
+              and cache and not refused):
+            # pip serves the damaged response on every run: its HTTP cache goes aside, pip refills a fresh one.
+            areas = [f"{cache.rstrip('/')}/{name}" for name in ("http", "http-v2") if name in (root_names or ())]
+            if areas and (as_root or _user_can_rename(facts)):
+                steps.append(_move_aside_step(
+                    "PD107", areas, stamp, ("PD107",), "Move pip's HTTP cache aside (renamed in place, so undo can "
+                    "put it back); pip downloads again and fills a fresh one.", "rm -rf"))
+            else:
+                steps.append(_alternate_step(facts, "PD107", ("PD107",), persist, pip_args,
+                                             "The HTTP cache cannot be moved aside here."))
         elif finding.code == "PD108" and finding is log_findings[0]:
             # Only as the root cause: beside another finding, a reused wheel is just how pip found the package.
             for name in finding.facts.get("packages", ()):

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from tests import sandbox
-from tests.checkkit import new_user_cache, pipdoctor_bin, with_pip
+from tests.checkkit import new_user_cache, pip_python, pipdoctor_bin, with_pip
 from tests.fixkit import links_folder, wheels_in
 
 pytestmark = pytest.mark.root
@@ -117,3 +117,43 @@ def test_corrupt_cached_wheel_is_set_aside_alone_and_the_retry_rebuilds_it(user,
     assert wheel.read_bytes() != data[: len(data) // 2] and zipfile.is_zipfile(wheel)  # pip built it again
     assert {p: os.lstat(p).st_ino for p in others if p.exists()} == others  # nothing else touched or moved
     assert step["later"] == f"rm -- {aside}"
+
+
+def test_damaged_http_cache_is_moved_aside_and_the_retry_downloads_again(user, links):
+    """A download pip serves from its HTTP cache fails the index's hash: the HTTP cache goes aside (renamed,
+    undoable), pip fetches again and succeeds. The index is local HTTPS (the HTTP cache is only for HTTPS)."""
+    cache = new_user_cache(user)
+    site = sandbox.SANDBOX / f"https-fix-{os.getpid()}"
+    shutil.rmtree(site, ignore_errors=True)
+    with sandbox.umask(0o022):
+        site.mkdir()
+    try:
+        sandbox.write_simple_index(site / "www", sorted(links.iterdir()))
+        cert, key = sandbox.self_signed_cert(site)
+        env = sandbox.pip_env(HOME=user.home, PIP_CERT=str(cert))
+        with sandbox.https_server(site / "www", cert, key) as port:
+            url = f"https://localhost:{port}/simple/"
+            args = ["--index-url", url, "--target", str(user.home / "t-pdtiny"), "pdtiny"]
+            first = sandbox.run_as(user, [pip_python(), "-m", "pip", "install", *args], env=with_pip(env))
+            assert first.returncode == 0, first.stdout.decode()
+            shutil.rmtree(user.home / "t-pdtiny")
+            shutil.rmtree(cache / "wheels")  # so pip fetches the sdist again, from its HTTP cache
+            bodies = [p for p in (cache / "http-v2").rglob("*.body") if b"text/html" not in
+                      p.with_suffix("").read_bytes()]
+            assert bodies
+            for body in bodies:  # 16 bytes in the middle of every downloaded file overwritten
+                data = bytearray(body.read_bytes())
+                data[len(data) // 2: len(data) // 2 + 16] = b"\xff" * 16
+                body.write_bytes(bytes(data))
+            run = sandbox.run_as(user, [pipdoctor_bin(), "--json", "install", "--fix", "--yes", *args],
+                                 env=with_pip(env), separate_stderr=True, timeout=600)
+        doc = json.loads(run.stdout)
+        assert run.returncode == 0, run.stderr.decode()
+        assert doc["pip"]["exit_code"] != 0 and doc["findings"][0]["code"] == "PD107"
+        (step,) = doc["fix"]["plan"]["steps"]
+        assert step["kind"] == "rename" and step["targets"] == [str(cache / "http-v2")]
+        assert os.path.isdir(step["new_names"][0]) and step["later"].startswith("rm -rf -- ")
+        assert doc["fix"]["retry"]["pip"]["exit_code"] == 0
+        assert (user.home / "t-pdtiny" / "pdtiny.py").exists()
+    finally:
+        shutil.rmtree(site, ignore_errors=True)

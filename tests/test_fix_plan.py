@@ -108,6 +108,24 @@ def test_log_findings_move_only_the_named_entry_aside_or_use_pip_cache_remove():
     assert [(s.kind, s.command) for s in plan.steps] == [("pip-cache-remove", "pip cache remove pdtiny")]
 
 
+def test_a_damaged_http_cache_goes_aside_only_when_pip_stopped_on_it():
+    facts = _facts()
+    stopped = Finding("PD107", "cache-corrupt", Severity.ERROR, "bad bytes", facts={"http_cache": True})
+    plan = make_plan(facts, [], as_root=False, stamp=STAMP, root_names=["wheels", "http-v2"], log_findings=[stopped])
+    [step] = plan.steps
+    aside = f"{CACHE}/http-v2.pipdoctor-{STAMP}"
+    assert (step.kind, step.targets, step.new_names) == ("rename", (f"{CACHE}/http-v2",), (aside,))
+    assert step.later == f"rm -rf -- {aside}"
+    # pip ignored the entry and downloaded again (a warning): nothing to cure
+    ignored = replace(stopped, severity=Severity.WARNING)
+    assert make_plan(facts, [], as_root=False, stamp=STAMP, root_names=["http-v2"], log_findings=[ignored]).steps == ()
+    # a cache root the user cannot rename in, and no root: a fresh cache for the retry instead
+    foreign_root = _facts(root=replace(facts.root, owner=replace(facts.root.owner, uid=0)))
+    [step] = make_plan(foreign_root, [], as_root=False, stamp=STAMP, root_names=["http-v2"],
+                       log_findings=[stopped]).steps
+    assert step.kind == "alternate-cache" and step.retry_args[0] in ("--cache-dir", "--no-cache-dir")
+
+
 def test_plan_json_is_plain_data():
     import json
 
