@@ -296,10 +296,7 @@ class _Chowner:
         self.root_path = root_path.rstrip("/")
         self.pending: list = []  # (dir fd, name, rel, stat, sealed)
         self.used: set = set()  # dir fds that pending changes need
-        self.busy: set = set()  # dir fds that the chunk being applied needs
-        self.to_close: list = []  # dir fds the walk is done with, kept for a chunk that needs them
-        self._worker = None  # the thread applying the last journaled chunk
-        self._result: tuple = (0, [], None)  # what it did: changed, skips (path, reason), an exception
+        self.to_close: list = []  # dir fds the walk is done with, kept for the pending chunk
 
     def _full(self, rel: str) -> str:
         return f"{self.root_path}/{rel}" if rel else self.root_path
@@ -333,76 +330,38 @@ class _Chowner:
             self.flush()
 
     def flush(self) -> None:
-        """Journal the pending chunk (one write, one fsync), then apply it on a worker thread while the walk
-        lists on (the chown syscalls release the GIL: on two cores the pass costs little more than the walk).
-        The previous chunk is finished first, so the changes keep the walk's order (a directory after its
-        entries), and a directory fd is closed only once no chunk in flight needs it."""
-        self.finish_chunk()
-        pending, closing = self.pending[:], self.to_close[:]
+        """Journal the pending chunk (one write, one fsync), apply it, then close the directories only it
+        still needed. (Applying it on a second thread was tried: the GIL and the kernel's locks made the
+        pass slower and cost twice the CPU.)"""
+        pending = self.pending[:]
         self.pending.clear()
-        self.to_close.clear()
-        self.busy.clear()
-        self.busy.update(self.used)
-        self.used.clear()
-        if not pending:
-            for fd in closing:
-                os.close(fd)
-            return
-        seq = self.journal.planned_chowns(self.root_dev, self.uid, self.gid, [
-            [rel, st.st_ino, st.st_uid, st.st_gid, st.st_mode] for _, _, rel, st, _ in pending])
-        import threading
-
-        self._worker = threading.Thread(target=self._apply_chunk, args=(seq, pending, closing), daemon=True)
-        self._worker.start()
-
-    def finish_chunk(self) -> None:
-        """Wait for the chunk in flight and count what it did (only this thread touches the outcome)."""
-        if self._worker is None:
-            return
-        self._worker.join()
-        self._worker = None
-        changed, skips, error = self._result
-        self.busy.clear()
-        self.outcome.chowned += changed
-        for path, reason in skips:
-            self.outcome.skip(path, reason)
-        if error is not None:
-            raise error
-
-    def drain(self) -> None:
-        """Apply everything queued and wait for it; every fd the walk finished with is closed after."""
-        self.flush()
-        self.finish_chunk()
-        for fd in self.to_close:
-            os.close(fd)
-        self.to_close.clear()
-
-    def _apply_chunk(self, seq: int, pending: list, closing: list) -> None:
-        changed, skips, error = 0, [], None
-        uid, gid, chown, change = self.uid, self.gid, os.chown, self._change
-        try:
+        if pending:
+            uid, gid, outcome = self.uid, self.gid, self.outcome
+            seq = self.journal.planned_chowns(self.root_dev, uid, gid, [
+                [rel, st.st_ino, st.st_uid, st.st_gid, st.st_mode] for _, _, rel, st, _ in pending])
+            changed = 0
+            chown, change = os.chown, self._change
             for dir_fd, name, rel, st, sealed in pending:
                 if sealed:
                     try:
                         chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
                         changed += 1
                     except FileNotFoundError:
-                        skips.append((self._full(rel), "vanished before it was changed"))
-                    except OSError as failure:
-                        skips.append((self._full(rel), f"chown failed: {failure.strerror}"))
+                        outcome.skip(self._full(rel), "vanished before it was changed")
+                    except OSError as error:
+                        outcome.skip(self._full(rel), f"chown failed: {error.strerror}")
                 else:
                     reason = change(dir_fd, name, st)
                     if reason is None:
                         changed += 1
                     else:
-                        skips.append((self._full(rel), reason))
+                        outcome.skip(self._full(rel), reason)
+            outcome.chowned += changed
             self.journal.done(seq)
-        except BaseException as failure:  # handed to the walk's thread by finish_chunk
-            error = failure
-        finally:
-            for fd in closing:
-                os.close(fd)
-            self._result = (changed, skips, error)
+        self.used.clear()
+        for fd in self.to_close:
+            os.close(fd)
+        self.to_close.clear()
 
     def _change(self, dir_fd: int, name: str, st: os.stat_result) -> Optional[str]:
         """Change one entry of a directory others can write, through an O_PATH fd whose dev/ino/type match
@@ -439,7 +398,7 @@ class _Chowner:
             try:
                 self._walk(os.dup(root_fd), "", st)
             finally:
-                self.drain()
+                self.flush()
             if (st.st_uid, st.st_gid) != (self.uid, self.gid):
                 self._change_root(root_fd, st)
             return
@@ -473,7 +432,7 @@ class _Chowner:
             if (st.st_uid != self.uid or st.st_gid != self.gid) and self._eligible(rel, st):
                 self._queue(top_fd, name, rel, st, False)
         finally:
-            self.drain()
+            self.flush()
             os.close(top_fd)
 
     def _change_root(self, root_fd: int, st: os.stat_result) -> None:
@@ -487,77 +446,80 @@ class _Chowner:
         self.journal.done(seq)
 
     def _walk(self, start_fd: int, start_rel: str, start_st: os.stat_result) -> None:
-        """Everything below start_fd (which it closes); directories after their contents."""
+        """Everything below start_fd (which it closes); directories after their contents. Written for speed
+        (local names, no calls per entry): it costs most of the pass, and `chown -R` is the yardstick."""
         uid, gid, root_dev = self.uid, self.gid, self.root_dev
         outcome = self.outcome
         S_IFMT, S_IFDIR, S_IFREG = 0o170000, stat.S_IFDIR, stat.S_IFREG
-        eligible, sealed_dir, flush = self._eligible, self._sealed, self.flush
-        changes, used, busy, to_close = self.pending, self.used, self.busy, self.to_close
+        eligible, flush, full = self._eligible, self.flush, self._full
+        scandir, open_dir, close, fstat = os.scandir, os.open, os.close, os.fstat
+        changes, used, to_close = self.pending, self.used, self.to_close
         chunk, budget = self.CHUNK, _fd_budget()
-        # [dir fd, rel, its lstat, sealed, subdirs still to enter (None before the listing)]: depth-first,
+        # [dir fd, rel, name, its lstat, sealed, subdirs still to enter (None before the listing)]: depth-first,
         # so only the fds along one path (and those a pending chunk needs) are open.
-        stack = [[start_fd, start_rel, start_st, self._sealed(os.fstat(start_fd)), None]]
+        stack = [[start_fd, start_rel, start_rel.rpartition("/")[2], start_st, self._sealed(fstat(start_fd)), None]]
         try:
             while stack:
                 top = stack[-1]
-                fd, rel, _, sealed, pending = top
+                fd, rel, _, _, sealed, pending = top
                 if pending is None:
-                    pending = top[4] = []
+                    pending = top[5] = []
                     prefix = rel + "/" if rel else ""
-                    with os.scandir(fd) as entries:
-                        for entry in entries:
-                            name = entry.name
-                            try:
-                                st = entry.stat(follow_symlinks=False)
-                            except OSError:
-                                outcome.skip(self._full(prefix + name), "vanished while listed")
-                                continue
-                            if st.st_dev != root_dev:
-                                outcome.skip(self._full(prefix + name), "on another filesystem (not entered)")
-                                continue
-                            if st.st_mode & S_IFMT == S_IFDIR:
-                                pending.append((name, st))
-                            elif (st.st_uid != uid or st.st_gid != gid) and (
-                                    st.st_mode & S_IFMT == S_IFREG and st.st_nlink == 1 or eligible(prefix + name, st)):
-                                changes.append((fd, name, prefix + name, st, sealed))
-                                used.add(fd)
-                                if len(changes) >= chunk:
-                                    flush()
+                    for entry in scandir(fd):
+                        name = entry.name
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except OSError:
+                            outcome.skip(full(prefix + name), "vanished while listed")
+                            continue
+                        if st.st_dev != root_dev:
+                            outcome.skip(full(prefix + name), "on another filesystem (not entered)")
+                            continue
+                        fmt = st.st_mode & S_IFMT
+                        if fmt == S_IFDIR:
+                            pending.append((name, st))
+                        elif (st.st_uid != uid or st.st_gid != gid) and (
+                                fmt == S_IFREG and st.st_nlink == 1 or eligible(prefix + name, st)):
+                            changes.append((fd, name, prefix + name, st, sealed))
+                            used.add(fd)
+                            if len(changes) >= chunk:
+                                flush()
                 if pending:
                     name, st = pending.pop()
                     child_rel = rel + "/" + name if rel else name
                     try:
-                        child = os.open(name, _O_DIR, dir_fd=fd)
+                        child = open_dir(name, _O_DIR, dir_fd=fd)
                     except OSError as error:
-                        outcome.skip(self._full(child_rel), f"cannot open it ({error.strerror}): not entered")
+                        outcome.skip(full(child_rel), f"cannot open it ({error.strerror}): not entered")
                         continue
                     if not sealed:  # in a sealed directory the listing's lstat is still the truth
-                        now = os.fstat(child)
+                        now = fstat(child)
                         if now.st_ino != st.st_ino or now.st_dev != st.st_dev:
-                            os.close(child)
-                            outcome.skip(self._full(child_rel), "replaced after it was read (not entered)")
+                            close(child)
+                            outcome.skip(full(child_rel), "replaced after it was read (not entered)")
                             continue
                         st = now
-                    stack.append([child, child_rel, st, sealed_dir(st), None])
+                    # sealed: see _sealed (inlined)
+                    stack.append([child, child_rel, name, st, st.st_uid == 0 and not st.st_mode & 0o022, None])
                     continue
                 stack.pop()
                 if stack:
                     parent = stack[-1]
-                    st = top[2]
+                    st = top[3]
                     if st.st_uid != uid or st.st_gid != gid:
-                        changes.append((parent[0], rel.rpartition("/")[2], rel, st, parent[3]))
+                        changes.append((parent[0], top[2], rel, st, parent[4]))
                         used.add(parent[0])
                         if len(changes) >= chunk:
                             flush()
-                if fd in used or fd in busy:
+                if fd in used:
                     to_close.append(fd)
                     if len(to_close) >= budget:
                         flush()
                 else:
-                    os.close(fd)
+                    close(fd)
         finally:
             for item in stack:
-                if item[0] in used or item[0] in busy:
+                if item[0] in used:
                     to_close.append(item[0])
                 else:
                     os.close(item[0])
