@@ -150,10 +150,13 @@ def _read_only(facts: CheckFacts) -> list[Finding]:
     mount = facts.mount
     if mount is None or not mount.read_only or facts.cache_path is None:
         return []
+    inner = mount.mountpoint and mount.mountpoint != facts.cache_path and _under(mount.mountpoint, facts.cache_path)
+    where = (f"{display_path(mount.mountpoint)}, inside pip's cache, is a read-only mount ({mount.fstype})"
+             if inner else f"pip's cache {display_path(facts.cache_path)} is on a read-only filesystem "
+             f"({mount.fstype} mounted on {display_path(mount.mountpoint or mount.path)})")
     return [_finding(
         "PD106",
-        f"pip's cache {display_path(facts.cache_path)} is on a read-only filesystem "
-        f"({mount.fstype} mounted on {display_path(mount.mountpoint or mount.path)}).",
+        where + ".",
         why=("pip writes every wheel it builds and every HTTP response it downloads into its cache; on a "
              "read-only mount each write fails (wheels: a warning; HTTP responses: silently), whoever owns "
              "the files. chown will not help: the mount itself refuses writes."),

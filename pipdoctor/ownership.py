@@ -1043,6 +1043,14 @@ def collect_check_facts(account: Account, cache_path: Optional[str], disabled: b
                 sub_facts = dir_facts(sub, account, mount)
                 if sub_facts.existing != root.existing:
                     subdirs.append(sub_facts)
+    if mount is not None and not mount.read_only:
+        # A read-only mount below the root (a bind mount on wheels/, same device): pip's writes meet it first.
+        for sub_facts in subdirs:
+            if sub_facts.kind == "dir" and sub_facts.existing == sub_facts.path:
+                inner = mount_of(sub_facts.path, account.uid)
+                if inner.read_only and inner.mountpoint != mount.mountpoint:
+                    mount = inner
+                    break
     scan = None
     if walk and root.kind == "dir" and root.existing == real:
         if owner_uid == account.uid:

@@ -95,6 +95,20 @@ def test_cache_on_a_read_only_bind_mount(user):
     assert check_as(user).returncode == 0
 
 
+def test_read_only_mount_on_wheels_inside_a_writable_cache(user):
+    """A read-only bind mount of wheels/ onto itself (same device as the cache root): PD106 names wheels/,
+    not a mode problem to chmod."""
+    cache = new_user_cache(user, files=4)
+    wheels = cache / "wheels"
+    setup = f"mount --bind {wheels} {wheels}\nmount -o remount,bind,ro {wheels}"
+    result = check_as(user, mount_setup=setup)
+    assert result.returncode == 1, result.output
+    assert result.codes() == ["PD106"]
+    found = result.finding("PD106")
+    assert found["message"].startswith(f"{wheels}, inside pip's cache, is a read-only mount")
+    assert f"sudo mount -o remount,rw {wheels}" in fix_commands(found)
+
+
 def test_cache_on_a_full_tiny_tmpfs(user):
     cache = new_user_cache(user, files=4)
     shutil.rmtree(cache)

@@ -18,13 +18,12 @@ CODE = re.compile(r"^PD\d{3}$")
 RECORDINGS = "/var/tmp/pipdoctor-sandbox/rec"
 
 # A cache or HOME problem that pip ran into is still on the machine after the run: the check must see it,
-# under one of these codes (a read-only wheels/ below a writable cache root is PD104 to the check, which
-# reads the mount of the cache root only).
+# under one of these codes.
 BACKED_BY = {
     "PD101": {"PD103", "PD104"},
     "PD102": {"PD102"},
     "PD105": {"PD105"},
-    "PD106": {"PD106", "PD104"},
+    "PD106": {"PD106"},
     "PD201": {"PD201"},
     "PD303": {"PD303"},
 }
