@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from pipdoctor.findings import Evidence, Finding, Severity
-from pipdoctor.ownership import SAMPLES, CheckFacts, DirFacts, Owner, display_path
+from pipdoctor.ownership import SAMPLES, CheckFacts, Owner, display_path
 
 # The codes the checker emits, in precedence order (the first finding is the root cause): a read-only or
 # full filesystem explains everything under it, a missing or foreign HOME explains the cache under it,
@@ -58,10 +58,6 @@ def _count(n: int, word: str, plural: Optional[str] = None) -> str:
 
 def _mode(mode: Optional[int]) -> str:
     return f"{mode:04o}" if mode is not None else "?"
-
-
-def _who(facts: CheckFacts) -> str:
-    return facts.account.label
 
 
 def _owner_label(owner: Optional[Owner]) -> str:
@@ -609,7 +605,3 @@ def _large(facts: CheckFacts) -> list[Finding]:
         paths=[facts.cache_path],
         evidence=[f"{walk.entries:,} entries, {size_text(walk.size)}"],
     )]
-
-
-def dir_summary(d: DirFacts) -> str:
-    return f"{display_path(d.existing or d.path)} ({d.kind}, {_owner_label(d.owner)}, mode {_mode(d.mode)})"

@@ -62,11 +62,6 @@ class Finding:
         return replace(self, **changes)
 
 
-def worst_severity(findings) -> Optional[Severity]:
-    ranks = [f.severity for f in findings]
-    return min(ranks, key=lambda s: s.rank) if ranks else None
-
-
 def has_problem(findings) -> bool:
     """True when any finding is a warning or an error (info findings never fail a run)."""
     return any(f.severity is not Severity.INFO for f in findings)
