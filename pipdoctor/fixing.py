@@ -148,7 +148,7 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
             _write(1, render_check_human([before], color=color) + ("\npipdoctor fix: nothing to change.\n"))
         return code
     if not options.json:
-        _write(1, render_check_human([before], color=color) + "\n" + render_fix_human(plan, color=color))
+        _write(1, render_check_human([before], color=color, fixes=False) + "\n" + render_fix_human(plan, color=color))
     outcome = after = None
     note = ""
     if request.dry_run:

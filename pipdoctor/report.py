@@ -136,7 +136,7 @@ def _check_finding_lines(finding: Finding, paint: _Style, number: int) -> list[s
     return lines
 
 
-def _check_account_lines(report, paint: _Style) -> list[str]:
+def _check_account_lines(report, paint: _Style, fixes: bool) -> list[str]:
     out = [_check_header(report, paint)]
     findings = list(report.findings)
     if not any(f.severity.value != "info" for f in findings):
@@ -151,7 +151,7 @@ def _check_account_lines(report, paint: _Style) -> list[str]:
         out.append(paint(severity, f"{title}:"))
         for finding in group:
             out.extend(_check_finding_lines(finding, paint, numbered[id(finding)]))
-    fixable = [f for f in sorted(findings, key=lambda f: f.severity.rank) if f.fixes]
+    fixable = [f for f in sorted(findings, key=lambda f: f.severity.rank) if f.fixes] if fixes else []
     if fixable:
         out.append("")
         out.append(paint("bold", "Fix (copy and run; the first command of each finding is the least invasive):"))
@@ -164,15 +164,16 @@ def _check_account_lines(report, paint: _Style) -> list[str]:
     return out
 
 
-def render_check_human(reports: Sequence, *, color: bool) -> str:
-    """`pipdoctor check`'s report: per account, findings grouped by severity, the fix commands last."""
+def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True) -> str:
+    """`pipdoctor check`'s report: per account, findings grouped by severity, the fix commands last (not when
+    `fix` prints its plan instead)."""
     paint = _Style(color)
     out: list[str] = []
     for index, report in enumerate(reports):
         if index:
             out.append("")
             out.append(paint("dim", "-" * 72))
-        out.extend(_check_account_lines(report, paint))
+        out.extend(_check_account_lines(report, paint, fixes))
     if not reports:
         out.append("pipdoctor check: no account to check.")
     return "\n".join(out) + "\n"

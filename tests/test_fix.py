@@ -118,6 +118,7 @@ def test_dry_run_and_no_terminal_change_nothing(user):
     dry = fix_as_root("--user", user.name, "--dry-run")
     assert dry.returncode == 1
     assert b"chown -R" in dry.output and b"dry run: nothing was changed" in dry.errors
+    assert b"PD103" in dry.output and b"Fix (copy and run" not in dry.output  # the plan, not the check's list
     unconfirmed = fix_as_root("--user", user.name)  # stdin is /dev/null: no terminal, no --yes
     assert unconfirmed.returncode == 1
     assert unconfirmed.errors.strip().endswith(b"not confirmed: no terminal to ask on (pass --yes to apply the plan)")
