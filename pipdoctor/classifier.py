@@ -25,10 +25,27 @@ MAX_PENDING = 1 << 20
 MAX_KEPT = 4000
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-# Bytes of pip's output, most frequent first (counted in tests/data/logs and scripts/bench's 100 MB log);
-# any other byte is rare. The gate starts its strings at rare bytes; only its speed depends on this table.
-_BYTE_FREQUENCY = b" etnialrsodp\xe2\x94\x81c/.-u1ymh\n023gfb:_w^64xk'8()579v"
+# Bytes of pip's output, most frequent first, with their share in percent (counted in tests/data/logs and
+# scripts/bench's 100 MB log): every byte that makes up 0.02 % or more; any other byte is rarer. The gate
+# picks the bytes its strings start at from this; only its speed depends on it.
+_BYTE_SHARE = dict(zip(
+    b" \xe2\x94\x81ential.r-sop1c0dm/23u_y6\ng:x4f8h()~kwb7B[59'\x1b;vq^D=MI>Cz,|WRP]NUEGKALS{+*O\rYjTH<F",
+    (9.22, 5.77, 5.77, 5.77, 4.46, 4.14, 3.3, 3.29, 3, 2.74, 2.74, 2.56, 2.28, 2.23, 2.14, 2.13, 2.07, 2.02, 1.86,
+     1.71, 1.71, 1.66, 1.6, 1.51, 1.48, 1.48, 1.47, 1.1, 1.04, 1.02, 0.93, 0.91, 0.88, 0.86, 0.79, 0.75, 0.69, 0.69,
+     0.66, 0.65, 0.62, 0.59, 0.58, 0.56, 0.54, 0.49, 0.47, 0.47, 0.47, 0.33, 0.3, 0.3, 0.3, 0.26, 0.26, 0.2, 0.2,
+     0.17, 0.17, 0.16, 0.15, 0.15, 0.12, 0.088, 0.078, 0.077, 0.069, 0.066, 0.058, 0.053, 0.043, 0.04, 0.04, 0.04,
+     0.039, 0.039, 0.036, 0.035, 0.032, 0.029, 0.028, 0.028, 0.026, 0.022, 0.021)))
+_RARE_SHARE = 0.01
+# What a gate pass costs, in passes: one for the C loop that skips to its byte, plus, for every byte it
+# stops at, an attempt at its strings (about 120 ns against 0.33 ns per byte skipped; measured on Python
+# 3.11 over scripts/bench's log).
+_ATTEMPT_COST = 120 / 0.33
 _MIN_FRAGMENT = 4
+# Chunks fed to the scanner are gathered up to this size before a scan: a pty hands over a few kB per read,
+# and each scan costs a fixed overhead on top of its C-level search.
+_BATCH = 256 * 1024
+# At most this many distinct values per capture are remembered (the most recent ones).
+MAX_CAPTURED = 2000
 
 
 @dataclass(frozen=True)
@@ -41,10 +58,12 @@ class Line:
 
 @dataclass(frozen=True)
 class Log:
-    """What the rules see: the kept lines in order, and how many lines the whole output had."""
+    """What the rules see: the kept lines in order, how many lines the whole output had, and the captured
+    lines (for each distinct value a rule's capture took, the first line it was on), in order."""
 
     lines: tuple[Line, ...]
     total_lines: int = 0
+    captured: tuple[Line, ...] = ()
 
     def matching(self, pattern: "re.Pattern[str]") -> list[tuple[Line, "re.Match[str]"]]:
         hits = []
@@ -68,58 +87,127 @@ class LogScanner:
     """Streams pip's output and keeps only the lines that match a rule's trigger, with their numbers.
 
     A gate (plain strings the triggers require, see _gate) is searched over whole blocks of bytes in C;
-    only the few lines it hits are checked against the triggers themselves, and only kept lines are ever
-    decoded: that is what makes `explain` fast on a 100 MB CI log.
+    only the few lines it hits are checked, against the triggers that need the string it hit, and only kept
+    lines are ever decoded: that is what makes `explain` fast on a 100 MB CI log.
+
+    A capture (a rule's CAPTURES: a regex with one group) is for what is frequent in a healthy run but
+    matters only if a rare line comes later (the files pip took from its cache): one C-level findall per
+    block, and for each distinct value only the first line it was on, for the last MAX_CAPTURED values.
+    Captures default to the rules' own.
     """
 
-    def __init__(self, triggers: Sequence[bytes]):
+    def __init__(self, triggers: Sequence[bytes], captures: Optional[Sequence[bytes]] = None):
+        if captures is None:
+            from pipdoctor.rules import CAPTURES as captures
         # MULTILINE: a trigger's ^ and $ mean the start and end of a line, not of a block.
-        self._trigger = re.compile(b"|".join(b"(?:%s)" % t for t in triggers), re.MULTILINE)
-        self._gate = _gate(triggers)
+        self._gate, self._checks, self._trigger = _gate(triggers)
+        self._captures = [(_one_byte_prefix(c), {}) for c in captures]
         self._pending = b""
+        self._batch: list[bytes] = []
+        self._batched = 0
         self._counted_lines = 0
         self._head: list[Line] = []
         self._tail: deque[Line] = deque(maxlen=MAX_KEPT - MAX_KEPT // 2)
 
     def feed(self, chunk: bytes) -> None:
-        data = self._pending + chunk if self._pending else chunk
-        end = data.rfind(b"\n") + 1
-        if end == 0 and len(data) >= MAX_PENDING:
-            end = len(data)
-        self._scan(data, end)
-        self._pending = data[end:]
+        self._batch.append(chunk)
+        self._batched += len(chunk)
+        if self._batched >= _BATCH:
+            self._flush()
 
     def finish(self) -> Log:
+        self._flush()
         if self._pending:
-            self._scan(self._pending + b"\n", len(self._pending) + 1)
+            self._scan(self._pending + b"\n", 0, len(self._pending) + 1)
             self._pending = b""
-        return Log(tuple(self._head) + tuple(self._tail), self._counted_lines)
+        captured = sorted((line for _, lines in self._captures for line in lines.values()),
+                          key=lambda line: line.number)
+        return Log(tuple(self._head) + tuple(self._tail), self._counted_lines,
+                   tuple(dict.fromkeys(captured)))
 
-    def _scan(self, data: bytes, end: int) -> None:
-        line_start_number = self._counted_lines
-        counted_to = 0
-        position = 0
-        while True:
-            hit = self._gate.search(data, position, end)
-            if hit is None:
-                break
-            start = data.rfind(b"\n", 0, hit.start()) + 1
-            stop = data.find(b"\n", hit.start(), end)
-            stop = end if stop < 0 else stop
-            position = stop + 1
-            match = self._trigger.search(data, start, stop)  # the gate is a hint: the trigger decides
-            if match is None:
-                continue
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        data = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
+        self._batch.clear()
+        self._batched = 0
+        begin = 0
+        if self._pending:
+            newline = data.find(b"\n") + 1
+            if newline:  # the line an earlier block began, scanned on its own: the block itself is not copied
+                head = self._pending + data[:newline]
+                self._scan(head, 0, len(head))
+                begin = newline
+            else:
+                data = self._pending + data
+        end = data.rfind(b"\n", begin) + 1 or begin
+        if end == begin and len(data) - begin >= MAX_PENDING:
+            end = len(data)
+        if end > begin:
+            self._scan(data, begin, end)
+        self._pending = data[end:]
+
+    def _scan(self, data: bytes, begin: int, end: int) -> None:
+        """Keep the lines of data[begin:end] (whole lines) that a trigger matches, and capture."""
+        first_line = self._counted_lines
+        kept: dict = {}  # start of a kept line -> (its end, where the first trigger matched)
+        checks, trigger = self._checks, self._trigger
+        for gate in self._gate:
+            search = gate.search
+            position = begin
+            while True:
+                hit = search(data, position, end)
+                if hit is None:
+                    break
+                at = hit.start()
+                position = at + 1  # another string further on may be another trigger's
+                start = data.rfind(b"\n", begin, at) + 1 or begin
+                if start in kept:
+                    continue
+                stop = data.find(b"\n", at, end)
+                stop = end if stop < 0 else stop
+                # The gate is a hint: the triggers that need the string it hit decide.
+                match = checks.get(hit.group(), trigger).search(data, start, stop)
+                if match is None:
+                    continue
+                position = stop + 1
+                if stop - start > MAX_LINE:  # cut around the first match of any trigger, wherever the gate hit
+                    match = trigger.search(data, start, stop)
+                kept[start] = (stop, match.start())
+        line_start_number = first_line
+        counted_to = begin
+        for start in sorted(kept):
+            stop, at = kept[start]
             line_start_number += data.count(b"\n", counted_to, start)
             counted_to = start
-            raw = data[start:stop]
-            if len(raw) > MAX_LINE:
-                at = match.start() - start
-                raw = raw[max(0, at - MAX_LINE // 2): at + MAX_LINE // 2]
-            self._keep(Line(line_start_number + 1, clean_text(raw)))
+            self._keep(Line(line_start_number + 1, _line_text(data, start, stop, at)))
         self._counted_lines = line_start_number + data.count(b"\n", counted_to, end)
         if end == len(data) and end and data[end - 1:end] != b"\n":
             self._counted_lines += 1
+        for pattern, lines in self._captures:
+            self._capture(pattern, lines, data, begin, end, first_line)
+
+    def _capture(self, pattern: "re.Pattern[bytes]", lines: dict, data: bytes, begin: int, end: int,
+                 first_line: int) -> None:
+        new = set(pattern.findall(data, begin, end)).difference(lines)
+        if not new:
+            return
+        number, counted_to = first_line, begin
+        for match in pattern.finditer(data, begin, end):
+            value = match.group(1)
+            if value not in new:
+                continue
+            new.discard(value)
+            at = match.start()
+            start = data.rfind(b"\n", begin, at) + 1 or begin
+            stop = data.find(b"\n", at, end)
+            number += data.count(b"\n", counted_to, start)
+            counted_to = start
+            lines[value] = Line(number + 1, _line_text(data, start, end if stop < 0 else stop, at))
+            if len(lines) > MAX_CAPTURED:
+                del lines[next(iter(lines))]
+            if not new:
+                break
 
     def _keep(self, line: Line) -> None:
         if len(self._head) < MAX_KEPT // 2:
@@ -128,15 +216,26 @@ class LogScanner:
         self._tail.append(line)
 
 
-def _gate(triggers: Sequence[bytes]) -> "re.Pattern[bytes]":
-    """A regex that matches in every line a trigger matches in, and in few others.
+def _line_text(data: bytes, start: int, stop: int, at: int) -> str:
+    """The clean text of data[start:stop], cut to MAX_LINE around `at` (where the match is)."""
+    if stop - start > MAX_LINE:
+        start, stop = max(start, at - MAX_LINE // 2), min(stop, at + MAX_LINE // 2)
+    return clean_text(data[start:stop])
 
-    It is an alternation of plain strings, one that every match of a trigger contains, each cut to start at
-    a rare byte; the engine skips in C to the bytes a match can start with, and tries the alternatives
-    there only. The triggers' own alternation has to be tried at nearly every byte: 5-10 times slower
-    (scripts/bench explain). A trigger with no such string, or with flags, is in the gate as it is.
+
+def _gate(triggers: Sequence[bytes]):
+    """Regexes that together match in every line a trigger matches in, and in few others; for each string
+    they can match, the triggers to check when one does; and all the triggers in one regex.
+
+    Each gate regex is a byte followed by an alternation of plain strings; for each trigger, a string that
+    every match of it contains starts at one of those bytes. A regex that starts with one known byte is
+    searched by a tight C loop (about 3 GB/s); one that can start with any of several bytes tests a set at
+    every byte (about 150 MB/s, scripts/bench explain). So the bytes are few and rare: a greedy set cover
+    over _BYTE_SHARE, each byte costing one pass plus an attempt at every place it occurs. A trigger with no
+    such string, or with flags, is a gate of its own, as it is.
     """
-    parts = []
+    literals_of = {}
+    loose = []  # triggers that are gates as they are: checked on every hit
     for trigger in triggers:
         try:
             parsed = _sre_parse.parse(trigger)
@@ -145,14 +244,63 @@ def _gate(triggers: Sequence[bytes]) -> "re.Pattern[bytes]":
         except Exception:  # a parser of another shape (it is private): slower, never wrong
             literals = None
         if literals is None:
-            parts.append(b"(?:%s)" % trigger)
+            loose.append(trigger)
         else:
-            parts.extend(re.escape(_fragment(literal)) for literal in literals)
-    return re.compile(b"|".join(dict.fromkeys(parts)), re.MULTILINE)
+            literals_of[trigger] = literals
+    starts = _start_bytes([literal for literals in literals_of.values() for literal in literals])
+    needs: dict = {}  # gate string -> the triggers that contain it
+    for trigger, literals in literals_of.items():
+        for literal in literals:
+            needs.setdefault(_fragment(literal, starts), []).append(trigger)
+    # A gate reports one string per position: when it hits one, any string that starts where it does (it is
+    # a prefix of that one, or that one of it) may be there too.
+    checks = {}
+    for hit in needs:
+        wanted = [t for fragment, ts in needs.items() if fragment.startswith(hit) or hit.startswith(fragment)
+                  for t in ts]
+        checks[hit] = _alternation(list(dict.fromkeys(wanted + loose)))
+    by_byte: dict = {}
+    for fragment in sorted(needs, key=len, reverse=True):
+        by_byte.setdefault(fragment[:1], []).append(re.escape(fragment[1:]))
+    # (?!) never matches: with two alternatives the regex's known prefix is its first byte alone, which
+    # takes the C loop of one byte (the loop for a longer prefix is half as fast).
+    gates = [re.compile(re.escape(first) + b"(?:%s)" % b"|".join(rests + [b"(?!)"] * (len(rests) == 1)))
+             for first, rests in by_byte.items()]
+    gates += [re.compile(t, re.MULTILINE) for t in loose]
+    return gates, checks, _alternation(triggers)
+
+
+def _start_bytes(literals: Sequence[bytes]) -> list:
+    """Bytes to start the gate's strings at, cheapest first: each literal has one, with _MIN_FRAGMENT bytes
+    from it to the literal's end (a short literal: its first byte)."""
+    def cost(byte: int) -> float:
+        return 1 + _BYTE_SHARE.get(byte, _RARE_SHARE) / 100 * _ATTEMPT_COST
+
+    candidates = {literal: set(literal[:max(1, len(literal) - _MIN_FRAGMENT + 1)]) for literal in literals}
+    uncovered = set(literals)
+    chosen: list = []
+    while uncovered:
+        best = min(range(256), key=lambda b: (cost(b) / (sum(b in candidates[lit] for lit in uncovered) or 1e-9), b))
+        chosen.append(best)
+        uncovered = {lit for lit in uncovered if best not in candidates[lit]}
+    return sorted(chosen, key=cost)
+
+
+def _one_byte_prefix(pattern: bytes) -> "re.Pattern[bytes]":
+    """`pattern` compiled so that its search runs the C loop of one byte (see _gate), when it starts with a
+    plain letter or digit that no quantifier follows."""
+    if pattern[:1].isalnum() and pattern[1:2] not in (b"*", b"+", b"?", b"{"):
+        pattern = pattern[:1] + b"(?:%s|(?!))" % pattern[1:]
+    return re.compile(pattern, re.MULTILINE)
+
+
+def _alternation(triggers: Sequence[bytes]) -> "re.Pattern[bytes]":
+    return re.compile(b"|".join(b"(?:%s)" % t for t in triggers), re.MULTILINE)
 
 
 def _required_literals(items: list) -> Optional[list[bytes]]:
-    """Strings one of which is in every match of a parsed regex (the rarest-starting such set), or None."""
+    """Strings one of which is in every match of a parsed regex (the set whose strings all hold rare bytes),
+    or None."""
     candidates = []
     run = bytearray()
     for op, av in [*items, (None, None)]:
@@ -174,20 +322,20 @@ def _required_literals(items: list) -> Optional[list[bytes]]:
             candidates.append(found)
     if not candidates:
         return None
-    return max(candidates, key=lambda literals: min((_rarity(f[0]), len(f)) for f in map(_fragment, literals)))
+    return min(candidates, key=lambda literals: max((_rarest_share(lit), -len(lit)) for lit in literals))
 
 
-def _fragment(literal: bytes) -> bytes:
-    """The tail of `literal` from its rarest byte on, at least _MIN_FRAGMENT bytes long."""
+def _fragment(literal: bytes, starts: Sequence[int]) -> bytes:
+    """The tail of `literal` from the cheapest of `starts` in it, at least _MIN_FRAGMENT bytes long."""
     if len(literal) <= _MIN_FRAGMENT:
         return literal
-    start = max(range(len(literal) - _MIN_FRAGMENT + 1), key=lambda k: (_rarity(literal[k]), -k))
-    return literal[start:]
+    offsets = range(len(literal) - _MIN_FRAGMENT + 1)
+    return literal[min((k for k in offsets if literal[k] in starts), key=lambda k: (starts.index(literal[k]), k)):]
 
 
-def _rarity(byte: int) -> int:
-    rank = _BYTE_FREQUENCY.find(bytes([byte]))
-    return len(_BYTE_FREQUENCY) if rank < 0 else rank
+def _rarest_share(literal: bytes) -> float:
+    """The share of the rarest byte a gate string for `literal` could start at."""
+    return min(_BYTE_SHARE.get(byte, _RARE_SHARE) for byte in literal[:max(1, len(literal) - _MIN_FRAGMENT + 1)])
 
 
 def scan_blocks(blocks: Iterable[bytes], triggers: Optional[Sequence[bytes]] = None) -> Log:

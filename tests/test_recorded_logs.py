@@ -100,3 +100,14 @@ def test_hash_mismatch_look_alikes_are_not_the_cache(log_path):
     for variant in (fresh, user_pin, no_index_hash):
         assert variant != text
         assert "PD107" not in [f.code for f in classify(scan_blocks([variant.encode()]))]
+
+
+def test_cached_download_is_remembered_however_much_pip_printed_before_the_mismatch():
+    # Thousands of kept lines around it (their budget drops the middle ones), and other cached files:
+    # "Using cached F" is captured, not kept, so the mismatch for F is still the cache's.
+    text = GARBLED[-1].read_text()
+    noise = "".join(f"  WARNING: Retrying after [Errno 101] Network is unreachable: /simple/p{n}/\n"
+                    f"  Using cached p{n}-1.0.tar.gz (3 kB)\n" for n in range(6000))
+    variant = re.sub(r"(  Using cached .*\n)", lambda m: noise + m.group(1) + noise, text, count=1)
+    assert variant != text
+    assert "PD107" in [f.code for f in classify(scan_blocks([variant.encode()]))]

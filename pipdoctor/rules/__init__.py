@@ -36,3 +36,4 @@ RULES = (
 RULE_ORDER = {rule.CODE: index for index, rule in enumerate(RULES)}
 RULES_BY_CODE = {rule.CODE: rule for rule in RULES}
 TRIGGERS = tuple(dict.fromkeys(trigger for rule in RULES for trigger in rule.TRIGGERS))
+CAPTURES = tuple(dict.fromkeys(capture for rule in RULES for capture in getattr(rule, "CAPTURES", ())))

@@ -22,10 +22,15 @@ from pipdoctor.rules._common import evidence, known_cache_roots
 CODE = "PD107"
 NAME = "cache-corrupt"
 SEVERITY = Severity.ERROR
+# The hash-mismatch block's lines (see _HASHED_FROM): " from URL#" spelled once per algorithm, so that the
+# scanner's gate can look for the rare "#sha" rather than the frequent " from ".
 TRIGGERS = (rb"Cache entry deserialization failed", rb"BadZip[Ff]ile", rb"located at .* is invalid",
             rb"Error -3 while decompressing", rb"unsupported pickle protocol", rb"msgpack\.exceptions\.",
-            rb"Using cached \S", rb" from \S+#(md5|sha\d+)=[0-9a-f]", rb"Expected (md5|sha\d+) [0-9a-f]",
+            rb" from \S+#md5=[0-9a-f]| from \S+#sha\d+=[0-9a-f]", rb"Expected (md5|sha\d+) [0-9a-f]",
             rb"Got +[0-9a-f]{32}")
+# "Using cached X" is in most healthy runs, and matters only before a hash mismatch: captured (the first
+# line of each file pip took from its cache), not kept as a line.
+CAPTURES = (rb"Using cached (\S+)",)
 
 # pip's own message (cachecontrol serialize.py, pip 8+), and the crashes of pips whose cachecontrol did not
 # catch a bad entry: a truncated zlib body, a pickle or msgpack written by another Python or pip.
@@ -51,13 +56,13 @@ def cached_hash_mismatches(log):
     """(using-cached line, from line, got line, file) for each download pip took from its cache whose bytes
     do not hash to what the index's link says (the link's #algo=hash fragment)."""
     cached: dict = {}
-    found = []
-    current = algo = None
-    for line in log.lines:
+    for line in log.captured:
         using = _USING_CACHED.search(line.text)
         if using:
             cached.setdefault(_file_name(using.group(1)), line)
-            continue
+    found = []
+    current = algo = None
+    for line in log.lines:
         hashed = _HASHED_FROM.search(line.text)
         if hashed:
             current, algo = (line, _file_name(hashed.group(1)), hashed.group(2), hashed.group(3)), None
@@ -69,7 +74,8 @@ def cached_hash_mismatches(log):
         got = _GOT.match(line.text)
         if got and current is not None:
             from_line, name, link_algo, link_hash = current
-            if algo == link_algo and got.group(1) != link_hash and name in cached:
+            if algo == link_algo and got.group(1) != link_hash and name in cached \
+                    and cached[name].number < line.number:
                 found.append((cached[name], from_line, line, name))
             current = algo = None
     return found

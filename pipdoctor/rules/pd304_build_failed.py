@@ -15,9 +15,12 @@ from pipdoctor.rules._common import evidence
 CODE = "PD304"
 NAME = "build-failed"
 SEVERITY = Severity.ERROR
+# "Building wheel for X failed: [Errno N]" is what _STORE_FAILED reads; its gate string is then "Errno" (rare),
+# not "Building wheel for " (in every build's progress line).
 TRIGGERS = (rb"Failed building wheel for", rb"Failed to build", rb"Could not build wheels for",
-            rb"subprocess-exited-with-error", rb"failed with error code", rb"Building wheel for \S+ failed",
-            rb"legacy-install-failure", rb"metadata-generation-failed", rb"failed-wheel-build-for-install",
+            rb"subprocess-exited-with-error", rb"failed with error code",
+            rb"Building wheel for \S+ failed: \[(?:Errno|WinError) \d+\]", rb"legacy-install-failure",
+            rb"metadata-generation-failed", rb"failed-wheel-build-for-install",
             rb"Running setup.py install for \S+ \.\.\. error", rb"fatal error:", rb"error: command '.*' failed",
             rb"Microsoft Visual C\+\+ [\d.]+ (?:or greater )?is required", rb"Command errored out with exit status",
             rb"finished with status 'error'", rb"^\s*\S*\s*(?:\xe2\x95\xb0\xe2\x94\x80>|\+->|`->)\s")
