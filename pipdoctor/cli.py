@@ -376,18 +376,30 @@ def _show_doc(code: str, options: Options) -> int:
     return exitcodes.OK
 
 
-def _run_pip(pip_args: list[str], options: Options) -> int:
+def watch_pip(pip_args: list[str], options: Options, environ):
+    """Runs the user's pip (see runner.pip_command) with its output scanned: (the run, the scanned log)."""
     from pipdoctor import runner
-    from pipdoctor.classifier import LogScanner
-    from pipdoctor.rules import TRIGGERS
 
-    scanner = LogScanner(TRIGGERS)
+    scanner = None
+
+    def load_rules() -> None:  # while pip starts: its imports and regex compiles cost nothing then
+        nonlocal scanner
+        from pipdoctor.classifier import LogScanner
+        from pipdoctor.rules import TRIGGERS
+
+        scanner = LogScanner(TRIGGERS)
+
     try:
-        command = runner.pip_command(options.python, os.environ)
-        run = runner.run_pip(command, pip_args, on_output=scanner.feed, stdout_to_stderr=options.json)
+        command = runner.pip_command(options.python, environ)
+        run = runner.run_pip(command, pip_args, on_output=lambda data: scanner.feed(data), on_started=load_rules,
+                             stdout_to_stderr=options.json)
     except runner.PipNotFound as error:
         raise UsageError(str(error)) from None
-    log = scanner.finish()
+    return run, scanner.finish()
+
+
+def _run_pip(pip_args: list[str], options: Options) -> int:
+    run, log = watch_pip(pip_args, options, os.environ)
     if run.returncode == 0 and not log.lines and not options.json:
         return 0  # pip is content and no rule could match anything: not a word more (no live check either)
     from pipdoctor.diagnose import diagnose_run

@@ -215,19 +215,11 @@ def run_undo(request: FixRequest, account, options) -> int:
 
 
 def _pip_once(pip_args: list, options, environ):
-    from pipdoctor import runner
-    from pipdoctor.classifier import LogScanner
+    from pipdoctor.cli import watch_pip
     from pipdoctor.diagnose import diagnose_run
-    from pipdoctor.rules import TRIGGERS
 
-    scanner = LogScanner(TRIGGERS)
-    try:
-        command = runner.pip_command(options.python, environ)
-        run = runner.run_pip(command, pip_args, on_output=scanner.feed, stdout_to_stderr=options.json)
-    except runner.PipNotFound as error:
-        raise UsageError(str(error)) from None
-    findings = diagnose_run(scanner.finish(), pip_args, environ, failed=run.returncode != 0)
-    return run, findings, command
+    run, log = watch_pip(pip_args, options, environ)
+    return run, diagnose_run(log, pip_args, environ, failed=run.returncode != 0), list(run.pip)
 
 
 def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:

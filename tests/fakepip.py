@@ -51,6 +51,8 @@ def main(steps):
         elif step == "ask":
             os.write(1, steps.pop(0).encode())
             say(f"got {sys.stdin.readline()!r}")
+        elif step == "touch":
+            open(steps.pop(0), "w").close()
         elif step == "ready":
             say(f"ready {os.getpid()}")
         elif step == "pause":

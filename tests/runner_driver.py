@@ -1,15 +1,18 @@
 """Runs run_pip in a process of its own, so tests can give it a terminal and send it signals.
 
 Usage: runner_driver.py SPEC_JSON, SPEC = {"command": [...], "pip_args": [...], "result": PATH,
-"stdout_to_stderr": bool, "keep_output": bool, "fail_in_on_output": bool}. Writes to PATH what run_pip
-returned and what on_output saw (size, sha256, and the bytes in hex when keep_output), then exits with the
-PipRun's returncode. fail_in_on_output makes on_output raise, as a buggy classifier would.
+"stdout_to_stderr": bool, "keep_output": bool, "fail_in_on_output": bool, "start_waits_for": PATH}. Writes to
+PATH what run_pip returned and what on_output saw (size, sha256, and the bytes in hex when keep_output), then
+exits with the PipRun's returncode. fail_in_on_output makes on_output raise, as a buggy classifier would.
+start_waits_for makes on_started wait (up to 10 s) until pip has made that file, as slow work would.
 """
 
 import hashlib
 import json
+import os
 import resource
 import sys
+import time
 
 from pipdoctor.runner import PipNotFound, run_pip
 
@@ -27,12 +30,22 @@ def main(spec):
         if spec.get("keep_output"):
             seen["bytes"] += chunk
 
+    started = {}
+
+    def on_started():
+        started["output_before"] = seen["size"]
+        deadline = time.monotonic() + 10
+        while not os.path.exists(spec["start_waits_for"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started["pip_ran_meanwhile"] = os.path.exists(spec["start_waits_for"])
+
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         run = run_pip(
             spec["command"],
             spec.get("pip_args", []),
             on_output=on_output,
+            on_started=on_started if "start_waits_for" in spec else None,
             stdout_to_stderr=spec.get("stdout_to_stderr", False),
         )
     except PipNotFound as error:
@@ -48,6 +61,7 @@ def main(spec):
         output_sha256=seen["sha256"].hexdigest(),
         output=seen["bytes"].hex(),
         rss_growth_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before,
+        started=started,
     )
     with open(spec["result"], "w") as file:
         json.dump(result, file)

@@ -51,12 +51,15 @@ class Driver:
         stderr: object = None,
         stdout_to_stderr: bool = False,
         fail_in_on_output: bool = False,
+        start_waits_for: Path | None = None,
         size: tuple[int, int] = (24, 80),
         env: dict[str, str] | None = None,
     ):
         self.result_path = tmp_path / f"result-{time.monotonic_ns()}.json"
         spec = {"command": command, "pip_args": pip_args, "result": str(self.result_path),
                 "stdout_to_stderr": stdout_to_stderr, "fail_in_on_output": fail_in_on_output}
+        if start_waits_for is not None:
+            spec["start_waits_for"] = str(start_waits_for)
         argv = [*DRIVER, json.dumps(spec)]
         if terminal:
             self.screen, slave = os.openpty()
@@ -144,12 +147,15 @@ def driver(tmp_path):
         one.close()
 
 
-def run_piped(tmp_path, pip_args, *, command=FAKEPIP, stdout_to_stderr=False, keep_output=True, env=None):
+def run_piped(tmp_path, pip_args, *, command=FAKEPIP, stdout_to_stderr=False, keep_output=True, env=None,
+              start_waits_for=None):
     """The driver with stdout and stderr in files, as in `pipdoctor install x >out 2>err`:
     returns (driver's exit status, stdout bytes, stderr bytes, result)."""
     result = tmp_path / "result.json"
     spec = {"command": command, "pip_args": pip_args, "result": str(result),
             "stdout_to_stderr": stdout_to_stderr, "keep_output": keep_output}
+    if start_waits_for is not None:
+        spec["start_waits_for"] = str(start_waits_for)
     with open(tmp_path / "stdout", "wb") as out, open(tmp_path / "stderr", "wb") as err:
         status = subprocess.run(
             [*DRIVER, json.dumps(spec)],
@@ -287,6 +293,19 @@ def test_heavy_output_completes_in_bounded_memory(tmp_path):
     assert result["rss_growth_kib"] < 16 * 1024
 
 
+def test_on_started_overlaps_pip_and_its_output_waits_whole(tmp_path):
+    """pipdoctor loads its rules in on_started while pip starts: pip runs meanwhile (it makes a file that
+    on_started waits for), and what pip wrote in that time (more than a pipe holds) is all delivered after."""
+    size = 1_000_000
+    marker = tmp_path / "pip-started"
+    status, stdout, _, result = run_piped(tmp_path, ["touch", str(marker), "flood", str(size)], keep_output=False,
+                                          start_waits_for=marker)
+    assert status == 0
+    assert result["started"] == {"output_before": 0, "pip_ran_meanwhile": True}
+    assert stdout == flood_bytes(size)
+    assert result["output_sha256"] == hashlib.sha256(stdout).hexdigest()
+
+
 def test_on_output_sees_each_stream_in_order(tmp_path):
     """With two pipes only each stream's own order is defined; on_output keeps it for both."""
     steps = []
@@ -395,6 +414,15 @@ def test_pty_mode_reads_to_the_end_after_pip_exits(driver):
     run = driver(["flood", str(size), "exit", "0"])
     assert run.finish() == 0
     assert run.seen == flood_bytes(size).replace(b"\n", b"\r\n")
+
+
+def test_pty_mode_on_started_overlaps_pip_and_loses_no_output(driver, tmp_path):
+    size = 300_000
+    marker = tmp_path / "pip-started"
+    run = driver(["touch", str(marker), "flood", str(size), "exit", "0"], start_waits_for=marker)
+    assert run.finish() == 0
+    assert run.seen == flood_bytes(size).replace(b"\n", b"\r\n")
+    assert run.result["started"] == {"output_before": 0, "pip_ran_meanwhile": True}
 
 
 def test_pty_mode_terminal_is_raw_while_pip_runs_and_restored_after(driver):
