@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from tests import sandbox
-from tests.checkkit import pipdoctor_bin, with_pip
+from tests.checkkit import new_user_cache, pipdoctor_bin, with_pip
 
 
 @dataclass
@@ -26,6 +26,13 @@ class FixRun:
 
     def text(self) -> str:
         return (self.output + self.errors).decode("utf-8", "replace")
+
+
+def seed_failure(user) -> Path:
+    """The seed failure: the user's cache, with `wheels` and everything in it root's (after `sudo pip`)."""
+    cache = new_user_cache(user)
+    sandbox.chown_tree(cache / "wheels", 0, 0)
+    return cache
 
 
 def fix_as_root(*args: str, env=None, cwd=None) -> FixRun:

@@ -9,7 +9,7 @@ import pytest
 
 from tests import sandbox
 from tests.checkkit import chown_to_root, deep_entries, new_user_cache, pip_python, pipdoctor_bin, with_pip
-from tests.fixkit import fix_as, fix_as_root, journal_of, links_folder, listing, wheels_in
+from tests.fixkit import fix_as, fix_as_root, journal_of, links_folder, listing, seed_failure, wheels_in
 
 pytestmark = pytest.mark.root
 
@@ -22,13 +22,6 @@ def links():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _seed_failure(user):
-    """The seed failure: the user's cache, with `wheels` and everything in it root's (after `sudo pip`)."""
-    cache = new_user_cache(user)
-    sandbox.chown_tree(cache / "wheels", 0, 0)
-    return cache
-
-
 def _pip_install(user, links, name="pdtiny", *extra):
     """The user's own pip install of a local sdist (into a target dir: no venv needed)."""
     target = user.home / f"target-{name}"
@@ -38,7 +31,7 @@ def _pip_install(user, links, name="pdtiny", *extra):
 
 
 def test_sudo_fix_user_gives_the_cache_back_and_pip_caches_its_wheel(user, links):
-    cache = _seed_failure(user)
+    cache = seed_failure(user)
     failed = _pip_install(user, links)
     assert b"Permission denied" in failed.stdout or failed.returncode != 0, failed.stdout
 
@@ -94,7 +87,7 @@ def test_undo_restores_owners_modes_and_inodes_exactly_and_twice_is_safe(user):
 
 
 def test_user_alone_moves_the_foreign_subtree_aside_and_undo_puts_it_back(user, links):
-    cache = _seed_failure(user)
+    cache = seed_failure(user)
     before = listing(cache)
     result = fix_as(user, "--yes", "--json")
     assert result.returncode == 0, result.text()
@@ -113,7 +106,7 @@ def test_user_alone_moves_the_foreign_subtree_aside_and_undo_puts_it_back(user, 
 
 
 def test_dry_run_and_no_terminal_change_nothing(user):
-    cache = _seed_failure(user)
+    cache = seed_failure(user)
     before = listing(cache)
     dry = fix_as_root("--user", user.name, "--dry-run")
     assert dry.returncode == 1
@@ -159,7 +152,7 @@ def _fix_at_the_prompt(user, answer: bytes) -> tuple:
 
 @pytest.mark.parametrize("answer, changed", [(b"n\n", False), (b"\n", False), (b"y\n", True)])
 def test_the_prompt_changes_nothing_unless_the_user_says_yes(user, answer, changed):
-    cache = _seed_failure(user)
+    cache = seed_failure(user)
     before = listing(cache)
     code, question, plan = _fix_at_the_prompt(user, answer)
     assert b"Apply this change? [y/N]" in question
@@ -178,7 +171,7 @@ def test_what_chown_cannot_cure_is_explained_and_left_alone(user):
 
     from tests.checkkit import fs_type
 
-    cache = _seed_failure(user)
+    cache = seed_failure(user)
     wheels = cache / "wheels"
     if fs_type(cache) not in ("ext2/ext3", "ext4", "xfs", "btrfs", "f2fs"):
         pytest.skip(f"{sandbox.SANDBOX} is on {fs_type(cache)}, which has no immutable flag (chattr +i)")

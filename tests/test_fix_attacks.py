@@ -9,9 +9,8 @@ import pytest
 
 from pipdoctor import repair
 from pipdoctor.remediation import cache_names_problem
-from tests import sandbox
 from tests.checkkit import chown_to_root, deep_entries, new_user_cache, user_cache
-from tests.fixkit import fix_as_root, listing, outside_file, owner
+from tests.fixkit import fix_as_root, listing, outside_file, owner, seed_failure
 
 pytestmark = pytest.mark.root
 
@@ -29,8 +28,7 @@ def outside(tmp_path):
 
 def test_symlink_in_the_cache_to_a_root_file_outside(user, outside):
     base, shadow = outside
-    cache = new_user_cache(user)
-    sandbox.chown_tree(cache / "wheels", 0, 0)
+    cache = seed_failure(user)
     link = cache / "wheels" / "shadow"
     os.symlink(shadow, link)
     os.lchown(link, 0, 0)
@@ -43,8 +41,7 @@ def test_symlink_in_the_cache_to_a_root_file_outside(user, outside):
 
 def test_hard_link_to_a_file_outside_is_skipped_and_reported(user, outside):
     base, shadow = outside
-    cache = new_user_cache(user)
-    sandbox.chown_tree(cache / "wheels", 0, 0)
+    cache = seed_failure(user)
     hard = cache / "wheels" / "hard-shadow"
     os.link(shadow, hard)
     before = listing(base)
@@ -132,8 +129,7 @@ def test_entry_swapped_between_journal_and_change_is_skipped(user, outside, monk
 
 
 def test_journal_is_not_written_through_a_symlink_in_the_users_home(user, tmp_path):
-    cache = new_user_cache(user)
-    sandbox.chown_tree(cache / "wheels", 0, 0)
+    cache = seed_failure(user)
     trap = tmp_path / "trap"
     trap.mkdir()
     os.symlink(trap, user.home / ".local")

@@ -11,7 +11,7 @@ import pytest
 
 from tests import sandbox
 from tests.checkkit import new_user_cache, pip_python, pipdoctor_bin, with_pip
-from tests.fixkit import links_folder, wheels_in
+from tests.fixkit import links_folder, seed_failure, wheels_in
 
 pytestmark = pytest.mark.root
 
@@ -36,8 +36,7 @@ def _install(user, links, *pipdoctor_args, name="pdtiny", env=None, json_mode=Fa
 
 
 def test_seed_failure_moved_aside_by_the_user_and_the_retry_succeeds(user, links):
-    cache = new_user_cache(user)
-    sandbox.chown_tree(cache / "wheels", 0, 0)
+    cache = seed_failure(user)
     run = _install(user, links, "install", "--fix", "--yes")
     err = run.stderr.decode()
     assert run.returncode == 0, err
@@ -52,8 +51,7 @@ def test_seed_failure_moved_aside_by_the_user_and_the_retry_succeeds(user, links
 
 
 def test_without_fix_install_only_suggests(user, links):
-    cache = new_user_cache(user)
-    sandbox.chown_tree(cache / "wheels", 0, 0)
+    cache = seed_failure(user)
     run = _install(user, links)
     assert run.returncode != 0
     assert "wheels.pipdoctor-" not in " ".join(os.listdir(cache))
@@ -61,8 +59,7 @@ def test_without_fix_install_only_suggests(user, links):
 
 
 def test_json_reports_both_runs(user, links):
-    cache = new_user_cache(user)
-    sandbox.chown_tree(cache / "wheels", 0, 0)
+    seed_failure(user)
     run = _install(user, links, "--fix", "--yes", json_mode=True)
     doc = json.loads(run.stdout)
     assert run.returncode == 0 == doc["exit_code"]
