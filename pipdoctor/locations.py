@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import io
 import ntpath
 import os
@@ -393,14 +392,17 @@ def _normalize_name(name: str) -> str:
     return name[2:] if name.startswith("--") else name
 
 
-class _NormalizingParser(configparser.RawConfigParser):
-    def optionxform(self, optionstr: str) -> str:
-        return _normalize_name(optionstr)
-
-
-def _parse_config(path: str, data: bytes, encoding: str, rules: _Rules) -> list:
+def _parse_config(path: str, data: bytes, encoding: Optional[str], rules: _Rules) -> list:
     """configuration.py _construct_parser + _load_file: one file's cache settings, or pip's load error."""
-    parser = _NormalizingParser() if rules.normalized_option_names else configparser.RawConfigParser()
+    import configparser  # only when a config file exists (its import and regexes: ~1.5 ms of a check)
+
+    if encoding is None:
+        import locale
+
+        encoding = locale.getpreferredencoding(False)  # configuration.py _construct_parser
+    parser = configparser.RawConfigParser()
+    if rules.normalized_option_names:
+        parser.optionxform = _normalize_name  # as configparser's docs override it, on the instance
     try:
         # parser.read(fname, encoding=locale_encoding): universal newlines, strict decoding
         parser.read_file(io.TextIOWrapper(io.BytesIO(data), encoding=encoding), source=path)
@@ -574,7 +576,7 @@ def _decide(
     cwd: str,
     home: Optional[str],
     pip_version: Union[str, Sequence[int], None],
-    encoding: str,
+    encoding: Optional[str],  # None: the locale's, looked up only when a file is parsed
     user_homes: Optional[Mapping[str, str]],
 ) -> Tuple[CacheLocation, Optional[str]]:
     """decide_cache_location, plus the path before normalization (for realpath, which needs the disk)."""
@@ -711,16 +713,12 @@ def resolve_cache_location(
     user), None if it has none. Raises PipInputError where pip itself would exit with an error.
     Not decided here: pip turns the cache off when the dir is not the user's to write (ownership's job).
     """
-    import locale
-
     cwd = os.getcwd() if cwd is None else cwd
     on_this_os = platform == sys.platform
     if home is None and on_this_os and not _is_windows(platform):
         home = passwd_home(uid)
     user_homes = _PasswdHomes() if on_this_os and not _is_windows(platform) else None
     site_prefix = sys.prefix if site_prefix is None else site_prefix
-    if encoding is None:
-        encoding = locale.getpreferredencoding(False)  # configuration.py _construct_parser
     existing_dirs = set()
     if platform == "darwin" and on_this_os:
         probe = macos_user_data_dir(environ, home=home, pip_version=pip_version)

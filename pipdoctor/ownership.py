@@ -1100,11 +1100,12 @@ def installed_pip(environ: Mapping[str, str]) -> Optional[InstalledPip]:
     """Find the user's pip without running it (a Python start-up costs more than this whole check):
     the prefix from the interpreter's path, the version from pip's .dist-info directory name."""
     import glob
-    import shutil
 
     python = environ.get("PIPDOCTOR_PYTHON")
     command = python
     if not python:
+        import shutil
+
         pip = shutil.which("pip", path=environ.get("PATH", os.defpath))
         if not pip:
             return None

@@ -8,7 +8,8 @@ from typing import Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix, Severity
 from pipdoctor.ownership import Facts
-from pipdoctor.pathkinds import cache_root_of
+
+# pathkinds (its regexes) only for a log's findings (suggest): `pipdoctor check` never needs it.
 
 # Placeholder for "the pip command the user ran" when only a log is known (explain).
 _UNKNOWN_ARGS = ("install", "...")
@@ -35,6 +36,8 @@ def _no_root_alternatives(facts: Optional[Facts], pip_args) -> list[Fix]:
 
 
 def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args) -> list[Fix]:
+    from pipdoctor.pathkinds import cache_root_of
+
     broken = finding.facts.get("broken") or []
     if facts is None or not broken:
         root = next((cache_root_of(p) for p in finding.paths if cache_root_of(p)), None)
@@ -68,6 +71,8 @@ def _fresh_venv(pip_args) -> Fix:
 
 def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[Sequence[str]] = None) -> Finding:
     """The finding with its fixes: least invasive first, never `sudo pip` or `--user` for a cache problem."""
+    from pipdoctor.pathkinds import cache_root_of
+
     code = finding.code
     first = finding.paths[0] if finding.paths else None
     fixes: list[Fix]
