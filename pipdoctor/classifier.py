@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -100,7 +100,7 @@ class LogScanner:
         if captures is None:
             from pipdoctor.rules import CAPTURES as captures
         # MULTILINE: a trigger's ^ and $ mean the start and end of a line, not of a block.
-        self._gate, self._checks, self._trigger = _gate(triggers)
+        self._gate, self._checks = _gate(triggers)
         self._captures = [(_one_byte_prefix(c), {}) for c in captures]
         self._pending = b""
         self._batch: list[bytes] = []
@@ -151,7 +151,7 @@ class LogScanner:
         """Keep the lines of data[begin:end] (whole lines) that a trigger matches, and capture."""
         first_line = self._counted_lines
         kept: dict = {}  # start of a kept line -> (its end, where the first trigger matched)
-        checks, trigger = self._checks, self._trigger
+        checks = self._checks
         for gate in self._gate:
             search = gate.search
             position = begin
@@ -167,12 +167,12 @@ class LogScanner:
                 stop = data.find(b"\n", at, end)
                 stop = end if stop < 0 else stop
                 # The gate is a hint: the triggers that need the string it hit decide.
-                match = checks.get(hit.group(), trigger).search(data, start, stop)
+                match = checks[hit.group()].search(data, start, stop)
                 if match is None:
                     continue
                 position = stop + 1
                 if stop - start > MAX_LINE:  # cut around the first match of any trigger, wherever the gate hit
-                    match = trigger.search(data, start, stop)
+                    match = checks[checks.ALL_TRIGGERS].search(data, start, stop)
                 kept[start] = (stop, match.start())
         line_start_number = first_line
         counted_to = begin
@@ -224,8 +224,8 @@ def _line_text(data: bytes, start: int, stop: int, at: int) -> str:
 
 
 def _gate(triggers: Sequence[bytes]):
-    """Regexes that together match in every line a trigger matches in, and in few others; for each string
-    they can match, the triggers to check when one does; and all the triggers in one regex.
+    """Regexes that together match in every line a trigger matches in, and in few others; and the checks:
+    for each string they can match, the triggers to check when one does (see _Checks).
 
     Each gate regex is a byte followed by an alternation of plain strings; for each trigger, a string that
     every match of it contains starts at one of those bytes. A regex that starts with one known byte is
@@ -254,11 +254,11 @@ def _gate(triggers: Sequence[bytes]):
             needs.setdefault(_fragment(literal, starts), []).append(trigger)
     # A gate reports one string per position: when it hits one, any string that starts where it does (it is
     # a prefix of that one, or that one of it) may be there too.
-    checks = {}
+    wanted = {}
     for hit in needs:
-        wanted = [t for fragment, ts in needs.items() if fragment.startswith(hit) or hit.startswith(fragment)
-                  for t in ts]
-        checks[hit] = _alternation(list(dict.fromkeys(wanted + loose)))
+        found = [t for fragment, ts in needs.items() if fragment.startswith(hit) or hit.startswith(fragment)
+                 for t in ts]
+        wanted[hit] = tuple(dict.fromkeys(found + loose))
     by_byte: dict = {}
     for fragment in sorted(needs, key=len, reverse=True):
         by_byte.setdefault(fragment[:1], []).append(re.escape(fragment[1:]))
@@ -267,7 +267,29 @@ def _gate(triggers: Sequence[bytes]):
     gates = [re.compile(re.escape(first) + b"(?:%s)" % b"|".join(rests + [b"(?!)"] * (len(rests) == 1)))
              for first, rests in by_byte.items()]
     gates += [re.compile(t, re.MULTILINE) for t in loose]
-    return gates, checks, _alternation(triggers)
+    return gates, _Checks(wanted, triggers)
+
+
+class _Checks(dict):
+    """Gate string -> the regex of the triggers to check when a gate hits it (any other string, a loose
+    trigger's hit or ALL_TRIGGERS: every trigger). Compiled on the first hit: most strings never hit in a
+    run, and compiling them all would cost a short run (`pipdoctor install`) more than its whole scan."""
+
+    ALL_TRIGGERS = b""
+
+    def __init__(self, wanted: dict, triggers: Sequence[bytes]):
+        super().__init__()
+        self._wanted = wanted
+        self._triggers = tuple(triggers)
+        self._compiled: dict = {}  # a tuple of triggers -> its regex, shared by the strings that want it
+
+    def __missing__(self, hit: bytes) -> "re.Pattern[bytes]":
+        triggers = self._wanted.get(hit, self._triggers)
+        pattern = self._compiled.get(triggers)
+        if pattern is None:
+            pattern = self._compiled[triggers] = _alternation(triggers)
+        self[hit] = pattern
+        return pattern
 
 
 def _start_bytes(literals: Sequence[bytes]) -> list:
@@ -280,7 +302,8 @@ def _start_bytes(literals: Sequence[bytes]) -> list:
     uncovered = set(literals)
     chosen: list = []
     while uncovered:
-        best = min(range(256), key=lambda b: (cost(b) / (sum(b in candidates[lit] for lit in uncovered) or 1e-9), b))
+        covers = Counter(byte for literal in uncovered for byte in candidates[literal])
+        best = min(covers, key=lambda b: (cost(b) / covers[b], b))
         chosen.append(best)
         uncovered = {lit for lit in uncovered if best not in candidates[lit]}
     return sorted(chosen, key=cost)
