@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 from pipdoctor.findings import Finding
+from pipdoctor.records import record
 
 if TYPE_CHECKING:
     from pipdoctor.classifier import Log
@@ -50,7 +50,7 @@ def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> list[Fin
 # --- pipdoctor check -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class AccountReport:
     """One account's check: who, where its cache is and which source decided, and the findings."""
 
@@ -62,7 +62,7 @@ class AccountReport:
     cache_source: str
     findings: tuple
     config_files: tuple = ()
-    facts: object = field(default=None, repr=False, compare=False)  # the CheckFacts judged (for `fix`)
+    facts: object = None  # the CheckFacts judged (for `fix`)
 
 
 def _setting_value(location, environ: Mapping[str, str]) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
-from typing import Optional
+from types import MappingProxyType
+from typing import Mapping, Optional
+
+from pipdoctor.records import record
 
 # Where a code's page lives in the repository; `pipdoctor explain CODE` prints the same page.
 DOCS_PATH = "docs/codes/{code}.md"
@@ -22,7 +24,7 @@ class Severity(str, enum.Enum):
         return ("error", "warning", "info").index(self.value)
 
 
-@dataclass(frozen=True)
+@record
 class Evidence:
     """One line of pip's output (1-based line number) or one fact read from the machine (line None)."""
 
@@ -30,7 +32,7 @@ class Evidence:
     line: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@record
 class Fix:
     """A command that cures the finding; `safe` says whether it can be run without risk to anything else."""
 
@@ -39,7 +41,7 @@ class Fix:
     safe: bool
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """A diagnosis, shaped like pip's diagnostic errors: what broke, evidence, why, the fix, a doc link."""
 
@@ -51,7 +53,7 @@ class Finding:
     paths: tuple[str, ...] = ()
     evidence: tuple[Evidence, ...] = ()
     fixes: tuple[Fix, ...] = ()
-    facts: dict = field(default_factory=dict, compare=False, hash=False)
+    facts: Mapping = MappingProxyType({})  # what the rule read, for remediation (the empty default is shared)
 
     @property
     def doc_path(self) -> str:
@@ -59,7 +61,7 @@ class Finding:
 
     def but(self, **changes) -> "Finding":
         """A copy with some fields changed (findings are immutable values)."""
-        return replace(self, **changes)
+        return self._replace(**changes)
 
 
 def has_problem(findings) -> bool:

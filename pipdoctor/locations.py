@@ -7,10 +7,10 @@ import ntpath
 import os
 import posixpath
 import sys
-from dataclasses import dataclass
 from typing import Callable, Collection, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from pipdoctor.errors import UsageError
+from pipdoctor.records import record
 
 # Citations below name pip's files under pip/_internal/ (pip 23.2.1 unless a version is given) and the
 # platformdirs (appdirs before pip 21.3) that pip vendors under pip/_vendor/.
@@ -42,7 +42,7 @@ XDG_CACHE_HOME = "XDG_CACHE_HOME"
 PLATFORM_DEFAULT = "platform default"
 
 
-@dataclass(frozen=True)
+@record
 class CacheLocation:
     """Where pip keeps its cache for one invocation, as pip itself would decide it."""
 
@@ -67,7 +67,7 @@ class PipInputError(UsageError):
         super().__init__(f"pip would refuse to run: {self.message} (from {source})")
 
 
-@dataclass(frozen=True)
+@record
 class ConfigFile:
     """One config file pip looks for, and its bytes (None: the file does not exist, so pip skips it)."""
 
@@ -79,7 +79,7 @@ class ConfigFile:
 # --- pip versions ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class _Rules:
     """The behaviours that differ between the pip versions this module knows."""
 
@@ -378,7 +378,7 @@ def macos_user_data_dir(
     return _macos_user_data_dir(_Context(environ, "darwin", home, None, _rules_for(pip_version)))
 
 
-@dataclass(frozen=True)
+@record
 class _Setting:
     section: str  # "global", a command name, or ":env:"
     key: str  # normalized like configuration.py _normalize_name: "cache-dir", "no-cache-dir"

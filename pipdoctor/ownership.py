@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from pipdoctor.records import record
 
-@dataclass(frozen=True)
+
+@record
 class Owner:
     uid: int
     gid: int
@@ -22,7 +23,7 @@ class Owner:
         return f"{name} {self.uid}:{self.gid}"
 
 
-@dataclass(frozen=True)
+@record
 class Identity:
     """Who runs pip: the effective uid/gid, the name, and the HOME pip will expand `~` with."""
 
@@ -34,7 +35,7 @@ class Identity:
     home_owner: Optional[Owner]
 
 
-@dataclass(frozen=True)
+@record
 class PathFacts:
     """What is really on disk for a path pip named: it often does not exist, its nearest ancestor does."""
 
@@ -50,10 +51,10 @@ class PathFacts:
     foreign_mode: Optional[int]
 
 
-@dataclass(frozen=True)
+@record
 class Facts:
     identity: Identity
-    paths: Mapping[str, PathFacts] = field(default_factory=dict)
+    paths: Mapping[str, PathFacts]
     cache_dir: Optional[str] = None  # the cache this pip run used, as resolved on this machine
     alternate_cache: Optional[str] = None  # a dir the user can write, for a `--cache-dir` fix
 
@@ -208,7 +209,7 @@ def owner_of_ids(uid: int, gid: int) -> Owner:
     return Owner(uid, gid, user, group)
 
 
-@dataclass(frozen=True)
+@record
 class Account:
     """Whom the check judges: the user pip runs as, with the environment pip would see.
 
@@ -222,7 +223,7 @@ class Account:
     user: Optional[str]
     passwd_home: Optional[str]
     shell: Optional[str]
-    environ: Mapping[str, str] = field(repr=False, compare=False)
+    environ: Mapping[str, str]
     is_self: bool = True
 
     @property
@@ -325,7 +326,7 @@ def all_accounts(environ: Mapping[str, str]) -> list[Account]:
     return sorted(accounts, key=lambda a: a.uid)
 
 
-@dataclass(frozen=True)
+@record
 class HomeFacts:
     """HOME as pip's `~` expands it: the variable, else the passwd home (Python's os.path.expanduser)."""
 
@@ -339,7 +340,7 @@ class HomeFacts:
     home_of: Optional[str]
 
 
-@dataclass(frozen=True)
+@record
 class Launch:
     """How this process came to run as root, as far as the process tree and sudo's variables tell."""
 
@@ -440,7 +441,7 @@ def _int_or_none(text: Optional[str]) -> Optional[int]:
 # --- permissions as the kernel decides them (inode_permission + posix_acl_permission) ------------------
 
 
-@dataclass(frozen=True)
+@record
 class AclEntry:
     tag: int
     perm: int
@@ -538,7 +539,7 @@ def inode_flags(path: str) -> Optional[int]:
 # --- mounts and free space ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class MountFacts:
     """The filesystem a path lies on: its mount (the mount table) and statvfs, as the user sees it."""
 
@@ -621,7 +622,7 @@ def mount_of(path: str, uid: int) -> MountFacts:
 # --- one directory pip will write -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class DirFacts:
     """A directory pip writes (the cache root, wheels/, http-v2/...) or, if it does not exist yet, the
     nearest existing ancestor pip would have to create it in, as the user sees it."""
@@ -738,7 +739,7 @@ def pip_keeps_cache(root: DirFacts, account: Account) -> bool:
 # --- the walk over the whole cache ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Subtree:
     """A foreign-owned entry and everything below it that is foreign too: one line in the report."""
 
@@ -750,7 +751,7 @@ class Subtree:
     size: int
 
 
-@dataclass(frozen=True)
+@record
 class CacheWalk:
     """Counts over every entry below the cache root (lstat only: a symlink is counted, never followed)."""
 
@@ -896,7 +897,7 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> Cach
 # --- the temp dir ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class TempDirFacts:
     path: str
     source: str  # "TMPDIR", "TEMP", "TMP", "default"
@@ -908,7 +909,7 @@ class TempDirFacts:
     mount: Optional[MountFacts]
 
 
-@dataclass(frozen=True)
+@record
 class TempFacts:
     """Python's tempfile candidates (TMPDIR, TEMP, TMP, then /tmp, /var/tmp, /usr/tmp) as the user sees
     them; `chosen` is the first usable one, the dir pip and its build backends will unpack into."""
@@ -953,7 +954,7 @@ def temp_facts(account: Account) -> TempFacts:
 # --- all the facts for one account ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class CheckFacts:
     """Everything `pipdoctor check` knows about one account's pip cache: the input of checker.check()."""
 
@@ -1071,7 +1072,7 @@ def collect_check_facts(account: Account, cache_path: Optional[str], disabled: b
 # --- which pip the user would run ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class InstalledPip:
     """The pip a user would run (runner.pip_command's choice): its Python's prefix and pip's version."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix, Severity
 from pipdoctor.ownership import Facts
+from pipdoctor.records import record
 
 # pathkinds (its regexes) only for a log's findings (suggest): `pipdoctor check` never needs it.
 
@@ -340,7 +340,7 @@ SYSTEM_DIRS = frozenset(
     "/usr/lib /usr/bin /usr/sbin /usr/share /usr/include /usr/src /usr/local/bin /usr/local/lib /nonexistent".split())
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """One change of a fix plan: what it does, the finding(s) it cures, the shell command that does the same,
     and whether it needs root. `targets` are absolute paths inside the cache (for `rename`, `new_names` holds
@@ -366,7 +366,7 @@ class Step:
             self.kind == "alternate-cache" and self.persist)
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """What `pipdoctor fix` will do for one account's cache, in order; `refused` says why it will not touch
     the cache at all (the steps then only point elsewhere)."""
@@ -544,7 +544,7 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
     unwritable = by_code.get("PD104")
     if steps and steps[0].kind == "none" and unwritable is not None and foreign.facts.get("blockers"):
         # The same flag, ACL or mount that stops chown stops the write: one explanation cures both.
-        steps = [replace(step, cures=step.cures + ("PD104",)) for step in steps]
+        steps = [step._replace(cures=step.cures + ("PD104",)) for step in steps]
         unwritable = None
     disabled = by_code.get("PD102")
     if disabled is not None and foreign is None:

@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import struct
-from dataclasses import replace
 
 from pipdoctor import checker, ownership
 from pipdoctor.diagnose import AccountReport
@@ -24,12 +23,12 @@ CACHE = "/home/alice/.cache/pip"
 def _mount(**changes) -> MountFacts:
     base = MountFacts("/home/alice", "/", "/dev/sda1", "ext4", ("rw", "relatime"), False, False, 50 << 30,
                       100 << 30, 10 ** 6, 2 * 10 ** 6)
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
 def _dir(path, owner=ALICE, **changes) -> DirFacts:
     base = DirFacts(path, path, "dir", owner, 0o755, True, True, (), None, False, False, None)
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
 def _facts(uid=1001, **changes) -> CheckFacts:
@@ -41,7 +40,7 @@ def _facts(uid=1001, **changes) -> CheckFacts:
         Launch(None, None, None, None, ("bash",), None, None), CACHE, None, False, "platform default",
         _dir(CACHE), (_dir(CACHE + "/wheels"), _dir(CACHE + "/http-v2")), True, _mount(), None,
         TempFacts((tmp,), tmp), "/home/alice/.cache/pip-fresh", uid, uid)
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
 def test_healthy_facts_give_no_finding():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 
@@ -117,10 +116,10 @@ def test_a_damaged_http_cache_goes_aside_only_when_pip_stopped_on_it():
     assert (step.kind, step.targets, step.new_names) == ("rename", (f"{CACHE}/http-v2",), (aside,))
     assert step.later == f"rm -rf -- {aside}"
     # pip ignored the entry and downloaded again (a warning): nothing to cure
-    ignored = replace(stopped, severity=Severity.WARNING)
+    ignored = stopped.but(severity=Severity.WARNING)
     assert make_plan(facts, [], as_root=False, stamp=STAMP, root_names=["http-v2"], log_findings=[ignored]).steps == ()
     # a cache root the user cannot rename in, and no root: a fresh cache for the retry instead
-    foreign_root = _facts(root=replace(facts.root, owner=replace(facts.root.owner, uid=0)))
+    foreign_root = _facts(root=facts.root._replace(owner=facts.root.owner._replace(uid=0)))
     [step] = make_plan(foreign_root, [], as_root=False, stamp=STAMP, root_names=["http-v2"],
                        log_findings=[stopped]).steps
     assert step.kind == "alternate-cache" and step.retry_args[0] in ("--cache-dir", "--no-cache-dir")
@@ -132,4 +131,4 @@ def test_plan_json_is_plain_data():
     plan = _plan(_seed(), as_root=False)
     doc = json.loads(json.dumps(plan.to_json()))
     assert doc["steps"][0]["kind"] == "rename" and doc["needs_root"] is False
-    assert replace(plan, steps=()).to_json()["steps"] == []
+    assert plan._replace(steps=()).to_json()["steps"] == []
