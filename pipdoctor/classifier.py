@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter, deque
-from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 from pipdoctor.findings import Finding
+from pipdoctor.records import record
 
 try:  # Python's own regex parser, to read the literal text a trigger's every match contains
     from re import _constants as _sre
@@ -48,7 +48,7 @@ _BATCH = 256 * 1024
 MAX_CAPTURED = 2000
 
 
-@dataclass(frozen=True)
+@record
 class Line:
     """A line of pip's output that some rule asked to keep; `number` is 1-based, as an editor shows it."""
 
@@ -56,7 +56,7 @@ class Line:
     text: str
 
 
-@dataclass(frozen=True)
+@record
 class Log:
     """What the rules see: the kept lines in order, how many lines the whole output had, and the captured
     lines (for each distinct value a rule's capture took, the first line it was on), in order."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from typing import Optional
 
 from pipdoctor.classifier import Line
+from pipdoctor.records import record
 
 
 class ErrorKind(str, enum.Enum):
@@ -54,7 +54,7 @@ TRIGGER = (rb"\[(?:Errno|WinError) \d+\]|Permission denied|Operation not permitt
            rb"|No space left on device|Disk quota exceeded|not enough space on the disk|Read-only file system")
 
 
-@dataclass(frozen=True)
+@record
 class OSErrorReport:
     """One OS error as pip printed it. `path` is the file the error is about (a rename's source)."""
 

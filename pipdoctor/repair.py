@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
+from pipdoctor.records import record
+
 JOURNAL_VERSION = 1
 # Samples of skipped entries kept for the report; the count is always exact.
 SAMPLES = 20
@@ -525,7 +527,7 @@ class _Chowner:
                     os.close(item[0])
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """One change the plan asks for, in apply's terms (paths relative to the cache root)."""
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
+
+from pipdoctor.records import record
 
 if TYPE_CHECKING:  # the types only: ownership (the live reader) stays off the scanning path
     from pipdoctor.ownership import Facts, Identity, Owner
 
 
-@dataclass(frozen=True)
+@record
 class BrokenDir:
     """The directory that is really wrong: the first one, from the cache root down, the user does not own."""
 
