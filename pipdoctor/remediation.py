@@ -218,7 +218,9 @@ def suggest_check(finding: Finding, facts) -> Finding:
     if code == "PD103":
         kinds = set(data.get("blockers", ()))
         fixes += _blocker_fixes(facts, kinds)
-        if not kinds & {"read-only", "nfs"}:
+        # Never a chown -R of /, /usr or a HOME, whatever PIP_CACHE_DIR says (fix refuses those too).
+        refused = unsafe_cache_root(facts.cache_path or "", (facts.home.path, account.passwd_home))
+        if not kinds & {"read-only", "nfs"} and refused is None:
             shared = data.get("shared", False)
             note = ("Give the foreign entries back to the cache's user; -R stays inside the cache."
                     if not shared else "This cache is not in the user's home: others may share it. Review first.")
@@ -512,16 +514,16 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
         cures = ("PD103",) + (("PD102",) if "PD102" in by_code and not by_code["PD102"].facts.get("setting")
                               else ())
         kinds = list(foreign.facts.get("blockers", ()))
-        if kinds or foreign.facts.get("shared"):
+        if refused:  # first: no command that touches a refused directory, not even one to review
+            steps.append(Step("none", "PD103", "", False, f"No change: {refused}.", (), cures))
+            steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args, "Meanwhile:"))
+        elif kinds or foreign.facts.get("shared"):
             why = ("chown cannot cure it: " + ", ".join(kinds) if kinds else
                    "this cache is shared by several users on purpose: its owners are by design")
             advice = next((f.command for f in foreign.fixes if not f.safe), "")
             steps.append(Step("none", "PD103", advice, bool(advice.startswith("sudo ")),
                               f"No change: {why}." + (" The command shown is for an administrator to review." if
                                                       advice else ""), (), cures))
-            steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args, "Meanwhile:"))
-        elif refused:
-            steps.append(Step("none", "PD103", "", False, f"No change: {refused}.", (), cures))
             steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args, "Meanwhile:"))
         elif as_root:
             targets = tuple(foreign.facts.get("chown", ()) or (cache,))

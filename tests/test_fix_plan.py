@@ -81,6 +81,18 @@ def test_unsafe_roots(root):
     assert plan.refused and not plan.changes
 
 
+@pytest.mark.parametrize("root", ["/usr", "/home/alice"])
+def test_a_refused_root_gets_no_chown_even_to_review_when_chown_could_not_cure_it(root):
+    # PIP_CACHE_DIR=/usr with foreign entries behind an immutable flag, or in a shared dir: still no chown.
+    for facts in (_seed(cache_path=root, root=_dir(root, immutable=True, writable=False)),
+                  _seed(cache_path=root, root=_dir(root, ROOT, writable=False))):
+        findings = [suggest_check(f, facts) for f in checker.check(facts)]
+        assert findings and not any("chown" in fix.command for f in findings for fix in f.fixes)
+        plan = make_plan(facts, findings, as_root=True, stamp=STAMP, root_names=["wheels"])
+        assert plan.refused and not plan.changes
+        assert not any("chown" in step.command for step in plan.steps)
+
+
 def test_symlinked_root_and_foreign_names_are_refused():
     plan = _plan(_seed(cache_configured="/home/alice/link-to-cache"), as_root=True)
     assert "is a symlink" in plan.refused and not plan.changes
