@@ -403,18 +403,32 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     if run.returncode == 0 and not log.lines and not options.json:
         return 0  # pip is content and no rule could match anything: not a word more (no live check either)
     from pipdoctor.diagnose import diagnose_run
-    from pipdoctor.findings import has_problem
-    from pipdoctor.report import render_human, render_json, write
+    from pipdoctor.report import render_json, write
 
-    findings = diagnose_run(log, pip_args, _environ(options), failed=run.returncode != 0)
+    diagnosis = diagnose_run(log, pip_args, _environ(options), failed=run.returncode != 0)
     if options.json:
-        write(1, render_json(pip_args[0], findings, run.returncode,
-                             pip={"command": list(run.command), "exit_code": run.returncode}))
-    elif findings and (run.returncode != 0 or has_problem(findings)):
+        cause = diagnosis.root_cause
+        write(1, render_json(pip_args[0], diagnosis.findings, run.returncode,
+                             pip={"command": list(run.command), "exit_code": run.returncode},
+                             root_cause=cause.code if cause else None))
+    else:
+        report_run(run, diagnosis, options)
+    return run.returncode
+
+
+def report_run(run, diagnosis, options: Options) -> None:
+    """The human report after pip's output, on stderr: nothing when pip succeeded and nothing is wrong."""
+    from pipdoctor.findings import has_problem
+    from pipdoctor.report import render_human, write
+
+    findings, cause = diagnosis.findings, diagnosis.root_cause
+    color = _color_for(2, options)
+    if cause is not None and (run.returncode != 0 or has_problem(findings)):
         status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
-        write(2, "\n" + render_human(findings, color=_color_for(2, options),
-                                     headline=f"pipdoctor: {status}; root cause: {findings[0].code} "
-                                              f"{findings[0].name}"))
+        write(2, "\n" + render_human(findings, color=color,
+                                     headline=f"pipdoctor: {status}; root cause: {cause.code} {cause.name}"))
     elif run.returncode != 0:
         write(2, f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n")
-    return run.returncode
+        if has_problem(findings):
+            write(2, "\n" + render_human(findings, color=color, headline="The check of this machine finds "
+                                                                       "(maybe unrelated to this failure):"))

@@ -15,9 +15,26 @@ if TYPE_CHECKING:
 # which keeps its start-up short (scripts/bench, section check).
 
 
-def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str], *, failed: bool) -> list[Finding]:
-    """The log's findings, root cause first; when pip failed or a rule fired, the live check's findings
-    that the log could not show follow (HTTP-cache owners, blockers chown cannot cure, HOME, sudo)."""
+@record
+class RunDiagnosis:
+    """A pip run's findings: the log's, root cause first, then the live check's that the log could not show
+    (HTTP-cache owners, blockers chown cannot cure, HOME, sudo). Only the log can name the root cause: what
+    the check alone finds may have nothing to do with why pip failed."""
+
+    from_log: tuple
+    from_check: tuple = ()
+
+    @property
+    def findings(self) -> tuple:
+        return self.from_log + self.from_check
+
+    @property
+    def root_cause(self) -> Optional[Finding]:
+        return self.from_log[0] if self.from_log else None
+
+
+def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str], *, failed: bool) -> RunDiagnosis:
+    """The log's findings with their fixes; when pip failed or a rule fired, the live check's too."""
     from pipdoctor.classifier import classify
     from pipdoctor.findings import has_problem
     from pipdoctor.ownership import Facts, collect_facts, pick_alternate_cache
@@ -28,11 +45,11 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
     facts = collect_facts(named, environ)
     facts = Facts(facts.identity, facts.paths, cache_dir=next(iter(named.values()), None),
                   alternate_cache=pick_alternate_cache(facts.identity, environ))
-    findings = [suggest(f, facts, pip_args) for f in classify(log, facts)]
-    if failed or has_problem(findings):
-        seen = {f.code for f in findings}
-        findings += [f for f in _live_check(pip_args, environ) if f.code not in seen]
-    return findings
+    findings = tuple(suggest(f, facts, pip_args) for f in classify(log, facts))
+    if not (failed or has_problem(findings)):
+        return RunDiagnosis(findings)
+    seen = {f.code for f in findings}
+    return RunDiagnosis(findings, tuple(f for f in _live_check(pip_args, environ) if f.code not in seen))
 
 
 def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> list[Finding]:

@@ -230,27 +230,28 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
     from pipdoctor.report import (render_check_human, render_fix_human, render_human, render_outcome_human,
                                   render_run_fix_json)
 
+    from pipdoctor.cli import report_run
+
     color = options.color_for(2)
-    run, findings, command = _pip_once(pip_args, options, environ)
-    # A reused locally built wheel (PD108, info) is a cache problem only as the cause of a failed run.
-    cache_problem = [f for f in findings if f.code in CACHE_CODES] or (
-        run.returncode != 0 and findings and findings[0].code == "PD108")
-    if not options.json and findings and (run.returncode != 0 or _has_problem(findings)):
-        status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
-        _write(2, "\n" + render_human(findings, color=color, headline=f"pipdoctor: {status}; root cause: "
-                                      f"{findings[0].code} {findings[0].name}"))
-    elif not options.json and run.returncode != 0:
-        _write(2, f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n")
+    run, diagnosis, command = _pip_once(pip_args, options, environ)
+    # Only what pip's output shows is worth a cure and a second run: the live check's findings alone may have
+    # nothing to do with this failure. A reused locally built wheel (PD108, info) counts only as the root cause
+    # of a failed run.
+    cause = diagnosis.root_cause
+    cache_problem = [f for f in diagnosis.from_log if f.code in CACHE_CODES] or (
+        run.returncode != 0 and cause is not None and cause.code == "PD108")
+    if not options.json:
+        report_run(run, diagnosis, options)
     if not cache_problem:
         if options.json:
-            _write(1, render_run_fix_json(pip_args[0], run, findings, None, None, None, None, None, run.returncode))
+            _write(1, render_run_fix_json(pip_args[0], run, diagnosis, None, None, None, None, None, run.returncode))
         return run.returncode
     account = self_account(environ)
     before = check_account(account, list(pip_args[1:]))
-    plan = plan_for(before, persist=options.persist, pip_args=pip_args, log_findings=findings)
+    plan = plan_for(before, persist=options.persist, pip_args=pip_args, log_findings=diagnosis.from_log)
     if not options.json:
         _write(2, "\n" + render_fix_human(plan, color=color))
-    outcome = retry = retry_findings = after = None
+    outcome = retry = retry_diagnosis = after = None
     note = ""
     wanted = plan.changes or (run.returncode != 0 and plan.retry_args)
     if not plan.steps or not wanted:
@@ -270,13 +271,14 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
                 again = list(pip_args) + list(plan.retry_args)
                 if not options.json:
                     _write(2, f"\npipdoctor: running pip again: pip {' '.join(again)}\n")
-                retry, retry_findings, _ = _pip_once(again, options, environ)
+                retry, retry_diagnosis, _ = _pip_once(again, options, environ)
                 if not options.json:
                     state = "succeeded" if retry.returncode == 0 else f"exited with status {retry.returncode}"
                     _write(2, f"\npipdoctor: first run exited with status {run.returncode}; after the fix, pip "
                               f"{state}.\n")
-                    if retry.returncode != 0 and retry_findings:
-                        _write(2, render_human(retry_findings, color=color, headline="pipdoctor: the second run"))
+                    if retry.returncode != 0 and retry_diagnosis.findings:
+                        _write(2, render_human(retry_diagnosis.findings, color=color,
+                                               headline="pipdoctor: the second run"))
             after = check_account(account, list(pip_args[1:]))
             if not options.json:
                 if _has_problem(after.findings):
@@ -288,6 +290,6 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
         _write(2, f"pipdoctor: {note}\n")
     code = retry.returncode if retry is not None else run.returncode
     if options.json:
-        _write(1, render_run_fix_json(pip_args[0], run, findings, plan, outcome, retry, retry_findings, after, code,
+        _write(1, render_run_fix_json(pip_args[0], run, diagnosis, plan, outcome, retry, retry_diagnosis, after, code,
                                       note=note))
     return code

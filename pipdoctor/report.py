@@ -298,19 +298,21 @@ def render_undo_json(outcome, exit_code: int) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def render_run_fix_json(command: str, run, findings, plan, outcome, retry, retry_findings, after, exit_code: int,
+def render_run_fix_json(command: str, run, diagnosis, plan, outcome, retry, retry_diagnosis, after, exit_code: int,
                         note: str = "") -> str:
+    cause = diagnosis.root_cause
     document = {
         "schema_version": SCHEMA_VERSION,
         "pipdoctor_version": __version__,
         "command": command,
         "pip": {"command": list(run.command), "exit_code": run.returncode},
+        "root_cause": cause.code if cause else None,
         "exit_code": exit_code,
-        "findings": [finding_to_json(f) for f in findings],
+        "findings": [finding_to_json(f) for f in diagnosis.findings],
         "fix": None if plan is None else {
             "plan": plan.to_json(), "applied": outcome.to_json() if outcome is not None else None,
             "retry": None if retry is None else {"pip": {"command": list(retry.command), "exit_code": retry.returncode},
-                                                 "findings": [finding_to_json(f) for f in retry_findings or ()]},
+                                                 "findings": [finding_to_json(f) for f in retry_diagnosis.findings]},
             "after": _check_report_json(after), "note": note or None},
     }
     return json.dumps(document, indent=2) + "\n"

@@ -63,11 +63,28 @@ def test_json_reports_both_runs(user, links):
     run = _install(user, links, "--fix", "--yes", json_mode=True)
     doc = json.loads(run.stdout)
     assert run.returncode == 0 == doc["exit_code"]
-    assert doc["pip"]["exit_code"] != 0 and doc["findings"][0]["code"] == "PD101"
+    assert doc["pip"]["exit_code"] != 0 and doc["findings"][0]["code"] == doc["root_cause"] == "PD101"
     fix = doc["fix"]
     assert fix["plan"]["steps"][0]["kind"] == "rename"
     assert fix["retry"]["pip"]["exit_code"] == 0
     assert fix["after"]["findings"] == []
+
+
+def test_a_failure_pip_does_not_blame_on_the_cache_gets_no_cure_and_no_second_run(user, links):
+    # root-owned http-v2 (silent: pip never says) and a package that does not exist: the check sees the
+    # cache problem, but it is not why pip failed, so it is not called the root cause and nothing changes.
+    cache = new_user_cache(user)
+    sandbox.chown_tree(cache / "http-v2", 0, 0)
+    before = sorted(os.listdir(cache))
+    run = _install(user, links, "install", "--fix", "--yes", name="pdnothing")
+    err = run.stderr.decode()
+    assert run.returncode == 1, err
+    assert "No matching distribution" in err and "no known cause in its output" in err
+    assert "root cause" not in err and "PD103" in err  # shown as what the check finds, nothing more
+    assert "running pip again" not in err and sorted(os.listdir(cache)) == before
+    doc = json.loads(_install(user, links, "--fix", "--yes", name="pdnothing", json_mode=True).stdout)
+    assert doc["root_cause"] is None and doc["fix"] is None
+    assert [f["code"] for f in doc["findings"]] == ["PD103"]
 
 
 def test_whole_cache_root_owned_uses_the_alternate_cache(user, links):
