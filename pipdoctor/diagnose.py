@@ -23,6 +23,7 @@ class RunDiagnosis:
 
     from_log: tuple
     from_check: tuple = ()
+    check: Optional["AccountReport"] = None  # the live check itself, when it ran (install --fix plans from it)
 
     @property
     def findings(self) -> tuple:
@@ -48,20 +49,23 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
     findings = tuple(suggest(f, facts, pip_args) for f in classify(log, facts))
     if not (failed or has_problem(findings)):
         return RunDiagnosis(findings)
+    check = _live_check(pip_args, environ)
+    if check is None:
+        return RunDiagnosis(findings)
     seen = {f.code for f in findings}
-    return RunDiagnosis(findings, tuple(f for f in _live_check(pip_args, environ) if f.code not in seen))
+    return RunDiagnosis(findings, tuple(f for f in check.findings if f.code not in seen), check)
 
 
-def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> list[Finding]:
+def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> Optional["AccountReport"]:
     """`pipdoctor check` for the user who ran pip, with pip's own cache options; after pip has run, a
     problem reading the machine must not hide pip's diagnosis, so it costs only the extra findings."""
     from pipdoctor.errors import UsageError
     from pipdoctor.ownership import self_account
 
     try:
-        return list(check_account(self_account(environ), list(pip_args[1:])).findings)
+        return check_account(self_account(environ), list(pip_args[1:]))
     except (OSError, UsageError):
-        return []
+        return None
 
 
 # --- pipdoctor check -----------------------------------------------------------------------------------

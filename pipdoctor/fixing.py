@@ -247,7 +247,8 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
             _write(1, render_run_fix_json(pip_args[0], run, diagnosis, None, None, None, None, None, run.returncode))
         return run.returncode
     account = self_account(environ)
-    before = check_account(account, list(pip_args[1:]))
+    # The check that diagnosed the run is the one to plan from: the cache is not walked twice.
+    before = diagnosis.check or check_account(account, list(pip_args[1:]))
     plan = plan_for(before, persist=options.persist, pip_args=pip_args, log_findings=diagnosis.from_log)
     if not options.json:
         _write(2, "\n" + render_fix_human(plan, color=color))
@@ -264,10 +265,14 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
         ok, note = confirm(question + "? [y/N] ", options.yes)
         if ok:
             if plan.changes:
-                outcome = apply(plan, account, command)
-                if not options.json:
-                    _write(2, render_outcome_human(outcome, None, color=color))
-            if run.returncode != 0:
+                try:
+                    outcome = apply(plan, account, command)
+                except UsageError as error:  # the journal could not be kept: nothing changed, pip's status stands
+                    note = str(error)
+                else:
+                    if not options.json:
+                        _write(2, render_outcome_human(outcome, None, color=color))
+            if run.returncode != 0 and not note:
                 again = list(pip_args) + list(plan.retry_args)
                 if not options.json:
                     _write(2, f"\npipdoctor: running pip again: pip {' '.join(again)}\n")
@@ -279,8 +284,8 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
                     if retry.returncode != 0 and retry_diagnosis.findings:
                         _write(2, render_human(retry_diagnosis.findings, color=color,
                                                headline="pipdoctor: the second run"))
-            after = check_account(account, list(pip_args[1:]))
-            if not options.json:
+            after = None if note else check_account(account, list(pip_args[1:]))
+            if after is not None and not options.json:
                 if _has_problem(after.findings):
                     _write(2, "\npipdoctor: the check after the fix still finds:\n"
                            + render_check_human([after], color=color))

@@ -87,6 +87,19 @@ def test_a_failure_pip_does_not_blame_on_the_cache_gets_no_cure_and_no_second_ru
     assert [f["code"] for f in doc["findings"]] == ["PD103"]
 
 
+def test_a_journal_that_cannot_be_kept_changes_nothing_and_keeps_pips_status(user, links):
+    # `sudo pip install --user` left ~/.local root's: no journal, so no change; pip's status and JSON stand.
+    cache = seed_failure(user)
+    local = user.home / ".local"
+    local.mkdir(exist_ok=True)
+    os.chown(local, 0, 0)
+    run = _install(user, links, "--fix", "--yes", json_mode=True)
+    doc = json.loads(run.stdout)
+    assert run.returncode == doc["exit_code"] == doc["pip"]["exit_code"] == 1
+    assert "journal" in doc["fix"]["note"] and doc["fix"]["applied"] is None and doc["fix"]["retry"] is None
+    assert not [p for p in os.listdir(cache) if ".pipdoctor-" in p]
+
+
 def test_whole_cache_root_owned_uses_the_alternate_cache(user, links):
     cache = new_user_cache(user)
     sandbox.chown_tree(cache, 0, 0)
