@@ -6,6 +6,7 @@ import shlex
 from typing import Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix, Severity
+from pipdoctor.locations import PLATFORM_DEFAULT, XDG_CACHE_HOME
 from pipdoctor.ownership import Facts
 from pipdoctor.records import record
 
@@ -444,17 +445,20 @@ def _after(lead: str, sentence: str) -> str:
 
 def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why: str) -> Step:
     alternate = facts.alternate_cache
-    if alternate and persist and facts.account.is_self:
+    # Only when the cache is where it is by default does a cache-dir in the user's pip config take effect.
+    lasting = facts.cache_source in (PLATFORM_DEFAULT, XDG_CACHE_HOME)
+    if alternate and persist and facts.account.is_self and lasting:
         return Step("alternate-cache", code, pip_line(["config", "--user", "set", "global.cache-dir", alternate]),
                     False, _after(why, "From now on pip uses a fresh cache, ") + f"{alternate}, that "
                     f"{facts.account.user or facts.account.uid} owns (written to the user's pip config; undo: "
                     "pip config --user unset global.cache-dir).", (alternate,), cures, persist=True)
     if alternate:
         note = "" if facts.account.is_self else f" (run by {facts.account.user or facts.account.uid}, not root)"
+        later = ("--persist writes it to the user's pip config." if lasting else
+                 f"To keep it, change {facts.cache_source}: it decides the cache and outranks the user's pip config.")
         return Step("alternate-cache", code, pip_line(pip_args, "--cache-dir", alternate), False,
                     _after(why, "No root needed: point pip at a fresh cache it owns, ") + f"{alternate}{note}; "
-                    "--persist writes it to the user's pip config.", (alternate,), cures,
-                    retry_args=("--cache-dir", alternate))
+                    + later, (alternate,), cures, retry_args=("--cache-dir", alternate))
     return Step("alternate-cache", code, pip_line(pip_args, "--no-cache-dir"), False,
                 _after(why, "No root needed: run pip once without a cache (no writable place for a fresh one)."),
                 (), cures, retry_args=("--no-cache-dir",))

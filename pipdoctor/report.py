@@ -241,7 +241,9 @@ def render_outcome_human(outcome, after, *, color: bool) -> str:
         done.append(f"{outcome.chowned:,} entries given back to their user")
     for old, new in outcome.renamed:
         done.append(f"moved {_text(old)} aside to {_text(new)}")
-    out.append(paint("bold", "pipdoctor fix: " + ("; ".join(done) if done else "nothing was changed")))
+    # Only pip's own commands ran (`pip config --user set`, `pip cache remove`): the notes say which.
+    summary = "; ".join(done) or ("no file in the cache was changed" if outcome.notes else "nothing was changed")
+    out.append(paint("bold", "pipdoctor fix: " + summary))
     for note in outcome.notes:
         out.append(f"  {note}")
     if outcome.skipped_count:

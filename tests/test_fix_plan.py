@@ -73,6 +73,17 @@ def test_what_chown_cannot_cure_gets_no_change_and_the_alternate_cache():
     assert "chown" not in [s.kind for s in ro.steps]
 
 
+@pytest.mark.parametrize("source", ["PIP_CACHE_DIR", "--cache-dir", "config file /home/alice/venv/pip.conf [global] "
+                                               "cache-dir"])
+def test_persist_is_not_offered_where_the_users_pip_config_would_not_count(source):
+    facts = _facts(walk=_walk(entries=10), root=_dir(CACHE, ROOT, writable=False, mode_writable=False),
+                   pip_keeps_cache=False, cache_source=source)
+    [step] = _plan(facts, as_root=False, persist=True, pip_args=["install", "pdtiny"]).steps
+    assert not step.persist and not step.changes_files
+    assert step.command == "pip install pdtiny --cache-dir /home/alice/.cache/pip-fresh"
+    assert f"change {source}" in step.description
+
+
 @pytest.mark.parametrize("root", ["/", "/etc", "/usr", "/var", "/home/alice"])
 def test_unsafe_roots(root):
     assert unsafe_cache_root(root, ("/home/alice",))
