@@ -161,7 +161,8 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
             outcome = apply(plan, account, _pip_argv(options, account))
             after = check_account(account, request.pip_args)
     if after is not None:
-        code = exitcodes.FINDINGS if _has_problem(after.findings) else exitcodes.OK
+        skipped = outcome is not None and outcome.skipped_count > 0  # what was skipped still needs a hand
+        code = exitcodes.FINDINGS if skipped or _has_problem(after.findings) else exitcodes.OK
     else:
         code = exitcodes.FINDINGS if _has_problem(before.findings) else exitcodes.OK
     if options.json:
