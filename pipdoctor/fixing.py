@@ -51,7 +51,7 @@ def _home_of(account) -> Optional[str]:
 
 
 def root_listing(path: Optional[str]) -> Optional[list]:
-    """The top-level names in the cache (lstat only), for the plan's "does it look like pip's cache"."""
+    """The top-level names in the cache, for the plan's "does it look like pip's cache"."""
     if not path:
         return None
     try:

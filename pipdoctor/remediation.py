@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix, Severity
 from pipdoctor.locations import PLATFORM_DEFAULT, XDG_CACHE_HOME
-from pipdoctor.ownership import Facts
+from pipdoctor.ownership import MOVED_ASIDE, Facts
 from pipdoctor.records import record
 
 # pathkinds (its regexes) only for a log's findings (suggest): `pipdoctor check` never needs it.
@@ -334,8 +334,6 @@ def suggest_check(finding: Finding, facts) -> Finding:
 # What pip itself makes at the top of its cache (pip/_internal/cache.py, network/cache.py, self_outdated_check.py:
 # wheels/, http/ before 23.3, http-v2/ since, selfcheck/ since 20.0, selfcheck.json and its lock before).
 PIP_CACHE_NAMES = ("wheels", "http", "http-v2", "selfcheck")
-# Entries `fix` moved aside carry this in their name (wheels.pipdoctor-20250101T120000); the check skips them.
-MOVED_MARK = ".pipdoctor-"
 # Directories that are never a pip cache, whatever a config or a symlink says.
 SYSTEM_DIRS = frozenset(
     "/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root /run /sbin /snap /srv "
@@ -429,7 +427,7 @@ def unsafe_cache_root(path: str, homes=()) -> Optional[str]:
 def cache_names_problem(names) -> Optional[str]:
     """Why a directory holding these top-level names does not look like pip's cache, or None."""
     unknown = sorted(n for n in names if n not in PIP_CACHE_NAMES and not n.startswith("selfcheck")
-                     and MOVED_MARK not in n)
+                     and MOVED_ASIDE not in n)
     if unknown:
         shown = ", ".join(_text(n) for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
         return f"the cache dir holds {shown}, which pip does not make: it does not look like pip's cache"
@@ -483,7 +481,7 @@ def _move_aside_targets(facts) -> list:
 def _move_aside_step(code: str, targets, stamp: str, cures: tuple, why: str, remove: str) -> Step:
     """Rename targets in place (name.pipdoctor-<stamp>): undoable, and pip no longer sees them; `remove` is
     the command that deletes the moved copies for good, later."""
-    new = tuple(f"{t}{MOVED_MARK}{stamp}" for t in targets)
+    new = tuple(f"{t}{MOVED_ASIDE}{stamp}" for t in targets)
     command = " && ".join(f"mv -n -T -- {shell_quote(t)} {shell_quote(n)}" for t, n in zip(targets, new))
     later = f"{remove} -- " + " ".join(shell_quote(n) for n in new)
     return Step("rename", code, command, False, f"{why} Delete the moved copies for good later: {later}",
