@@ -569,11 +569,18 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             steps.append(_alternate_step(facts, "PD104", ("PD104",), persist, pip_args, "Meanwhile:"))
     for code, why in (("PD105", "the filesystem is full; chown will not free space"),
                       ("PD106", "the filesystem is read-only; chown will not help")):
-        if code in by_code:
+        if code not in by_code:
+            continue
+        if code == "PD106" and foreign is not None and "read-only" in foreign.facts.get("blockers", ()):
+            steps = [step._replace(cures=step.cures + (code,)) for step in steps]  # explained above already
+        else:
             steps.append(Step("none", code, by_code[code].fixes[0].command if by_code[code].fixes else "", False,
                               f"No change: {why}.", (), (code,)))
-            if code == "PD106" or not any(s.kind == "alternate-cache" for s in steps):
+            alternate = next((i for i, s in enumerate(steps) if s.kind == "alternate-cache"), None)
+            if alternate is None:
                 steps.append(_alternate_step(facts, code, (code,), persist, pip_args, "Meanwhile:"))
+            else:  # one fresh cache cures all of them: no second step with the same command
+                steps[alternate] = steps[alternate]._replace(cures=steps[alternate].cures + (code,))
     for finding in log_findings:
         if finding.code == "PD107" and finding.paths and cache and not refused:
             entry = finding.paths[0]
