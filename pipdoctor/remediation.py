@@ -411,6 +411,7 @@ def _text(path):
 
 def unsafe_cache_root(path: str, homes=()) -> Optional[str]:
     """Why `fix` must not act on this cache root (a system dir, /, a HOME), or None."""
+    import os
     import posixpath
 
     if not path or not path.startswith("/"):
@@ -418,8 +419,8 @@ def unsafe_cache_root(path: str, homes=()) -> Optional[str]:
     norm = posixpath.normpath(path)
     if norm in SYSTEM_DIRS:
         return f"refusing to act on {norm}: it is a system directory, not a pip cache"
-    for home in homes:
-        if home and posixpath.normpath(home) == norm:
+    for home in homes:  # the cache path is a realpath; a HOME may be reached through a symlink
+        if home and norm in (posixpath.normpath(home), os.path.realpath(home)):
             return f"refusing to act on {norm}: it is a HOME directory, not a pip cache"
     return None
 

@@ -105,6 +105,13 @@ def test_a_refused_root_gets_no_chown_even_to_review_when_chown_could_not_cure_i
         assert not any("chown" in step.command for step in plan.steps)
 
 
+def test_a_home_reached_through_a_symlink_is_refused(tmp_path):
+    real = tmp_path / "real-home"
+    real.mkdir()
+    (tmp_path / "home-link").symlink_to(real)
+    assert "HOME directory" in unsafe_cache_root(str(real), (str(tmp_path / "home-link"),))
+
+
 def test_symlinked_root_and_foreign_names_are_refused():
     plan = _plan(_seed(cache_configured="/home/alice/link-to-cache"), as_root=True)
     assert "is a symlink" in plan.refused and not plan.changes
