@@ -238,8 +238,15 @@ def _copy_until_closed(
     poller = select.poll()
     for fd in routes:
         poller.register(fd, select.POLLIN)
+    ready = poller.poll
+    if len(routes) == 1:  # a pty and no keyboard: read blocks as a plain loop's does, no poll(2) per chunk
+        [only] = routes
+
+        def ready() -> list:
+            return [(only, select.POLLIN)]
+
     while open_outputs:
-        for fd, _event in poller.poll():
+        for fd, _event in ready():
             data = _read(fd)
             if not data:
                 poller.unregister(fd)
