@@ -589,6 +589,33 @@ def _partitions() -> list:
     return _PARTITIONS[0]
 
 
+def mounts_below(root: str) -> frozenset:
+    """(st_dev, st_ino) of every mount whose mount point lies strictly below root (a real path), from
+    /proc/self/mountinfo (proc(5)). A bind mount of a directory of the same filesystem keeps st_dev, so a
+    walk that compares devices alone would enter it; comparing inodes too still finds it after an ancestor
+    was renamed. A mount point that cannot be read is not in the set (its dev/ino are unknown)."""
+    prefix = root.rstrip("/") + "/"
+    found = set()
+    try:
+        with open("/proc/self/mountinfo", "rb") as table:
+            lines = table.read().decode("utf-8", "surrogateescape").splitlines()
+    except OSError:
+        return frozenset()
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) < 5:
+            continue
+        point = _unescape_mount(fields[4])
+        if not point.startswith(prefix):
+            continue
+        try:
+            st = os.lstat(point)
+        except OSError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return frozenset(found)
+
+
 def mount_of(path: str, uid: int) -> MountFacts:
     """The mount holding `path` (an existing path): the longest mountpoint prefix, the last one mounted wins."""
     mountpoint = device = fstype = None
@@ -773,7 +800,7 @@ class CacheWalk:
     unwritable_own_count: int
     unreadable: tuple  # (path, Owner or None): directories the walk could not list (EACCES): samples
     unreadable_count: int
-    other_mounts: tuple  # directories on another filesystem, not entered (as find -xdev)
+    other_mounts: tuple  # mount points (another filesystem, or a bind mount), not entered (as find -xdev)
     errors: int  # entries that vanished or failed lstat during the walk
 
 
@@ -800,6 +827,9 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> Cach
     unreadable: list = []
     unreadable_count = 0
     other_mounts: list = []
+    # Bind mounts below the root (same device): not entered either. Their inodes, for a cheap test per directory.
+    mounts = mounts_below(os.path.realpath(root)) if root_dev is not None else frozenset()
+    mount_inos = frozenset(ino for dev, ino in mounts if dev == root_dev)
     # (path, area name, subtree index: -1 none, -2 foreign but not sampled, >= 0 into `subtrees`)
     stack = [(root, None, -1)]
     pop, push = stack.pop, stack.append
@@ -863,7 +893,7 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> Cach
                     group_only += 1
                 if fmt == S_IFDIR:
                     n_dirs += 1
-                    if st.st_dev != root_dev:
+                    if st.st_dev != root_dev or st.st_ino in mount_inos:
                         if len(other_mounts) < SAMPLES:
                             other_mounts.append(entry.path)
                         continue

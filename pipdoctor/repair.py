@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
+from pipdoctor.ownership import mounts_below
 from pipdoctor.records import record
 
 JOURNAL_VERSION = 1
@@ -25,18 +26,22 @@ _AT_SYMLINK_NOFOLLOW = 0x100
 _RENAME_NOREPLACE = 1
 _O_DIR = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 _O_ENTRY = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-# The mode bits undo restores on a non-directory: never setuid/setgid (the journal is the user's file; a forged
-# one must not make a setuid-root program). pip's cache holds no such file; a directory gets its exact mode.
-_RESTORABLE_MODE = 0o1777
+# A mount point below the cache root, a bind mount of the same filesystem included (its st_dev is the cache's):
+# what lies there is not the cache's, whatever its path says.
+_MOUNT_POINT = "a mount point (not entered, not changed)"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _fchownat = _libc.fchownat
 _fchownat.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_int)
 _renameat2 = getattr(_libc, "renameat2", None)
+_statx = getattr(_libc, "statx", None)
+# linux/stat.h: struct statx is 256 bytes; stx_mask at 0, stx_btime (s64 sec, u32 nsec) at 80.
+_STATX_BTIME = 0x800
 
 
 class RepairError(Exception):
-    """The repair refuses to start (unsafe cache root, no journal): nothing was changed."""
+    """The repair refuses to start (unsafe cache root, no journal: nothing was changed), or stopped half-way
+    (the journal could not be written: the message says what was done and how to undo it)."""
 
 
 def _chown_fd(fd: int, uid: int, gid: int) -> None:
@@ -44,6 +49,20 @@ def _chown_fd(fd: int, uid: int, gid: int) -> None:
     if _fchownat(fd, b"", uid, gid, _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def _birth_ns(fd: int) -> Optional[int]:
+    """The inode's birth time (statx(2) STATX_BTIME) in ns, or None where the filesystem or libc lacks it."""
+    if _statx is None:
+        return None
+    buf = ctypes.create_string_buffer(256)
+    if _statx(fd, b"", _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW, _STATX_BTIME, buf) != 0:
+        return None
+    mask = int.from_bytes(buf.raw[0:4], "little")
+    if not mask & _STATX_BTIME:
+        return None
+    return int.from_bytes(buf.raw[80:88], "little", signed=True) * 1_000_000_000 \
+        + int.from_bytes(buf.raw[88:92], "little")
 
 
 def _rename_noreplace(dir_fd: int, old: str, new: str) -> None:
@@ -114,8 +133,18 @@ def _trusted_dir(st: os.stat_result, owner_uid: int) -> bool:
 def _make_journal_dir(path: str, owner_uid: int, owner_gid: int, home: Optional[str]) -> int:
     """Open (creating what is missing, owned by the cache's owner) the journal dir; no symlink is followed
     below the owner's HOME, and every existing part must be the owner's (or root's, not group-writable)."""
-    start = os.path.realpath(home) if home and (path + "/").startswith(home.rstrip("/") + "/") else "/"
-    rest = os.path.relpath(path, start) if start != "/" else path.lstrip("/")
+    if not os.path.isabs(path) or ".." in path.split("/"):
+        raise RepairError(f"will not write a journal in {path}: not an absolute path without '..'; nothing was changed")
+    inside = bool(home) and (path + "/").startswith(home.rstrip("/") + "/")
+    if not inside and os.geteuid() == 0 and owner_uid != 0:
+        # Outside the owner's HOME (XDG_DATA_HOME elsewhere) nothing says the parts on the way are safe to
+        # create files in as root.
+        raise RepairError(f"will not write a journal in {path} as root: it is outside {owner_uid}'s HOME {home}; "
+                          "nothing was changed")
+    # rest from the path as given, the start resolved: a HOME that is a symlink (/home/u -> /data/u) is
+    # followed once, by the admin's choice, and nothing below it is.
+    start = os.path.realpath(home) if inside else "/"
+    rest = path[len(home.rstrip("/")) + 1:] if inside else path.lstrip("/")
     fd = open_dir_nofollow(start)
     as_root = os.geteuid() == 0
     try:
@@ -193,14 +222,17 @@ class Journal:
         return self.seq
 
     def done(self, seq: int) -> None:
-        """The changes of record seq were made (or skipped and reported); not synced, undo does not need it."""
-        self.write([_dumps({"t": "done", "n": seq})], sync=False)
+        """The changes of record seq were made (or skipped and reported), by the time `at_ns`: an entry born
+        later is a new file on a reused inode, and undo leaves it alone. Not synced: undo can do without it."""
+        self.write([_dumps({"t": "done", "n": seq, "at_ns": time.time_ns()})], sync=False)
 
     def close(self) -> None:
         if self.fd >= 0:
-            os.fsync(self.fd)
-            os.close(self.fd)
-            self.fd = -1
+            fd, self.fd = self.fd, -1
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def _dumps(record: dict) -> str:
@@ -289,9 +321,12 @@ class _Chowner:
 
     CHUNK = 8192  # entries per journal fsync
 
-    def __init__(self, journal: Journal, root_dev: int, uid: int, gid: int, outcome: Outcome, root_path: str):
+    def __init__(self, journal: Journal, root_dev: int, uid: int, gid: int, outcome: Outcome, root_path: str,
+                 mounts: frozenset = frozenset()):
         self.journal = journal
         self.root_dev = root_dev
+        # Inodes of the mount points below the root on its own device (bind mounts): never entered or changed.
+        self.mount_inos = frozenset(ino for dev, ino in mounts if dev == root_dev)
         self.uid = uid
         self.gid = gid
         self.outcome = outcome
@@ -419,6 +454,9 @@ class _Chowner:
             if st.st_dev != self.root_dev:
                 outcome.skip(self._full(rel), "on another filesystem (not entered)")
                 return
+            if st.st_ino in self.mount_inos:
+                outcome.skip(self._full(rel), _MOUNT_POINT)
+                return
             if stat.S_ISDIR(st.st_mode):
                 try:
                     start_fd = os.open(name, _O_DIR, dir_fd=top_fd)
@@ -450,7 +488,7 @@ class _Chowner:
     def _walk(self, start_fd: int, start_rel: str, start_st: os.stat_result) -> None:
         """Everything below start_fd (which it closes); directories after their contents. Written for speed
         (local names, no calls per entry): it costs most of the pass, and `chown -R` is the yardstick."""
-        uid, gid, root_dev = self.uid, self.gid, self.root_dev
+        uid, gid, root_dev, mount_inos = self.uid, self.gid, self.root_dev, self.mount_inos
         outcome = self.outcome
         S_IFMT, S_IFDIR, S_IFREG = 0o170000, stat.S_IFDIR, stat.S_IFREG
         eligible, flush, full = self._eligible, self.flush, self._full
@@ -476,6 +514,9 @@ class _Chowner:
                             continue
                         if st.st_dev != root_dev:
                             outcome.skip(full(prefix + name), "on another filesystem (not entered)")
+                            continue
+                        if st.st_ino in mount_inos:
+                            outcome.skip(full(prefix + name), _MOUNT_POINT)
                             continue
                         fmt = st.st_mode & S_IFMT
                         if fmt == S_IFDIR:
@@ -550,23 +591,42 @@ def apply_changes(root: str, changes: list, *, journal_dir_path: str, stamp: str
                           "nothing was changed") from None
     try:
         root_st = check_cache_root(root_fd, root, names_ok)
+        mounts = mounts_below(root)
         header = {"cache_root": root, "dev": root_st.st_dev, "ino": root_st.st_ino, "user": owner_name,
                   "uid": owner_uid, "gid": owner_gid, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "started_ns": time.time_ns(),
                   "pid": os.getpid(), "euid": os.geteuid(), **(extra_header or {})}
         journal = Journal.create(journal_dir_path, stamp, owner_uid, owner_gid, home, header)
         outcome = Outcome(journal=journal.path)
         try:
             for change in changes:
                 if change.kind == "chown":
-                    _Chowner(journal, root_st.st_dev, change.uid, change.gid, outcome, root).run(root_fd, change.rel)
+                    _Chowner(journal, root_st.st_dev, change.uid, change.gid, outcome, root,
+                             mounts).run(root_fd, change.rel)
                 elif change.kind == "rename":
                     _rename(root_fd, root, change, journal, outcome)
             journal.write([_dumps({"t": "end", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})])
-        finally:
             journal.close()
+        except OSError as error:
+            # A full disk under the journal, most likely: what the journal holds was made (or never begun:
+            # each record reaches the disk before its changes), and undo reverts exactly that.
+            try:
+                journal.close()
+            except OSError:
+                pass
+            where = f" ({error.filename})" if error.filename else ""
+            raise RepairError(f"stopped half-way: {error.strerror or error}{where}; {outcome.chowned} entries were "
+                              f"given to uid {owner_uid} and {len(outcome.renamed)} moved aside so far; to put "
+                              f"them back: {_undo_command(journal.path)}") from None
         return outcome
     finally:
         os.close(root_fd)
+
+
+def _undo_command(path: str) -> str:
+    import shlex
+
+    return f"{'sudo ' if os.geteuid() == 0 else ''}pipdoctor fix --undo {shlex.quote(path)}"
 
 
 def _entry(root_fd: int, rel: str) -> tuple[int, str]:
@@ -594,12 +654,11 @@ def _rename(root_fd: int, root: str, change: Change, journal: Journal, outcome: 
             outcome.skip(full, "does not exist (nothing to move)")
             return
         parent = change.rel.rpartition("/")[0]
-        journal.seq += 1
-        seq = journal.seq
-        journal.write([_dumps({"t": "planned", "n": seq, "op": "rename", "parent": parent, "old": name,
-                               "new": new, "dev": st.st_dev, "ino": st.st_ino, "uid": st.st_uid,
-                               "gid": st.st_gid, "mode": st.st_mode})])
-        fd = os.open(name, _O_ENTRY, dir_fd=dir_fd)
+        try:
+            fd = os.open(name, _O_ENTRY, dir_fd=dir_fd)
+        except OSError as error:
+            outcome.skip(full, f"cannot open it: {error.strerror}")
+            return
         try:
             now = os.fstat(fd)
         finally:
@@ -607,6 +666,13 @@ def _rename(root_fd: int, root: str, change: Change, journal: Journal, outcome: 
         if (now.st_dev, now.st_ino, stat.S_IFMT(now.st_mode)) != (st.st_dev, st.st_ino, stat.S_IFMT(st.st_mode)):
             outcome.skip(full, "replaced after it was read (not moved)")
             return
+        # Journaled after the re-check (a record for a rename never tried would make undo report a false
+        # skip), still before the rename.
+        journal.seq += 1
+        seq = journal.seq
+        journal.write([_dumps({"t": "planned", "n": seq, "op": "rename", "parent": parent, "old": name,
+                               "new": new, "dev": st.st_dev, "ino": st.st_ino, "uid": st.st_uid,
+                               "gid": st.st_gid, "mode": st.st_mode})])
         try:
             _rename_noreplace(dir_fd, name, new)
         except OSError as error:
@@ -621,38 +687,89 @@ def _rename(root_fd: int, root: str, change: Change, journal: Journal, outcome: 
 # --- undo ------------------------------------------------------------------------------------------------
 
 
-def read_journal(path: str) -> tuple[dict, list]:
-    """The header and the records; a last line cut short by a kill -9 is ignored."""
+def _open_journal(path: str, writable: bool) -> int:
+    """The journal, opened once: never through a symlink at its name, never a FIFO or device (O_NONBLOCK: a
+    FIFO would hang the open), and not a name with other hard links (the journal dir is the user's: as root,
+    a link there to /etc/sudoers must not be read, let alone appended to)."""
+    flags = (os.O_RDWR | os.O_APPEND if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY \
+        | os.O_NONBLOCK
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, flags)
     except OSError as error:
-        raise RepairError(f"cannot read the journal {path}: {error.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        st = os.fstat(handle.fileno())
-        lines = handle.read().split(b"\n")
+        raise RepairError(f"cannot {'open' if writable else 'read'} the journal {path}: {error.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        what = "not a regular file" if not stat.S_ISREG(st.st_mode) else f"a file with {st.st_nlink} hard links"
+        raise RepairError(f"{path} is {what}: not a journal pipdoctor wrote")
+    return fd
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+# A record a kill -9 or a full disk cut short was never applied (each `planned` record is fsynced before its
+# changes are made): only these may follow it.
+_AFTER_A_CUT = ("end", "undone")
+
+
+def _parse_journal(data: bytes, path: str, file_uid: int) -> tuple[dict, list]:
     records = []
-    for index, line in enumerate(lines):
+    cut = None  # the 1-based line number of a record cut short
+    for index, line in enumerate(data.split(b"\n")):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line.decode("utf-8", "surrogateescape")))
+            parsed = json.loads(line.decode("utf-8", "surrogateescape"))
         except ValueError:
-            if index >= len(lines) - 2:
-                break  # the write a kill -9 interrupted
-            raise RepairError(f"{path}: line {index + 1} is not a journal record") from None
+            parsed = None
+        if not isinstance(parsed, dict):
+            cut = cut or index + 1
+            continue
+        if cut is not None and parsed.get("t") not in _AFTER_A_CUT:
+            raise RepairError(f"{path}: line {cut} is not a journal record")
+        records.append(parsed)
     if not records or records[0].get("t") != "header" or records[0].get("version") != JOURNAL_VERSION:
         raise RepairError(f"{path} is not a pipdoctor journal (version {JOURNAL_VERSION})")
     header = dict(records[0])
-    header["_file_uid"] = st.st_uid
+    header["_file_uid"] = file_uid
     return header, records[1:]
+
+
+def read_journal(path: str) -> tuple[dict, list]:
+    """The header and the records; a record cut short by a kill -9 (or a full disk) is ignored."""
+    fd = _open_journal(path, writable=False)
+    try:
+        return _parse_journal(_read_all(fd), path, os.fstat(fd).st_uid)
+    finally:
+        os.close(fd)
+
+
+def _append_undone(fd: int, data: bytes, outcome: "Outcome") -> None:
+    """The `undone` record, through the fd the journal was read from; on a line of its own even when the
+    journal ends in a record cut short."""
+    line = _dumps({"t": "undone", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "restored": outcome.restored,
+                   "skipped": outcome.skipped_count}) + "\n"
+    payload = (b"" if not data or data.endswith(b"\n") else b"\n") + line.encode()
+    while payload:
+        payload = payload[os.write(fd, payload):]
 
 
 class _DirChain:
     """Directory fds along the last path opened below the root: records come depth-first, so most
     lookups reuse all but the last component."""
 
-    def __init__(self, root_fd: int):
+    def __init__(self, root_fd: int, mounts: frozenset = frozenset()):
         self.root_fd = root_fd
+        self.mounts = mounts
         self.parts: list = []
         self.fds: list = []
 
@@ -668,7 +785,13 @@ class _DirChain:
             if part in (".", ".."):
                 raise OSError(errno.EINVAL, "not a plain name", rel)
             base = self.fds[-1] if self.fds else self.root_fd
-            self.fds.append(os.open(part, _O_DIR, dir_fd=base))
+            fd = os.open(part, _O_DIR, dir_fd=base)
+            if self.mounts:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) in self.mounts:
+                    os.close(fd)
+                    raise OSError(errno.EXDEV, "a mount point on the way (not entered)", rel)
+            self.fds.append(fd)
             self.parts.append(part)
         return self.fds[-1] if self.fds else self.root_fd
 
@@ -680,10 +803,35 @@ class _DirChain:
 
 def undo(path: str, names_ok: Callable[[list], Optional[str]],
          root_ok: Callable[[str], Optional[str]]) -> Outcome:
-    """Put back the old owners (and modes) and names the journal records, newest first. Each entry is
-    re-checked (dev/ino, and that it still has the owner or name the fix gave it) before it is reverted,
-    so running it twice, or after a fix killed at any point, is safe."""
-    header, records = read_journal(path)
+    """Put back the old owners and names the journal records, newest first. Each entry is re-checked (dev/ino,
+    type, that it still has the owner or name the fix gave it and was not born after the fix) before it is
+    reverted, so running it twice, or after a fix killed at any point, is safe. The journal is opened once
+    and the `undone` record appended through that fd."""
+    try:
+        journal_fd, writable = _open_journal(path, writable=True), True
+    except RepairError:
+        journal_fd, writable = _open_journal(path, writable=False), False  # a read-only journal: undo, unmarked
+    try:
+        data = _read_all(journal_fd)
+        header, records = _parse_journal(data, path, os.fstat(journal_fd).st_uid)
+        outcome = _undo_records(path, header, records, names_ok, root_ok)
+        undone = [r.get("at") for r in records if r.get("t") == "undone"]
+        if undone:
+            outcome.notes.append(f"this journal was undone before ({undone[-1]}): only what is still as the fix "
+                                 "left it was put back")
+        try:
+            if not writable:
+                raise OSError(errno.EBADF, "the journal could not be opened for writing")
+            _append_undone(journal_fd, data, outcome)
+        except OSError as error:
+            outcome.notes.append(f"could not mark the journal as undone: {error.strerror}")
+        return outcome
+    finally:
+        os.close(journal_fd)
+
+
+def _undo_records(path: str, header: dict, records: list, names_ok: Callable[[list], Optional[str]],
+                  root_ok: Callable[[str], Optional[str]]) -> Outcome:
     root = header.get("cache_root")
     if not isinstance(root, str):
         raise RepairError(f"{path}: no cache root in its header")
@@ -695,7 +843,7 @@ def undo(path: str, names_ok: Callable[[list], Optional[str]],
     except OSError as error:
         raise RepairError(f"cannot open the cache {root} without following a symlink: {error.strerror}") from None
     outcome = Outcome(journal=path)
-    chain = _DirChain(root_fd)
+    chain = _DirChain(root_fd, mounts_below(root))
     try:
         root_st = check_cache_root(root_fd, root, names_ok)
         if (root_st.st_dev, root_st.st_ino) != (header.get("dev"), header.get("ino")):
@@ -709,20 +857,40 @@ def undo(path: str, names_ok: Callable[[list], Optional[str]],
         if chowns and os.geteuid() != 0 and any(entry["uid"] != os.geteuid() for entry in chowns):
             raise RepairError("this journal gave files of another user to the cache's owner: undo needs root "
                               f"(sudo pipdoctor fix --undo {path})")
+        bounds = _done_times(records)
         for record in reversed(planned):
             op = record.get("op")
             if op == "chown":
+                bound = bounds.get(record.get("n"))
                 for entry in reversed(_chown_entries(record, path)):
-                    _undo_chown(chain, root, root_st.st_dev, entry, outcome)
+                    _undo_chown(chain, root, root_st.st_dev, entry, outcome, bound)
             elif op == "rename":
                 _undo_rename(chain, root, record, outcome)
-        with open(path, "ab") as handle:
-            handle.write((_dumps({"t": "undone", "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                  "restored": outcome.restored, "skipped": outcome.skipped_count}) + "\n").encode())
     finally:
         chain.close()
         os.close(root_fd)
     return outcome
+
+
+def _done_times(records: list) -> dict:
+    """Record number -> the time (ns) by which its changes were made: its `done` record's, else (a `done` lost
+    to a kill -9) that of the first later record that has one. None for the record a kill -9 cut off (its
+    entries get the other checks only) and for journals written before `at_ns` was recorded."""
+    bounds: dict = {}
+    waiting: list = []
+    for rec in records:
+        kind = rec.get("t")
+        if kind == "planned":
+            waiting.append(rec.get("n"))
+        at = rec.get("at_ns")
+        if kind == "done" and isinstance(at, int):
+            if rec.get("n") in waiting:
+                waiting.remove(rec.get("n"))
+                bounds[rec.get("n")] = at
+            for seq in waiting:  # applied before this one was
+                bounds[seq] = at
+            waiting.clear()
+    return bounds
 
 
 def _chown_entries(record: dict, path: str) -> list:
@@ -738,7 +906,11 @@ def _chown_entries(record: dict, path: str) -> list:
     return entries
 
 
-def _undo_chown(chain: _DirChain, root: str, root_dev: int, record: dict, outcome: Outcome) -> None:
+def _undo_chown(chain: _DirChain, root: str, root_dev: int, record: dict, outcome: Outcome,
+                bound: Optional[int]) -> None:
+    """Give one entry its old owner back. Its mode is left as it is: lchown changes no mode bit of a directory,
+    and on a file only clears setuid/setgid, which undo must not set (the journal is the user's file: a forged
+    one must not make a setuid-root program); any other mode it has now is someone's later chmod."""
     rel = record.get("path", "")
     full = f"{root.rstrip('/')}/{rel}" if rel else root
     if record.get("dev") != root_dev:
@@ -760,6 +932,9 @@ def _undo_chown(chain: _DirChain, root: str, root_dev: int, record: dict, outcom
                 or stat.S_IFMT(mode) != stat.S_IFMT(st.st_mode):
             outcome.skip(full, "not the entry the journal recorded (device, inode or type differ): not touched")
             return
+        if rel and (st.st_dev, st.st_ino) in chain.mounts:
+            outcome.skip(full, _MOUNT_POINT)
+            return
         old = (record.get("uid"), record.get("gid"))
         if (st.st_uid, st.st_gid) == old:
             outcome.already += 1
@@ -770,11 +945,20 @@ def _undo_chown(chain: _DirChain, root: str, root_dev: int, record: dict, outcom
         if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
             outcome.skip(full, "it has hard links now: not touched")
             return
-        _chown_fd(fd, int(old[0]), int(old[1]))
-        if not stat.S_ISLNK(st.st_mode):
-            want = stat.S_IMODE(mode) if stat.S_ISDIR(st.st_mode) else stat.S_IMODE(mode) & _RESTORABLE_MODE
-            if stat.S_IMODE(os.fstat(fd).st_mode) != want:
-                os.chmod(f"/proc/self/fd/{fd}", want)
+        if bound is not None:
+            # ext4 hands a freed inode number out again at once: the user's new file at the same path can
+            # have the very device, inode, type and owner the journal recorded. Its birth time gives it away;
+            # without one, its ctime (which a later chmod, or a directory's new entry, moves too).
+            born = _birth_ns(fd)
+            if (born if born is not None else st.st_ctime_ns) > bound:
+                outcome.skip(full, "re-created since the fix (its birth time is later): not touched" if born
+                             is not None else "changed or re-created since the fix (its ctime is later): not touched")
+                return
+        try:
+            _chown_fd(fd, int(old[0]), int(old[1]))
+        except OSError as error:
+            outcome.skip(full, f"chown failed: {error.strerror}")
+            return
         outcome.restored += 1
     finally:
         os.close(fd)
@@ -817,25 +1001,49 @@ def _undo_rename(chain: _DirChain, root: str, record: dict, outcome: Outcome) ->
     outcome.restored += 1
 
 
-def latest_journal(directory: Optional[str]) -> Optional[str]:
-    """The newest journal in directory that has not been undone, for `fix --undo` without a JOURNAL."""
+def _journal_order(name: str, header: dict) -> tuple:
+    """Newest first: the header's start (started_ns; whole seconds in older journals), then the name's -N
+    suffix as a number (T.jsonl, T-2.jsonl, ..., T-10.jsonl were created in that order within one second)."""
+    started = header.get("started_ns")
+    if not isinstance(started, int):
+        import datetime
+
+        try:
+            started = int(datetime.datetime.strptime(str(header.get("started")), "%Y-%m-%dT%H:%M:%S%z")
+                          .timestamp()) * 1_000_000_000
+        except ValueError:
+            started = 0
+    stem = name[:-len(".jsonl")]
+    _, dash, suffix = stem.rpartition("-")
+    return started, int(suffix) if dash and suffix.isdigit() else 1
+
+
+def latest_journal(directory: Optional[str], notes: Optional[list] = None) -> Optional[str]:
+    """The newest journal in directory, for `fix --undo` without a JOURNAL; one that cannot be read (a kill
+    -9 before its header was written) is passed over with a note. The newest is picked even when it was
+    undone: undoing it again changes nothing (the note says so), where picking the one before it would
+    revert an older fix the user did not ask about."""
     if not directory:
         return None
     try:
-        names = sorted((n for n in os.listdir(directory) if n.endswith(".jsonl")), reverse=True)
+        names = [n for n in os.listdir(directory) if n.endswith(".jsonl")]
     except OSError:
         return None
+    found = []
     for name in names:
         path = os.path.join(directory, name)
         try:
-            with open(path, "rb") as handle:
-                handle.seek(max(0, os.fstat(handle.fileno()).st_size - 4096))
-                tail = handle.read()
-        except OSError:
+            fd = _open_journal(path, writable=False)
+            try:
+                header, _ = _parse_journal(os.pread(fd, 1 << 16, 0).split(b"\n", 1)[0], path, 0)
+            finally:
+                os.close(fd)
+        except RepairError as error:
+            if notes is not None:
+                notes.append(f"passed over {path}: {error}")
             continue
-        if b'"t":"undone"' not in tail.rsplit(b"\n", 2)[-2 if tail.endswith(b"\n") else -1]:
-            return path
-    return None
+        found.append((_journal_order(name, header), path))
+    return max(found)[1] if found else None
 
 
 # --- a whole plan ----------------------------------------------------------------------------------------

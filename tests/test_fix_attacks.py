@@ -7,10 +7,11 @@ import os
 
 import pytest
 
-from pipdoctor import repair
+from pipdoctor import ownership, repair
 from pipdoctor.remediation import cache_names_problem
+from tests import sandbox
 from tests.checkkit import chown_to_root, deep_entries, new_user_cache, user_cache
-from tests.fixkit import fix_as_root, listing, outside_file, owner, seed_failure
+from tests.fixkit import fix_as_root, journal_of, listing, outside_file, owner, seed_failure
 
 pytestmark = pytest.mark.root
 
@@ -140,3 +141,88 @@ def test_journal_is_not_written_through_a_symlink_in_the_users_home(user, tmp_pa
     assert os.listdir(trap) == []
     assert os.stat(cache / "wheels").st_uid == 0
     assert user_cache(user) == cache
+
+
+@pytest.fixture
+def bound(user):
+    """An outside tree of root's (a dir with files, and a lone file) on the cache's own filesystem (next to the
+    user's home), and a function bind-mounting a part of it at a path inside the cache; unmounted afterwards."""
+    import shutil
+    import subprocess
+
+    base = user.home.parent / f"outside-{user.name}"
+    (base / "tree" / "sub").mkdir(parents=True)
+    outside_file(base / "tree" / "sub")
+    outside_file(base, "lone")
+    sandbox.chown_tree(base, 0, 0)
+    mounted = []
+
+    def bind(source, target):
+        assert os.stat(source).st_dev == os.stat(target.parent).st_dev  # a bind mount of the same filesystem
+        subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
+        mounted.append(target)
+
+    try:
+        yield base, bind
+    finally:
+        for target in reversed(mounted):
+            subprocess.run(["umount", str(target)], check=True)
+        shutil.rmtree(base)
+
+
+def test_bind_mount_of_an_outside_tree_is_neither_entered_nor_changed(user, bound):
+    base, bind = bound
+    cache = seed_failure(user)
+    (cache / "wheels" / "bound").mkdir()
+    (cache / "wheels" / "bound.whl").write_bytes(b"")
+    bind(base / "tree", cache / "wheels" / "bound")
+    bind(base / "lone", cache / "wheels" / "bound.whl")
+    before = listing(base)
+    walk = ownership.walk_cache(str(cache), user.uid, [user.gid])  # the check counts none of the outside files
+    assert str(cache / "wheels" / "bound") in walk.other_mounts
+    assert not any("shadow-standin" in str(s.path) for s in walk.foreign_subtrees)
+    assert walk.files == sum(1 for p in (cache).rglob("*") if p.is_file() and "bound" not in str(p)) + 1
+
+    result = fix_as_root("--user", user.name, "--yes", "--json")
+    assert listing(base) == before, result.text()
+    skipped = {s["path"]: s["reason"] for s in result.doc["applied"]["skipped"]}
+    assert "mount point" in skipped[str(cache / "wheels" / "bound")]
+    assert "mount point" in skipped[str(cache / "wheels" / "bound.whl")]
+    assert os.stat(cache / "wheels").st_uid == user.uid  # the rest of the cache is given back
+
+    undone = fix_as_root("--user", user.name, "--undo", journal_of(result), "--json")
+    assert undone.returncode == 0, undone.text()
+    assert listing(base) == before and os.stat(cache / "wheels").st_uid == 0
+
+
+def test_forged_journal_naming_entries_behind_a_bind_mount_is_not_followed_by_undo(user, bound):
+    """The journal is the user's file: a root undo of one naming outside inodes reached through a bind mount
+    in the cache (as 'given to root by the fix', to be 'given back' to the user) changes nothing outside."""
+    import json
+
+    base, bind = bound
+    cache = new_user_cache(user)
+    (cache / "http-v2" / "bound").mkdir()
+    (cache / "http-v2" / "lone").write_bytes(b"")
+    bind(base / "tree", cache / "http-v2" / "bound")
+    bind(base / "lone", cache / "http-v2" / "lone")
+    before = listing(base)
+    entries = []
+    for rel, path in (("http-v2/bound/sub/shadow-standin", base / "tree" / "sub" / "shadow-standin"),
+                      ("http-v2/bound/sub", base / "tree" / "sub"), ("http-v2/lone", base / "lone")):
+        st = os.lstat(path)
+        entries.append([rel, st.st_ino, user.uid, user.gid, st.st_mode])
+    root_st = os.stat(cache)
+    journals = user.home / "journals"
+    journals.mkdir()
+    forged = journals / "forged.jsonl"
+    forged.write_text("\n".join(json.dumps(r) for r in (
+        {"t": "header", "version": repair.JOURNAL_VERSION, "cache_root": str(cache), "dev": root_st.st_dev,
+         "ino": root_st.st_ino, "user": user.name, "uid": user.uid, "gid": user.gid},
+        {"t": "planned", "n": 1, "op": "chown", "dev": root_st.st_dev, "new_uid": 0, "new_gid": 0,
+         "entries": entries})) + "\n")
+    sandbox.chown_tree(journals, user.uid, user.gid)
+    result = fix_as_root("--user", user.name, "--undo", str(forged), "--json")
+    assert listing(base) == before, result.text()
+    assert result.doc["undone"]["restored"] == 0 and result.doc["undone"]["skipped_count"] == 3
+    assert all("mount point" in s["reason"] for s in result.doc["undone"]["skipped"]), result.doc["undone"]
