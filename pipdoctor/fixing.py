@@ -194,9 +194,10 @@ def run_undo(request: FixRequest, account, options) -> int:
     from pipdoctor.report import render_undo_human, render_undo_json
 
     path = request.journal
+    passed_over: list = []  # journals the default pick could not read, said in the outcome
     if path is None:
         directory = journal_dir(_home_of(account), account.environ)
-        path = latest_journal(directory)
+        path = latest_journal(directory, passed_over)
         if path is None:
             raise UsageError(f"no journal to undo in {directory} (give one: pipdoctor fix --undo JOURNAL)")
     homes = (_home_of(account), account.passwd_home)
@@ -204,6 +205,7 @@ def run_undo(request: FixRequest, account, options) -> int:
         outcome = undo(path, cache_names_problem, lambda root: unsafe_cache_root(root, homes))
     except RepairError as error:
         raise UsageError(str(error)) from None
+    outcome.notes[:0] = passed_over
     code = exitcodes.OK if outcome.skipped_count == 0 else exitcodes.FINDINGS
     if options.json:
         _write(1, render_undo_json(outcome, code))

@@ -184,7 +184,8 @@ _NO_LOGIN_SHELLS = ("nologin", "false", "sync", "halt", "shutdown")
 # Login shells of the uids pip runs as in sysadmin modes: UID_MIN from /etc/login.defs, Debian's default.
 _UID_MIN_DEFAULT = 1000
 _NOBODY = 65534
-# Top-level entries `pipdoctor fix` moved aside (remediation.MOVED_MARK): not pip's any more, not walked.
+# Top-level entries `pipdoctor fix` moved aside carry this in their name (wheels.pipdoctor-<stamp>): not pip's
+# any more, not walked; the plan (remediation) names them with it.
 MOVED_ASIDE = ".pipdoctor-"
 
 

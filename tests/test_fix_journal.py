@@ -193,6 +193,7 @@ def test_default_undo_takes_the_newest_readable_journal_and_never_an_older_fix(u
     undone = fix_as_root("--user", user.name, "--undo", "--json")
     assert undone.returncode == 0, undone.text()
     assert undone.doc["undone"]["journal"] == journal_of(second) and listing(cache) == fixed_once
+    assert sum("passed over" in note for note in undone.doc["undone"]["notes"]) == 2  # said, not silent
     again = fix_as_root("--user", user.name, "--undo", "--json")
     assert again.returncode == 0, again.text()
     assert again.doc["undone"]["journal"] == journal_of(second) and again.doc["undone"]["restored"] == 0
