@@ -1,7 +1,5 @@
 """`python -m pipdoctor`."""
 
-import sys
+from pipdoctor.cli import console
 
-from pipdoctor.cli import main
-
-sys.exit(main())
+console()

@@ -8,7 +8,6 @@ import fcntl
 import os
 import select
 import signal
-import subprocess
 import sys
 import termios
 import tty
@@ -17,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pipdoctor.exitcodes import from_wait_status
 
 # Start-up is on every `pipdoctor install` (scripts/bench overhead: +30 ms at most over pip): this module
-# imports neither dataclasses nor typing nor shutil, and pipdoctor loads its rules while pip starts.
+# imports neither subprocess, dataclasses, typing nor shutil, and pipdoctor loads its rules while pip starts.
 
 _CHUNK = 64 * 1024  # a Linux pipe's whole buffer: heavy output costs one read and one write per 64 KiB
 
@@ -113,12 +112,19 @@ class _Hooks:
 
 def _run_with_pipes(argv: list[str], sink: int, hooks: _Hooks, env: Mapping[str, str] | None) -> int:
     """pip inherits our stdin, its stdout goes to `sink` and its stderr to fd 2."""
-    with _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    with contextlib.ExitStack() as cleanup:
+        (out, out_w), (err, err_w) = os.pipe(), os.pipe()
+        for fd in (out, err):
+            cleanup.callback(os.close, fd)
+        try:
+            proc = cleanup.enter_context(_spawn(argv, env, {1: out_w, 2: err_w}))
+        finally:
+            os.close(out_w)  # pip has its own copies; ours would keep the pipes from ever reading EOF
+            os.close(err_w)
         # Only now: SIG_IGN set before the spawn would be inherited, and pip would ignore Ctrl-C too.
         survived = dict.fromkeys(_PIPE_SURVIVED, signal.SIG_IGN)
-        with _handling_signals({**_relaying(proc, _PIPE_RELAYED, group=False), **survived}):
-            outputs = {proc.stdout.fileno(): sink, proc.stderr.fileno(): 2}  # type: ignore[union-attr]
-            return _supervise(proc, outputs, {}, hooks)
+        cleanup.enter_context(_handling_signals({**_relaying(proc, _PIPE_RELAYED, group=False), **survived}))
+        return _supervise(proc, {out: sink, err: 2}, {}, hooks)
 
 
 def _run_in_pty(argv: list[str], sink: int, hooks: _Hooks, env: Mapping[str, str] | None) -> int:
@@ -138,19 +144,13 @@ def _run_in_pty(argv: list[str], sink: int, hooks: _Hooks, env: Mapping[str, str
             if keyboard:
                 cleanup.enter_context(_raw_mode(0))  # before pip starts, so no Ctrl-C can slip past it
             _copy_window_size(sink, master)
-            proc = cleanup.enter_context(
-                _spawn(
-                    argv,
-                    env,
-                    stdin=slave if keyboard else None,
-                    stdout=slave,
-                    stderr=slave,
-                    start_new_session=True,
-                    preexec_fn=_take_controlling_terminal,
-                )
-            )
+            # In a session of its own, pip opens the pty by name: the first terminal a session leader opens
+            # becomes its controlling terminal, whose line discipline sends it SIGINT for a Ctrl-C byte and
+            # SIGWINCH for a resize.
+            fds = {0: 1} if keyboard else {}
+            proc = cleanup.enter_context(_spawn(argv, env, {1: 1, 2: 1, **fds}, terminal=os.ttyname(slave)))
         finally:
-            os.close(slave)  # pip has its own copies; ours would keep the master from ever reading EOF
+            os.close(slave)  # the terminal stays set while pip has it open; ours would keep the master from EOF
 
         def resize(signum: int, frame: object) -> None:
             _copy_window_size(sink, master)  # the kernel then sends SIGWINCH to pip (tty_ioctl(4))
@@ -161,7 +161,7 @@ def _run_in_pty(argv: list[str], sink: int, hooks: _Hooks, env: Mapping[str, str
         return _supervise(proc, {master: sink}, {0: master} if keyboard else {}, hooks, keys)
 
 
-def _suspending_on_ctrl_z(proc: subprocess.Popen, master: int, cooked: list) -> Callable[[bytes], bytes]:
+def _suspending_on_ctrl_z(proc: _Pip, master: int, cooked: list) -> Callable[[bytes], bytes]:
     """The keystroke filter of a raw terminal: the suspend key (Ctrl-Z, `stty susp`) cannot reach pip as a
     signal, since pip's session is an orphaned process group whose SIGTSTP the kernel drops (POSIX
     2.4.3), so do what a shell would: stop pip, give the terminal back cooked, stop pipdoctor; on `fg`,
@@ -191,23 +191,51 @@ def _suspending_on_ctrl_z(proc: subprocess.Popen, master: int, cooked: list) -> 
     return keys
 
 
-def _spawn(argv: list[str], env: Mapping[str, str] | None, **popen_args: object) -> subprocess.Popen:
+class _Pip:
+    """The running pip: its pid, and its status once reaped (negative for a signal, as subprocess says)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def __enter__(self) -> _Pip:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wait()  # never leave pip unreaped, whatever happened while it ran
+
+
+def _spawn(argv: list[str], env: Mapping[str, str] | None, fds: Mapping[int, int], terminal: str | None = None) -> _Pip:
+    """Starts pip with os.posix_spawnp (subprocess would cost every run ~10 ms of imports). `fds` maps each of
+    pip's fds to the fd it is a copy of: ours, or with `terminal`, pip's fd 1, the terminal it opens first in
+    a session of its own. pip gets SIGPIPE's default back (Python ignores it), as subprocess does."""
+    actions: list = []
+    if terminal is not None:
+        actions.append((os.POSIX_SPAWN_OPEN, 1, terminal, os.O_RDWR, 0))
+    actions += [(os.POSIX_SPAWN_DUP2, ours, theirs) for theirs, ours in fds.items() if terminal is None or theirs != 1]
     try:
-        return subprocess.Popen(argv, env=env, **popen_args)  # type: ignore[call-overload]
+        pid = os.posix_spawnp(argv[0], argv, os.environ if env is None else env, file_actions=actions,
+                              setsid=terminal is not None, setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
     except OSError as error:
         if error.errno not in (errno.ENOENT, errno.EACCES, errno.ENOEXEC):
             raise
         raise PipNotFound(f"cannot run {argv[0]}: {error.strerror}") from error
-
-
-def _take_controlling_terminal() -> None:
-    """Runs in the child after setsid(): the pty becomes pip's controlling terminal, so its line
-    discipline sends pip SIGINT for a Ctrl-C byte and SIGWINCH for a resize."""
-    fcntl.ioctl(1, termios.TIOCSCTTY, 0)
+    return _Pip(pid)
 
 
 def _supervise(
-    proc: subprocess.Popen,
+    proc: _Pip,
     outputs: dict[int, int],
     inputs: dict[int, int],
     hooks: _Hooks,
@@ -320,7 +348,7 @@ def _handling_signals(handlers: Mapping[int, _SignalHandler | int]) -> Iterator[
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
-def _relaying(proc: subprocess.Popen, signums: Sequence[int], *, group: bool) -> dict[int, _SignalHandler]:
+def _relaying(proc: _Pip, signums: Sequence[int], *, group: bool) -> dict[int, _SignalHandler]:
     """Handlers that pass each signal on to pip: to its process group when it has one of its own."""
 
     def relay(signum: int, frame: object) -> None:
