@@ -170,13 +170,19 @@ def bound(user):
         shutil.rmtree(base)
 
 
-def test_bind_mount_of_an_outside_tree_is_neither_entered_nor_changed(user, bound):
+def _bind_outside_into(area, file_name, bound):
+    """The outside tree bind-mounted on `area`/bound, and the outside lone file on `area`/file_name."""
     base, bind = bound
+    (area / "bound").mkdir()
+    (area / file_name).write_bytes(b"")
+    bind(base / "tree", area / "bound")
+    bind(base / "lone", area / file_name)
+
+
+def test_bind_mount_of_an_outside_tree_is_neither_entered_nor_changed(user, bound):
+    base, _ = bound
     cache = seed_failure(user)
-    (cache / "wheels" / "bound").mkdir()
-    (cache / "wheels" / "bound.whl").write_bytes(b"")
-    bind(base / "tree", cache / "wheels" / "bound")
-    bind(base / "lone", cache / "wheels" / "bound.whl")
+    _bind_outside_into(cache / "wheels", "bound.whl", bound)
     before = listing(base)
     walk = ownership.walk_cache(str(cache), user.uid, [user.gid])  # the check counts none of the outside files
     assert str(cache / "wheels" / "bound") in walk.other_mounts
@@ -200,12 +206,9 @@ def test_forged_journal_naming_entries_behind_a_bind_mount_is_not_followed_by_un
     in the cache (as 'given to root by the fix', to be 'given back' to the user) changes nothing outside."""
     import json
 
-    base, bind = bound
+    base, _ = bound
     cache = new_user_cache(user)
-    (cache / "http-v2" / "bound").mkdir()
-    (cache / "http-v2" / "lone").write_bytes(b"")
-    bind(base / "tree", cache / "http-v2" / "bound")
-    bind(base / "lone", cache / "http-v2" / "lone")
+    _bind_outside_into(cache / "http-v2", "lone", bound)
     before = listing(base)
     entries = []
     for rel, path in (("http-v2/bound/sub/shadow-standin", base / "tree" / "sub" / "shadow-standin"),
