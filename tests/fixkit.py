@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import pytest
+
 from tests import sandbox
 from tests.checkkit import new_user_cache, pipdoctor_bin, with_pip
 
@@ -77,6 +79,18 @@ def outside_file(tmp: Path, name: str = "shadow-standin") -> Path:
     os.chown(path, 0, 0)
     path.chmod(0o640)
     return path
+
+
+def links_fixture(tag: str, *names: str):
+    """A module-scoped pytest fixture: a links_folder(tag, *names), removed after the module's tests."""
+
+    @pytest.fixture(scope="module")
+    def links():
+        folder = links_folder(tag, *names)
+        yield folder
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return links
 
 
 def links_folder(tag: str, *names: str) -> Path:

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
 from tests import sandbox
 from tests.checkkit import chown_to_root, deep_entries, new_user_cache, pip_python, pipdoctor_bin, with_pip
-from tests.fixkit import fix_as, fix_as_root, journal_of, links_folder, listing, seed_failure, wheels_in
+from tests.fixkit import fix_as, fix_as_root, journal_of, links_fixture, listing, seed_failure, wheels_in
 
 pytestmark = pytest.mark.root
 
 
 
-@pytest.fixture(scope="module")
-def links():
-    folder = links_folder("main", "pdtiny", "pdfixed")
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+links = links_fixture("main", "pdtiny", "pdfixed")
 
 
 def _pip_install(user, links, name="pdtiny", *extra):

@@ -11,17 +11,13 @@ import pytest
 
 from tests import sandbox
 from tests.checkkit import new_user_cache, pip_python, pipdoctor_bin, with_pip
-from tests.fixkit import links_folder, seed_failure, wheels_in
+from tests.fixkit import links_fixture, seed_failure, wheels_in
 
 pytestmark = pytest.mark.root
 
 
 
-@pytest.fixture(scope="module")
-def links():
-    folder = links_folder("install", "pdtiny", "pdlater")
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+links = links_fixture("install", "pdtiny", "pdlater")
 
 
 def _install(user, links, *pipdoctor_args, name="pdtiny", env=None, json_mode=False):
