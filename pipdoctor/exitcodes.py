@@ -7,5 +7,6 @@ INTERRUPTED = 130  # Ctrl-C in pipdoctor itself (128 + SIGINT)
 
 
 def from_wait_status(returncode: int) -> int:
-    """Map subprocess' returncode (negative for a signal) to a shell's status: 128+N for signal N."""
+    """Map a child's exit code as os.waitstatus_to_exitcode gives it (negative for a signal) to a shell's status:
+    128+N for signal N."""
     return 128 - returncode if returncode < 0 else returncode
