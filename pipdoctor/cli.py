@@ -412,13 +412,14 @@ def watch_pip(pip_args: list[str], options: Options, environ):
 
 
 def _run_pip(pip_args: list[str], options: Options) -> int:
-    run, log = watch_pip(pip_args, options, os.environ)
+    environ = _environ(options)
+    run, log = watch_pip(pip_args, options, environ)
     if run.returncode == 0 and not log.lines and not options.json:
         return 0  # pip is content and no rule could match anything: not a word more (no live check either)
     from pipdoctor.diagnose import diagnose_run
     from pipdoctor.report import render_json, write
 
-    diagnosis = diagnose_run(log, pip_args, _environ(options), failed=run.returncode != 0)
+    diagnosis = diagnose_run(log, pip_args, environ, failed=run.returncode != 0)
     if options.json:
         cause = diagnosis.root_cause
         write(1, render_json(pip_args[0], diagnosis.findings, run.returncode,

@@ -22,12 +22,14 @@ class RunDiagnosis:
     the check alone finds may have nothing to do with why pip failed."""
 
     from_log: tuple
-    from_check: tuple = ()
-    check: Optional["AccountReport"] = None  # the live check itself, when it ran (install --fix plans from it)
+    check: Optional["AccountReport"] = None  # the live check, when it ran (install --fix plans from it)
 
     @property
     def findings(self) -> tuple:
-        return self.from_log + self.from_check
+        if self.check is None:
+            return self.from_log
+        seen = {f.code for f in self.from_log}
+        return self.from_log + tuple(f for f in self.check.findings if f.code not in seen)
 
     @property
     def root_cause(self) -> Optional[Finding]:
@@ -47,13 +49,7 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
     facts = Facts(facts.identity, facts.paths, cache_dir=next(iter(named.values()), None),
                   alternate_cache=pick_alternate_cache(facts.identity, environ))
     findings = tuple(suggest(f, facts, pip_args) for f in classify(log, facts))
-    if not (failed or has_problem(findings)):
-        return RunDiagnosis(findings)
-    check = _live_check(pip_args, environ)
-    if check is None:
-        return RunDiagnosis(findings)
-    seen = {f.code for f in findings}
-    return RunDiagnosis(findings, tuple(f for f in check.findings if f.code not in seen), check)
+    return RunDiagnosis(findings, _live_check(pip_args, environ) if failed or has_problem(findings) else None)
 
 
 def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> Optional["AccountReport"]:
