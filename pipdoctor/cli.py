@@ -417,14 +417,11 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     if run.returncode == 0 and not log.lines and not options.json:
         return 0  # pip is content and no rule could match anything: not a word more (no live check either)
     from pipdoctor.diagnose import diagnose_run
-    from pipdoctor.report import render_json, write
+    from pipdoctor.report import render_run_json, write
 
     diagnosis = diagnose_run(log, pip_args, environ, failed=run.returncode != 0)
     if options.json:
-        cause = diagnosis.root_cause
-        write(1, render_json(pip_args[0], diagnosis.findings, run.returncode,
-                             pip={"command": list(run.command), "exit_code": run.returncode},
-                             root_cause=cause.code if cause else None))
+        write(1, render_run_json(pip_args[0], run, diagnosis, run.returncode))
     else:
         report_run(run, diagnosis, options)
     return run.returncode

@@ -90,16 +90,26 @@ def finding_to_json(finding: Finding) -> dict:
     }
 
 
-def render_json(command: str, findings: Sequence[Finding], exit_code: int, **extra) -> str:
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "pipdoctor_version": __version__,
-        "command": command,
-        **extra,
-        "exit_code": exit_code,
-        "findings": [finding_to_json(f) for f in findings],
-    }
+def _document(command: str, exit_code: int, **body) -> str:
+    """Every --json document: versioned, the command and pipdoctor's exit status, then the command's own keys."""
+    document = {"schema_version": SCHEMA_VERSION, "pipdoctor_version": __version__, "command": command,
+                "exit_code": exit_code, **body}
     return json.dumps(document, indent=2) + "\n"
+
+
+def render_json(command: str, findings: Sequence[Finding], exit_code: int, **extra) -> str:
+    return _document(command, exit_code, **extra, findings=[finding_to_json(f) for f in findings])
+
+
+def render_run_json(command: str, run, diagnosis, exit_code: int, **extra) -> str:
+    """A pip command's document: pip's run, the root cause (null when pip's output shows none), the findings."""
+    cause = diagnosis.root_cause
+    return render_json(command, diagnosis.findings, exit_code, pip=_run_json(run),
+                       root_cause=cause.code if cause else None, **extra)
+
+
+def _run_json(run) -> dict:
+    return {"command": list(run.command), "exit_code": run.returncode}
 
 
 def write(fd: int, text: str) -> None:
@@ -196,17 +206,10 @@ def _account_to_json(report) -> dict:
 
 
 def render_check_json(reports: Sequence, exit_code: int) -> str:
-    """One versioned object, as render_json: `accounts` for every account; `findings` is the account's
-    findings for a single-account check, every account's findings in account order for --all-users."""
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "pipdoctor_version": __version__,
-        "command": "check",
-        "exit_code": exit_code,
-        "accounts": [_account_to_json(r) for r in reports],
-        "findings": [finding_to_json(f) for r in reports for f in r.findings],
-    }
-    return json.dumps(document, indent=2) + "\n"
+    """`accounts` for every account; `findings` is the account's findings for a single-account check, every
+    account's findings in account order for --all-users."""
+    return _document("check", exit_code, accounts=[_account_to_json(r) for r in reports],
+                     findings=[finding_to_json(f) for r in reports for f in r.findings])
 
 
 # --- pipdoctor fix ---------------------------------------------------------------------------------------
@@ -267,19 +270,10 @@ def _check_report_json(report) -> Optional[dict]:
 
 
 def render_fix_json(before, plan, outcome, after, exit_code: int, note: str = "") -> str:
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "pipdoctor_version": __version__,
-        "command": "fix",
-        "exit_code": exit_code,
-        "before": _check_report_json(before),
-        "plan": plan.to_json() if plan is not None else None,
-        "applied": outcome.to_json() if outcome is not None else None,
-        "after": _check_report_json(after),
-        "note": note or None,
-        "findings": [finding_to_json(f) for f in (after or before).findings],
-    }
-    return json.dumps(document, indent=2) + "\n"
+    return _document("fix", exit_code, before=_check_report_json(before),
+                     plan=plan.to_json() if plan is not None else None,
+                     applied=outcome.to_json() if outcome is not None else None, after=_check_report_json(after),
+                     note=note or None, findings=[finding_to_json(f) for f in (after or before).findings])
 
 
 def render_undo_human(outcome, *, color: bool) -> str:
@@ -295,26 +289,14 @@ def render_undo_human(outcome, *, color: bool) -> str:
 
 
 def render_undo_json(outcome, exit_code: int) -> str:
-    document = {"schema_version": SCHEMA_VERSION, "pipdoctor_version": __version__, "command": "fix --undo",
-                "exit_code": exit_code, "undone": outcome.to_json(), "findings": []}
-    return json.dumps(document, indent=2) + "\n"
+    return _document("fix --undo", exit_code, undone=outcome.to_json(), findings=[])
 
 
 def render_run_fix_json(command: str, run, diagnosis, plan, outcome, retry, retry_diagnosis, after, exit_code: int,
                         note: str = "") -> str:
-    cause = diagnosis.root_cause
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "pipdoctor_version": __version__,
-        "command": command,
-        "pip": {"command": list(run.command), "exit_code": run.returncode},
-        "root_cause": cause.code if cause else None,
-        "exit_code": exit_code,
-        "findings": [finding_to_json(f) for f in diagnosis.findings],
-        "fix": None if plan is None else {
-            "plan": plan.to_json(), "applied": outcome.to_json() if outcome is not None else None,
-            "retry": None if retry is None else {"pip": {"command": list(retry.command), "exit_code": retry.returncode},
-                                                 "findings": [finding_to_json(f) for f in retry_diagnosis.findings]},
-            "after": _check_report_json(after), "note": note or None},
-    }
-    return json.dumps(document, indent=2) + "\n"
+    fix = None if plan is None else {
+        "plan": plan.to_json(), "applied": outcome.to_json() if outcome is not None else None,
+        "retry": None if retry is None else {"pip": _run_json(retry),
+                                             "findings": [finding_to_json(f) for f in retry_diagnosis.findings]},
+        "after": _check_report_json(after), "note": note or None}
+    return render_run_json(command, run, diagnosis, exit_code, fix=fix)
