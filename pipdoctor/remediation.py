@@ -577,11 +577,7 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
         else:
             steps.append(Step("none", code, by_code[code].fixes[0].command if by_code[code].fixes else "", False,
                               f"No change: {why}.", (), (code,)))
-            alternate = next((i for i, s in enumerate(steps) if s.kind == "alternate-cache"), None)
-            if alternate is None:
-                steps.append(_alternate_step(facts, code, (code,), persist, pip_args, "Meanwhile:"))
-            else:  # one fresh cache cures all of them: no second step with the same command
-                steps[alternate] = steps[alternate]._replace(cures=steps[alternate].cures + (code,))
+            steps.append(_alternate_step(facts, code, (code,), persist, pip_args, "Meanwhile:"))
     for finding in log_findings:
         if finding.code == "PD107" and finding.paths and cache and not refused:
             entry = finding.paths[0]
@@ -610,4 +606,20 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
                                   f"Remove the locally built {name} wheel(s) with pip's own command (not "
                                   "undoable; pip builds them again next time).",
                                   (name,), ("PD108",)))
-    return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, tuple(steps), refused)
+    return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, _one_alternate(steps), refused)
+
+
+def _one_alternate(steps: list) -> tuple:
+    """One fresh cache cures every finding that asked for it: each later alternate-cache step (the same
+    command) folds its cures into the first."""
+    out: list = []
+    first = None
+    for step in steps:
+        if step.kind == "alternate-cache" and first is not None:
+            kept = out[first]
+            out[first] = kept._replace(cures=kept.cures + tuple(c for c in step.cures if c not in kept.cures))
+            continue
+        if step.kind == "alternate-cache":
+            first = len(out)
+        out.append(step)
+    return tuple(out)

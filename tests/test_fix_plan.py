@@ -63,6 +63,16 @@ def test_whole_cache_foreign_without_root_points_pip_elsewhere():
     assert persisted.steps[0].changes_files
 
 
+def test_one_alternate_cache_step_cures_every_finding_that_asked_for_one():
+    # The user's own cache root, mode 0555: PD104 (unwritable) and PD102 (pip turns its cache off).
+    facts = _facts(root=_dir(CACHE, mode=0o555, writable=False, mode_writable=False), pip_keeps_cache=False)
+    steps = _plan(facts, as_root=False, pip_args=["install", "x"]).steps
+    alternates = [s for s in steps if s.kind == "alternate-cache"]
+    assert [(s.command, s.cures) for s in alternates] == [
+        ("pip install x --cache-dir /home/alice/.cache/pip-fresh", ("PD102", "PD104"))]
+    assert [s.command for s in steps if s.kind == "none"] == ["chmod u+rwx /home/alice/.cache/pip"]
+
+
 def test_what_chown_cannot_cure_gets_no_change_and_the_alternate_cache():
     facts = _seed(root=_dir(CACHE, immutable=True, writable=False))
     plan = _plan(facts, as_root=True)
