@@ -272,11 +272,21 @@ class Outcome:
 
 
 def check_cache_root(root_fd: int, path: str, names_ok: Callable[[list], Optional[str]]) -> os.stat_result:
-    """Re-check, on the opened fd, what the plan checked on the path: a directory that looks like pip's
-    cache (names_ok returns the reason it does not, or None)."""
+    """Re-check, on the opened fd, what the plan checked on the path: a directory that is no system directory
+    (by device and inode, whatever path led here) and looks like pip's cache (names_ok returns the reason it
+    does not, or None)."""
+    from pipdoctor.remediation import SYSTEM_DIRS
+
     st = os.fstat(root_fd)
     if not stat.S_ISDIR(st.st_mode):
         raise RepairError(f"{path} is not a directory")
+    for system in SYSTEM_DIRS:
+        try:
+            other = os.stat(system)
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            raise RepairError(f"refusing to act on {path}: it is {system}, a system directory, not a pip cache")
     reason = names_ok(os.listdir(root_fd))
     if reason:
         raise RepairError(reason)

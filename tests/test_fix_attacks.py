@@ -78,7 +78,9 @@ def test_unsafe_roots_are_refused_by_the_repair_itself(tmp_path):
     (home / ".bashrc").parent.mkdir()
     (home / ".bashrc").write_text("")
     for root in ("/", "/etc", "/usr", "/var"):
-        with pytest.raises(repair.RepairError):
+        # Refused as a system dir (by dev/ino) before the names are even looked at; the names check stays
+        # behind it, so that a regression in either can never chown the machine's / here.
+        with pytest.raises(repair.RepairError, match="a system directory"):
             repair.apply_changes(root, [repair.Change("chown", "", 1, 1)], journal_dir_path=str(tmp_path / "j"),
                                  stamp="t", owner_uid=0, owner_gid=0, owner_name="root", home=None,
                                  names_ok=cache_names_problem)
