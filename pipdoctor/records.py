@@ -8,10 +8,11 @@ from collections import namedtuple
 def record(cls):
     """`cls` as a namedtuple class with its annotated fields, defaults, docstring and methods.
 
-    What @dataclass(frozen=True) gave these values (immutable, equal and hashed by value, a readable repr;
-    `_replace` for dataclasses.replace) at a tenth of the cost to define: a dataclass compiles six methods
-    per class, ~1 ms each class, and `pipdoctor check` defines some 25 of them inside its 100 ms budget
-    (scripts/bench, section check). Unlike a dataclass it is a tuple too: nothing here iterates or indexes one.
+    What @dataclass(frozen=True) gave these values (immutable, equal by value, a readable repr; `_replace`
+    for dataclasses.replace) at a tenth of the cost to define: a dataclass compiles six methods per class,
+    ~1 ms each class, and `pipdoctor check` defines some 25 of them inside its 100 ms budget (scripts/bench,
+    section check). Unlike a dataclass it is a tuple too: equality and repr cover every field (no
+    compare=False), a record holding a dict cannot be hashed, and nothing here iterates or indexes one.
     """
     names = list(cls.__dict__.get("__annotations__", {}))
     defaults = [cls.__dict__[name] for name in names if name in cls.__dict__]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import shlex
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix, Severity
-from pipdoctor.locations import PLATFORM_DEFAULT, XDG_CACHE_HOME
-from pipdoctor.ownership import MOVED_ASIDE, Facts
 from pipdoctor.records import record
 
-# pathkinds (its regexes) only for a log's findings (suggest): `pipdoctor check` never needs it.
+if TYPE_CHECKING:
+    from pipdoctor.ownership import Facts
+
+# pathkinds (its regexes) only for a log's findings (suggest): `pipdoctor check` never needs it; ownership and
+# locations only for the check's findings and the plan: `pipdoctor explain` never needs them.
 
 # Placeholder for "the pip command the user ran" when only a log is known (explain).
 _UNKNOWN_ARGS = ("install", "...")
@@ -427,6 +429,8 @@ def unsafe_cache_root(path: str, homes=()) -> Optional[str]:
 
 def cache_names_problem(names) -> Optional[str]:
     """Why a directory holding these top-level names does not look like pip's cache, or None."""
+    from pipdoctor.ownership import MOVED_ASIDE
+
     unknown = sorted(n for n in names if n not in PIP_CACHE_NAMES and not n.startswith("selfcheck")
                      and MOVED_ASIDE not in n)
     if unknown:
@@ -443,6 +447,8 @@ def _after(lead: str, sentence: str) -> str:
 
 
 def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why: str) -> Step:
+    from pipdoctor.locations import PLATFORM_DEFAULT, XDG_CACHE_HOME
+
     alternate = facts.alternate_cache
     # Only when the cache is where it is by default does a cache-dir in the user's pip config take effect.
     lasting = facts.cache_source in (PLATFORM_DEFAULT, XDG_CACHE_HOME)
@@ -482,6 +488,8 @@ def _move_aside_targets(facts) -> list:
 def _move_aside_step(code: str, targets, stamp: str, cures: tuple, why: str, remove: str) -> Step:
     """Rename targets in place (name.pipdoctor-<stamp>): undoable, and pip no longer sees them; `remove` is
     the command that deletes the moved copies for good, later."""
+    from pipdoctor.ownership import MOVED_ASIDE
+
     new = tuple(f"{t}{MOVED_ASIDE}{stamp}" for t in targets)
     command = " && ".join(f"mv -n -T -- {shell_quote(t)} {shell_quote(n)}" for t, n in zip(targets, new))
     later = f"{remove} -- " + " ".join(shell_quote(n) for n in new)
