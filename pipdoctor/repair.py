@@ -627,16 +627,17 @@ def apply_changes(root: str, changes: list, *, journal_dir_path: str, stamp: str
             where = f" ({error.filename})" if error.filename else ""
             raise RepairError(f"stopped half-way: {error.strerror or error}{where}; {outcome.chowned} entries were "
                               f"given to uid {owner_uid} and {len(outcome.renamed)} moved aside so far; to put "
-                              f"them back: {_undo_command(journal.path)}") from None
+                              f"them back: {undo_command(journal.path, os.geteuid() == 0)}") from None
         return outcome
     finally:
         os.close(root_fd)
 
 
-def _undo_command(path: str) -> str:
-    import shlex
+def undo_command(path: str, as_root: bool) -> str:
+    """The command that undoes the fix journaled at path, as whoever made it (root: with sudo)."""
+    from pipdoctor.remediation import shell_quote
 
-    return f"{'sudo ' if os.geteuid() == 0 else ''}pipdoctor fix --undo {shlex.quote(path)}"
+    return f"{'sudo ' if as_root else ''}pipdoctor fix --undo {shell_quote(path)}"
 
 
 def _entry(root_fd: int, rel: str) -> tuple[int, str]:
@@ -866,7 +867,7 @@ def _undo_records(path: str, header: dict, records: list, names_ok: Callable[[li
         chowns = [entry for r in planned if r.get("op") == "chown" for entry in _chown_entries(r, path)]
         if chowns and os.geteuid() != 0 and any(entry["uid"] != os.geteuid() for entry in chowns):
             raise RepairError("this journal gave files of another user to the cache's owner: undo needs root "
-                              f"(sudo pipdoctor fix --undo {path})")
+                              f"({undo_command(path, as_root=True)})")
         bounds = _done_times(records)
         for record in reversed(planned):
             op = record.get("op")

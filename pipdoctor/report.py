@@ -254,7 +254,9 @@ def render_outcome_human(outcome, after, *, color: bool) -> str:
         for path, reason in outcome.skipped:
             out.append(paint("dim", f"    {_text(path)}: {reason}"))
     if outcome.journal:
-        out.append(f"  journal: {_text(outcome.journal)}  (undo: pipdoctor fix --undo {_text(outcome.journal)})")
+        from pipdoctor.repair import undo_command
+
+        out.append(f"  journal: {_text(outcome.journal)}  (undo: {undo_command(outcome.journal, os.geteuid() == 0)})")
     if after is not None:
         if any(f.severity.value != "info" for f in after.findings):
             out.append("")

@@ -37,8 +37,7 @@ def test_sudo_fix_user_gives_the_cache_back_and_pip_caches_its_wheel(user, links
     assert [f["code"] for f in doc["before"]["findings"]] == ["PD103"]
     step = doc["plan"]["steps"][0]
     assert step["kind"] == "chown" and step["code"] == "PD103" and step["needs_root"] is True
-    assert step["command"] == f"sudo chown -R {user.uid}:{user.gid} {cache}/wheels" or \
-        step["command"] == f"chown -R {user.uid}:{user.gid} {cache}/wheels"
+    assert step["command"] == f"sudo chown -R {user.uid}:{user.gid} {cache}/wheels"
     assert doc["applied"]["chowned"] > 0 and doc["applied"]["skipped_count"] == 0
     assert doc["after"]["findings"] == []
     assert all(v[0] == user.uid for v in listing(cache).values())
@@ -51,6 +50,15 @@ def test_sudo_fix_user_gives_the_cache_back_and_pip_caches_its_wheel(user, links
     assert installed.returncode == 0, installed.stdout.decode()
     built = [w for w in wheels_in(cache / "wheels") if w.name.startswith("pdfixed-")]
     assert built and os.stat(built[0]).st_uid == user.uid
+
+
+def test_a_root_fix_names_its_undo_command_with_sudo(user):
+    seed_failure(user)
+    result = fix_as_root("--user", user.name, "--yes")
+    assert result.returncode == 0, result.text()
+    journal = next(line.split("journal: ", 1)[1].split()[0] for line in result.text().splitlines()
+                   if "journal: " in line)
+    assert f"(undo: sudo pipdoctor fix --undo {journal})" in result.text()
 
 
 def test_undo_restores_owners_modes_and_inodes_exactly_and_twice_is_safe(user):
