@@ -360,13 +360,17 @@ class Step:
     gid: Optional[int] = None
     new_names: tuple = ()
     retry_args: tuple = ()  # alternate-cache: what a retry of pip's command adds
-    persist: bool = False  # alternate-cache: written to the user's pip config
     later: str = ""  # a follow-up for the user (delete the moved-aside copy with root)
+    pip_argv: tuple = ()  # a step pip itself carries out: its arguments, exactly what `command` shows
+
+    @property
+    def persist(self) -> bool:
+        """An alternate cache written to the user's pip config (with `pip config`)."""
+        return self.kind == "alternate-cache" and bool(self.pip_argv)
 
     @property
     def changes_files(self) -> bool:
-        return self.kind in ("chown", "rename", "pip-cache-remove") or (
-            self.kind == "alternate-cache" and self.persist)
+        return self.kind in ("chown", "rename") or bool(self.pip_argv)
 
 
 @record
@@ -453,10 +457,11 @@ def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why
     # Only when the cache is where it is by default does a cache-dir in the user's pip config take effect.
     lasting = facts.cache_source in (PLATFORM_DEFAULT, XDG_CACHE_HOME)
     if alternate and persist and facts.account.is_self and lasting:
-        return Step("alternate-cache", code, pip_line(["config", "--user", "set", "global.cache-dir", alternate]),
-                    False, _after(why, "From now on pip uses a fresh cache, ") + f"{alternate}, that "
-                    f"{facts.account.user or facts.account.uid} owns (written to the user's pip config; undo: "
-                    "pip config --user unset global.cache-dir).", (alternate,), cures, persist=True)
+        argv = ("config", "--user", "set", "global.cache-dir", alternate)
+        return Step("alternate-cache", code, pip_line(argv), False, _after(why, "From now on pip uses a fresh "
+                    "cache, ") + f"{alternate}, that {facts.account.user or facts.account.uid} owns (written to the "
+                    "user's pip config; undo: pip config --user unset global.cache-dir).", (alternate,), cures,
+                    pip_argv=argv)
     if alternate:
         note = "" if facts.account.is_self else f" (run by {facts.account.user or facts.account.uid}, not root)"
         later = ("--persist writes it to the user's pip config." if lasting else
@@ -609,11 +614,11 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
         elif finding.code == "PD108" and finding is log_findings[0]:
             # Only as the root cause: beside another finding, a reused wheel is just how pip found the package.
             for name in finding.facts.get("packages", ()):
-                command = pip_line(["cache", "remove", name, *_cache_args(facts)])
-                steps.append(Step("pip-cache-remove", "PD108", command, False,
+                argv = ("cache", "remove", name, *_cache_args(facts))
+                steps.append(Step("pip-cache-remove", "PD108", pip_line(argv), False,
                                   f"Remove the locally built {name} wheel(s) with pip's own command (not "
                                   "undoable; pip builds them again next time).",
-                                  (name,), ("PD108",)))
+                                  (name,), ("PD108",), pip_argv=argv))
     return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, _one_alternate(steps), refused)
 
 

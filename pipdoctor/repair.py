@@ -1098,19 +1098,15 @@ def apply_plan(plan, *, home: Optional[str], environ: Mapping[str, str],
                                 names_ok=cache_names_problem,
                                 extra_header={"steps": [s.kind for s in plan.steps if s.changes_files]})
     for step in plan.steps:
-        argv = None
-        if step.kind == "pip-cache-remove":
-            argv = ["cache", "remove", step.targets[0]] + (["--cache-dir", plan.cache_root] if plan.cache_root else [])
-        elif step.kind == "alternate-cache" and step.persist:
-            argv = ["config", "--user", "set", "global.cache-dir", step.targets[0]]
-        if argv is None:
+        argv = step.pip_argv  # what the plan showed, run with the user's pip
+        if not argv:
             continue
         if pip_command is None:
             outcome.skip(step.command, "no pip to run it with")
             continue
         import subprocess
 
-        proc = subprocess.run(list(pip_command) + argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        proc = subprocess.run([*pip_command, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, env=dict(environ))
         if proc.returncode != 0:
             outcome.skip(step.command, "pip exited with status "
