@@ -333,9 +333,6 @@ def suggest_check(finding: Finding, facts) -> Finding:
 
 # --- pipdoctor fix: the plan (pure; repair.py applies it) ------------------------------------------------
 
-# What pip itself makes at the top of its cache (pip/_internal/cache.py, network/cache.py, self_outdated_check.py:
-# wheels/, http/ before 23.3, http-v2/ since, selfcheck/ since 20.0, selfcheck.json and its lock before).
-PIP_CACHE_NAMES = ("wheels", "http", "http-v2", "selfcheck")
 # Directories that are never a pip cache, whatever a config or a symlink says.
 SYSTEM_DIRS = frozenset(
     "/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root /run /sbin /snap /srv "
@@ -433,9 +430,10 @@ def unsafe_cache_root(path: str, homes=()) -> Optional[str]:
 
 def cache_names_problem(names) -> Optional[str]:
     """Why a directory holding these top-level names does not look like pip's cache, or None."""
-    from pipdoctor.ownership import MOVED_ASIDE
+    from pipdoctor.ownership import MOVED_ASIDE, PIP_WRITES
 
-    unknown = sorted(n for n in names if n not in PIP_CACHE_NAMES and not n.startswith("selfcheck")
+    # What pip makes at the top of its cache; selfcheck.json and its lock before pip 20.0.
+    unknown = sorted(n for n in names if n not in PIP_WRITES and not n.startswith("selfcheck")
                      and MOVED_ASIDE not in n)
     if unknown:
         shown = ", ".join(_text(n) for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
