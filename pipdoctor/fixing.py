@@ -10,6 +10,8 @@ from typing import Mapping, Optional
 
 from pipdoctor import exitcodes
 from pipdoctor.errors import UsageError
+from pipdoctor.findings import has_problem
+from pipdoctor.report import write
 
 # Codes a fix can act on or explain: the cache's own problems (the check's and the log's).
 CACHE_CODES = frozenset(("PD101", "PD102", "PD103", "PD104", "PD105", "PD106", "PD107"))
@@ -81,18 +83,6 @@ def confirm(question: str, yes: bool) -> tuple[bool, str]:
     return False, "not confirmed: nothing was changed"
 
 
-def _write(fd: int, text: str) -> None:
-    from pipdoctor.report import write
-
-    write(fd, text)
-
-
-def _has_problem(findings) -> bool:
-    from pipdoctor.findings import has_problem
-
-    return has_problem(findings)
-
-
 def _refused_before_walk(account, pip_args) -> Optional[str]:
     """Refuse a cache root that is /, a system dir, a HOME or a symlink before the check walks it (a cache
     dir of / would make the check read the whole machine first)."""
@@ -141,14 +131,14 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
     plan = plan_for(before, persist=request.persist)
     color = options.color_for(1)
     if not plan.steps:
-        code = exitcodes.FINDINGS if _has_problem(before.findings) else exitcodes.OK
+        code = exitcodes.FINDINGS if has_problem(before.findings) else exitcodes.OK
         if options.json:
-            _write(1, render_fix_json(before, plan, None, None, code))
+            write(1, render_fix_json(before, plan, None, None, code))
         else:
-            _write(1, render_check_human([before], color=color) + ("\npipdoctor fix: nothing to change.\n"))
+            write(1, render_check_human([before], color=color) + ("\npipdoctor fix: nothing to change.\n"))
         return code
     if not options.json:
-        _write(1, render_check_human([before], color=color, fixes=False) + "\n" + render_fix_human(plan, color=color))
+        write(1, render_check_human([before], color=color, fixes=False) + "\n" + render_fix_human(plan, color=color))
     outcome = after = None
     note = ""
     if request.dry_run:
@@ -162,18 +152,18 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
             after = check_account(account, request.pip_args)
     if after is not None:
         skipped = outcome is not None and outcome.skipped_count > 0  # what was skipped still needs a hand
-        code = exitcodes.FINDINGS if skipped or _has_problem(after.findings) else exitcodes.OK
+        code = exitcodes.FINDINGS if skipped or has_problem(after.findings) else exitcodes.OK
     else:
-        code = exitcodes.FINDINGS if _has_problem(before.findings) else exitcodes.OK
+        code = exitcodes.FINDINGS if has_problem(before.findings) else exitcodes.OK
     if options.json:
-        _write(1, render_fix_json(before, plan, outcome, after, code, note=note))
+        write(1, render_fix_json(before, plan, outcome, after, code, note=note))
     else:
         from pipdoctor.report import render_outcome_human
 
         if outcome is not None:
-            _write(1, render_outcome_human(outcome, after, color=color))
+            write(1, render_outcome_human(outcome, after, color=color))
         if note:
-            _write(1 if code == exitcodes.OK else 2, f"pipdoctor fix: {note}\n")
+            write(1 if code == exitcodes.OK else 2, f"pipdoctor fix: {note}\n")
     return code
 
 
@@ -208,9 +198,9 @@ def run_undo(request: FixRequest, account, options) -> int:
     outcome.notes[:0] = passed_over
     code = exitcodes.OK if outcome.skipped_count == 0 else exitcodes.FINDINGS
     if options.json:
-        _write(1, render_undo_json(outcome, code))
+        write(1, render_undo_json(outcome, code))
     else:
-        _write(1, render_undo_human(outcome, color=options.color_for(1)))
+        write(1, render_undo_human(outcome, color=options.color_for(1)))
     return code
 
 
@@ -230,7 +220,7 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
     more when the first run failed; both runs reported, then the check again. Exit status: pip's last."""
     from pipdoctor.diagnose import check_account
     from pipdoctor.ownership import self_account
-    from pipdoctor.report import (render_check_human, render_fix_human, render_human, render_outcome_human,
+    from pipdoctor.report import (render_after_human, render_fix_human, render_human, render_outcome_human,
                                   render_run_fix_json)
 
     from pipdoctor.cli import report_run
@@ -247,14 +237,14 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
         report_run(run, diagnosis, options)
     if not cache_problem:
         if options.json:
-            _write(1, render_run_fix_json(pip_args[0], run, diagnosis, None, None, None, None, None, run.returncode))
+            write(1, render_run_fix_json(pip_args[0], run, diagnosis, None, None, None, None, None, run.returncode))
         return run.returncode
     account = self_account(environ)
     # The check that diagnosed the run is the one to plan from: the cache is not walked twice.
     before = diagnosis.check or check_account(account, list(pip_args[1:]))
     plan = plan_for(before, persist=options.persist, pip_args=pip_args, log_findings=diagnosis.from_log)
     if not options.json:
-        _write(2, "\n" + render_fix_human(plan, color=color))
+        write(2, "\n" + render_fix_human(plan, color=color))
     outcome = retry = retry_diagnosis = after = None
     note = ""
     wanted = plan.changes or (run.returncode != 0 and plan.retry_args)
@@ -274,30 +264,26 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
                     note = str(error)
                 else:
                     if not options.json:
-                        _write(2, render_outcome_human(outcome, None, color=color))
+                        write(2, render_outcome_human(outcome, None, color=color))
             if run.returncode != 0 and not note:
                 again = list(pip_args) + list(plan.retry_args)
                 if not options.json:
-                    _write(2, f"\npipdoctor: running pip again: pip {' '.join(again)}\n")
+                    write(2, f"\npipdoctor: running pip again: pip {' '.join(again)}\n")
                 retry, retry_diagnosis, _ = _pip_once(again, options, environ)
                 if not options.json:
                     state = "succeeded" if retry.returncode == 0 else f"exited with status {retry.returncode}"
-                    _write(2, f"\npipdoctor: first run exited with status {run.returncode}; after the fix, pip "
+                    write(2, f"\npipdoctor: first run exited with status {run.returncode}; after the fix, pip "
                               f"{state}.\n")
                     if retry.returncode != 0 and retry_diagnosis.findings:
-                        _write(2, render_human(retry_diagnosis.findings, color=color,
+                        write(2, render_human(retry_diagnosis.findings, color=color,
                                                headline="pipdoctor: the second run"))
             after = None if note else check_account(account, list(pip_args[1:]))
             if after is not None and not options.json:
-                if _has_problem(after.findings):
-                    _write(2, "\npipdoctor: the check after the fix still finds:\n"
-                           + render_check_human([after], color=color))
-                else:
-                    _write(2, "pipdoctor: the check after the fix finds no problem.\n")
+                write(2, render_after_human(after, color=color))
     if note and not options.json:
-        _write(2, f"pipdoctor: {note}\n")
+        write(2, f"pipdoctor: {note}\n")
     code = retry.returncode if retry is not None else run.returncode
     if options.json:
-        _write(1, render_run_fix_json(pip_args[0], run, diagnosis, plan, outcome, retry, retry_diagnosis, after, code,
+        write(1, render_run_fix_json(pip_args[0], run, diagnosis, plan, outcome, retry, retry_diagnosis, after, code,
                                       note=note))
     return code

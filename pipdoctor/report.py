@@ -258,13 +258,19 @@ def render_outcome_human(outcome, after, *, color: bool) -> str:
 
         out.append(f"  journal: {_text(outcome.journal)}  (undo: {undo_command(outcome.journal, os.geteuid() == 0)})")
     if after is not None:
-        if any(f.severity.value != "info" for f in after.findings):
-            out.append("")
-            out.append(paint("warning", "After the fix, the check still finds:"))
-            out.append(render_check_human([after], color=color).rstrip("\n"))
-        else:
-            out.append(paint("bold", "After the fix, the check finds no problem: pip can use its cache."))
+        out.append(render_after_human(after, color=color).rstrip("\n"))
     return "\n".join(out) + "\n"
+
+
+def render_after_human(after, *, color: bool) -> str:
+    """What the check finds once a fix was applied."""
+    from pipdoctor.findings import has_problem
+
+    paint = _Style(color)
+    if not has_problem(after.findings):
+        return paint("bold", "After the fix, the check finds no problem: pip can use its cache.") + "\n"
+    return "\n" + paint("warning", "After the fix, the check still finds:") + "\n" + render_check_human([after],
+                                                                                                   color=color)
 
 
 def _check_report_json(report) -> Optional[dict]:

@@ -38,7 +38,7 @@ def test_seed_failure_moved_aside_by_the_user_and_the_retry_succeeds(user, links
     assert run.returncode == 0, err
     assert "PD101" in err and "rename (cures PD103" in err
     assert "running pip again" in err and "after the fix, pip succeeded" in err
-    assert "the check after the fix finds no problem" in err
+    assert "After the fix, the check finds no problem" in err
     moved = [p for p in os.listdir(cache) if p.startswith("wheels.pipdoctor-")]
     assert len(moved) == 1 and os.stat(cache / moved[0]).st_uid == 0  # root's copy, untouched, set aside
     built = wheels_in(cache / "wheels")
