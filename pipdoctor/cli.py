@@ -378,11 +378,11 @@ def _feed_log(target: str, scanner) -> None:
 
 
 def _show_doc(code: str, options: Options) -> int:
-    from pipdoctor.docs import doc_page
+    from pipdoctor.docs import doc_page, documented_codes
 
     page = doc_page(code)
     if page is None:
-        raise UsageError(f"unknown code {code}; the codes are listed in README.md")
+        raise UsageError(f"unknown code {code}; the codes are {', '.join(documented_codes())}")
     from pipdoctor.report import write
 
     write(1, page if page.endswith("\n") else page + "\n")
