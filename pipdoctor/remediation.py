@@ -1,4 +1,5 @@
-"""Cures: the exact commands that fix each finding, with real paths, uids and names (pure)."""
+"""Cures (pure): the exact commands that fix each finding, with real paths, uids and names, and the plan
+`pipdoctor fix` carries out (Step, Plan, make_plan; repair.py applies it)."""
 
 from __future__ import annotations
 
@@ -351,8 +352,8 @@ class Step:
     command: str
     needs_root: bool
     description: str
-    targets: tuple = ()
-    cures: tuple = ()  # every code this step cures, `code` first
+    targets: tuple
+    cures: tuple  # every code this step cures, `code` first
     uid: Optional[int] = None
     gid: Optional[int] = None
     new_names: tuple = ()
@@ -399,7 +400,7 @@ class Plan:
     def to_json(self) -> dict:
         return {"cache_root": _text(self.cache_root), "user": self.user, "uid": self.uid, "gid": self.gid,
                 "refused": self.refused, "needs_root": self.needs_root,
-                "steps": [{"kind": s.kind, "code": s.code, "cures": list(s.cures or (s.code,)), "command": s.command,
+                "steps": [{"kind": s.kind, "code": s.code, "cures": list(s.cures), "command": s.command,
                            "needs_root": s.needs_root, "description": s.description,
                            "targets": [_text(t) for t in s.targets], "new_names": [_text(t) for t in s.new_names],
                            "retry_args": list(s.retry_args), "persist": s.persist, "later": s.later,

@@ -226,7 +226,7 @@ def render_fix_human(plan, *, color: bool) -> str:
     if plan.refused:
         out.append(paint("warning", f"  {plan.refused}"))
     for index, step in enumerate(plan.steps, 1):
-        cures = ", ".join(step.cures or (step.code,))
+        cures = ", ".join(step.cures)
         root = "needs root" if step.needs_root else "no root"
         change = "changes files" if step.changes_files else "no change by pipdoctor"
         out.append(f"  {index}. {paint('bold', step.kind)} (cures {cures}; {root}; {change})")
