@@ -34,3 +34,15 @@ def user():
 def pytest_runtest_setup(item):
     if item.get_closest_marker("root") and os.geteuid() != 0:
         pytest.skip("needs root: creates users, chowns files to them and runs pip as them")
+
+
+@pytest.fixture
+def seal(tmp_path):
+    """A sealed machine (tests/sealed.py) for commands run as root: read-only /, writable scratch and homes."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: seals the machine with a private read-only mount namespace")
+    from tests.sealed import Seal
+
+    scratch = tmp_path / "sealed"
+    scratch.mkdir()
+    return Seal(scratch)

@@ -1,0 +1,41 @@
+"""A sealed machine for tests that run pipdoctor as root against an attacker: a private mount namespace whose
+root filesystem is read-only, with only the test's own scratch, the throwaway users' homes and a private
+/var/lib (root's journal store) writable. A regression then fails a test instead of damaging the box."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+from typing import Sequence
+
+from tests import sandbox
+
+
+def seal_script(varlib: Path, writable: Sequence[Path] = ()) -> str:
+    """The `mount_setup` (sandbox.run) that seals one command: each `writable` dir is bound onto itself (its
+    own rw mount), `varlib` replaces /var/lib (so root's journals live there, across the test's commands),
+    then / itself is remounted read-only. Only the root mount is remounted: /proc, /dev and the binds stay."""
+    lines = []
+    for path in writable:
+        quoted = shlex.quote(str(path))
+        lines.append(f"mount --bind {quoted} {quoted}")
+    lines.append(f"mount --bind {shlex.quote(str(varlib))} /var/lib")
+    lines.append("mount -o remount,bind,ro /")
+    return "\n".join(lines)
+
+
+class Seal:
+    """One test's sealed machine: `setup` is the mount_setup script for every command the test runs as root."""
+
+    def __init__(self, scratch: Path):
+        self.scratch = scratch
+        self.varlib = scratch / "varlib"  # stands in for /var/lib: root's store is varlib/pipdoctor
+        self.varlib.mkdir(mode=0o755)
+        os.chown(self.varlib, 0, 0)
+        self.setup = seal_script(self.varlib, (scratch, sandbox.homes_base()))
+
+    @property
+    def store(self) -> Path:
+        """Root's journal store as the host sees it (/var/lib/pipdoctor inside the seal)."""
+        return self.varlib / "pipdoctor"
