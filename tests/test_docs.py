@@ -138,3 +138,17 @@ def test_explain_unknown_code_is_a_usage_error():
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "PD999" in lines[0], result.stderr
+
+
+def _promises(text: str) -> list[str]:
+    """The lines between the `<!-- promises` and `<!-- /promises -->` markers."""
+    block = text.split("<!-- promises", 1)[1].split("\n", 1)[1].split("<!-- /promises -->", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_states_the_security_promises_word_for_word():
+    """docs/SECURITY.md states the model; README's Safety section must promise exactly the same (issue 11)."""
+    security = _promises((REPO / "docs" / "SECURITY.md").read_text(encoding="utf-8"))
+    readme = _promises((REPO / "README.md").read_text(encoding="utf-8"))
+    assert len(security) >= 5
+    assert readme == security
