@@ -216,3 +216,10 @@ def test_pip_26_1_cache_warning_is_not_called_corruption(running, reported):
         text = log_path.read_text() + f"\n[notice] A new release of pip is available: {running} -> 26.2\n"
         assert ("PD107" in _codes(text)) is reported, log_path
         assert "PD107" in _codes(text.replace("[notice] A new release of pip is available", "[notice] Pinned"))
+
+
+@pytest.mark.parametrize("log_path", sorted((LOGS / "prefix-dir-root-owned").glob("pip-*.log")), ids=lambda p: p.stem)
+def test_a_prefix_scheme_dir_is_the_install_target_a_checkouts_build_dir_is_not(log_path):
+    text = log_path.read_text()
+    assert "/srv/prefix/lib'" in text and _findings(log_path)[0].code == "PD301"
+    assert _codes(text.replace("/srv/prefix/lib'", "/srv/pdtiny/build/lib'"))[:1] == ["PD399"]

@@ -34,7 +34,7 @@ _TARGET_FRAME = re.compile(r'File ".*", line \d+, in _handle_target_dir\s*$')
 # The first dir of an install scheme pip cannot create under a --prefix or --root (sysconfig: <base>/lib,
 # lib64, bin, include, share; Windows Lib, Scripts), as pip's install-failure line itself names it.
 _FAILURE_LINE = re.compile(r"Could not install packages due to an? (?:EnvironmentError|OSError)")
-_SCHEME_DIR = re.compile(r"[/\\](?:lib|lib64|bin|include|share|scripts)$", re.I)
+_SCHEME_DIR = re.compile(r"(?<![/\\]build)[/\\](?:lib|lib64|bin|include|share|scripts)$", re.I)
 TRIGGERS = (TRIGGER, rb"Could not install packages due to", rb"Consider using the `--user` option",
             rb"Check the permissions\.", rb'File ".*", line \d+, in ', rb"Failed to remove contents in a temporary")
 # How far (in lines) an error may stand from the install context that explains it.
