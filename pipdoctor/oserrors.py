@@ -54,15 +54,33 @@ TRIGGER = (rb"\[(?:Errno|WinError) \d+\]|Permission denied|Operation not permitt
            rb"|No space left on device|Disk quota exceeded|not enough space on the disk|Read-only file system")
 
 
+# A name Python's tempfile makes (Lib/tempfile.py: template "tmp", _RandomNameSequence's 8 characters of
+# a-z0-9_). Refused, it never existed: the error is about the dir it was to be made in. pip >= 25.3 builds
+# each wheel in tempfile.TemporaryDirectory(dir=<wheel-cache entry>) (wheel_builder.py
+# _build_one_inside_env), so a root-owned entry shows up as `<entry>/tmpXXXXXXXX`.
+_TEMPFILE_NAME = re.compile(r"[/\\]tmp[a-z0-9_]{8}$")
+
+
 @record
 class OSErrorReport:
-    """One OS error as pip printed it. `path` is the file the error is about (a rename's source)."""
+    """One OS error as pip printed it. `path` is the file the error is about: a rename's source; a full
+    disk's destination (shutil.copyfile writes the destination; its sendfile error names both, src first);
+    for a refused tempfile name, the dir it was to be made in."""
 
     line: Line
     kind: ErrorKind
     number: Optional[int]
     path: Optional[str]
     destination: Optional[str] = None
+
+
+def _subject(kind: ErrorKind, path: Optional[str], destination: Optional[str]) -> Optional[str]:
+    """The file the error is about (see OSErrorReport)."""
+    if kind is ErrorKind.NO_SPACE and destination:
+        return destination
+    if kind is not ErrorKind.NO_SPACE and path and _TEMPFILE_NAME.search(path):
+        return path[:-12]
+    return path
 
 
 def _unquote(single: Optional[str], double: Optional[str]) -> Optional[str]:
@@ -90,15 +108,16 @@ def os_errors_in(line: Line) -> list[OSErrorReport]:
         kind = table.get(number) or _kind_from_text(match.group(3))
         if kind is None:
             continue
-        reports.append(OSErrorReport(line, kind, number, _unquote(match.group(4), match.group(5)),
-                                     _unquote(match.group(6), match.group(7))))
+        path, destination = _unquote(match.group(4), match.group(5)), _unquote(match.group(6), match.group(7))
+        reports.append(OSErrorReport(line, kind, number, _subject(kind, path, destination), destination))
     if reports:
         return reports
     for pattern in (_QUOTED_THEN_TEXT, _BARE_THEN_TEXT):
         for match in pattern.finditer(line.text):
             groups = match.groups()
             path = _unquote(groups[0], groups[1]) if pattern is _QUOTED_THEN_TEXT else groups[0]
-            reports.append(OSErrorReport(line, _kind_from_text(groups[-1]), None, path))
+            kind = _kind_from_text(groups[-1])
+            reports.append(OSErrorReport(line, kind, None, _subject(kind, path, None)))
         if reports:
             return reports
     match = _TEXT_ONLY.search(line.text)

@@ -18,23 +18,31 @@ class PathKind(str, enum.Enum):
     OTHER = "other"
 
 
-# pip's platform defaults (pip/_internal/utils/appdirs.py user_cache_dir) and its cache layout
-# (pip/_internal/cache.py: wheels/ab/cd/ef/<rest of hash>, http/ and http-v2/ (23.3+), selfcheck/).
+# pip's platform defaults (pip/_internal/utils/appdirs.py user_cache_dir) and its cache layout, which gives
+# away a --cache-dir anywhere, /tmp included: pip/_internal/cache.py _get_cache_path_parts puts a wheel in
+# wheels/ab/cd/ef/<rest of the hash> (so wheels/ab is one of its buckets), cachecontrol's FileCache an HTTP
+# response in http/a/b/c/d/e/<hash> (http-v2/ from 23.3), and nothing else makes such dirs.
 _CACHE = re.compile(
     r"/\.cache/pip(?:/|$)|/library/caches/pip(?:/|$)|/appdata/local/pip/cache(?:/|$)"
-    r"|(?:^|/)pip/(?:wheels|http|http-v2|selfcheck)(?:/|$)|/wheels/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{2}/"
+    r"|(?:^|/)pip/(?:wheels|http|http-v2|selfcheck)(?:/|$)|/wheels/[0-9a-f]{2}(?:/|$)"
+    r"|/http(?:-v2)?/[0-9a-f]/[0-9a-f](?:/|$)"
 )
-# pip's own temp directories (pip/_internal/utils/temp_dir.py kinds and older "pip-xxxx-build" names).
+# pip's own temp directories (pip/_internal/utils/temp_dir.py kinds); pip 6-9's tempfile.mkdtemp('-build',
+# 'pip-') names, whose random part is 6 characters on Python 2 and 8 on Python 3; pip 1.x-6's fixed
+# <tmp>/pip_build_<user> (1.5.6 locations.py _get_build_prefix).
 _UNINSTALL_STASH = re.compile(r"(?:^|/)pip-uninstall-[^/]*/|(?:^|/)pip-[^/]*-uninstall/")
 _PIP_TEMP = re.compile(
     r"(?:^|/)pip-(?:unpack|req-build|build|build-env|build-tracker|req-tracker|install|record|wheel|"
     r"ephem-wheel-cache|target|modern-metadata|metadata|download|standalone-pip|unpacked-wheel|"
-    r"[a-z0-9_]{8}-build|[a-z0-9_]{8}-record)[-_/]|(?:^|/)pip-[a-z0-9_]{8}(?:/|$)"
+    r"[a-z0-9_]{6,8}-(?:build|record|unpack))[-_/]|(?:^|/)pip-[a-z0-9_]{8}(?:/|$)|(?:^|/)pip_build_[^/]+"
 )
+# Where pip installs: site-packages and the scheme dirs around it, a dist-info (an installed one: a source
+# checkout's <name>.egg-info is setuptools' build output, not an install), and the user scheme's dirs
+# (`~/.local/lib|bin|include`, sysconfig posix_user) that "Defaulting to user installation" writes.
 _TARGET = re.compile(
-    r"/(?:site|dist)-packages(?:/|$)|/lib/python\d[\d.]*/|\.(?:dist|egg)-info(?:/|$)|/scripts/[^/]+$"
+    r"/(?:site|dist)-packages(?:/|$)|/lib/python\d[\d.]*/|\.dist-info(?:/|$)|/scripts/[^/]+$"
     r"|/library/python/|/python\.framework/|/(?:usr|opt|usr/local|\.?venv|env|envs/[^/]+)/bin/"
-    r"|/bin/[^/]+$|/include/python"
+    r"|/bin/[^/]+$|/include/python|/\.local/(?:lib|bin|include)(?:/|$)"
 )
 _TEMP = re.compile(r"^/tmp/|^/var/tmp/|/appdata/local/temp/|^[a-z]:/(?:windows/)?temp/")
 

@@ -68,3 +68,24 @@ def test_healthy_lines_report_nothing():
     for text in ("Successfully installed pdtiny-1.0", "Requirement already satisfied: pip in ./venv",
                  "  Stored in directory: /home/alice/.cache/pip/wheels/7f/e5/23/abc"):
         assert os_errors_in(_line(text)) == []
+
+
+def test_a_full_disk_copy_is_about_its_destination():
+    # shutil's _fastcopy_sendfile sets filename (src) and filename2 (dst); the full disk is dst's.
+    text = str(OSError(errno.ENOSPC, "No space left on device", "/tmp/pip-wheel-a/x.whl", None,
+                       "/home/alice/.cache/pip/wheels/ab/cd/ef/0123/x.whl"))
+    [report] = os_errors_in(_line(text))
+    assert (report.kind, report.path) == (ErrorKind.NO_SPACE, "/home/alice/.cache/pip/wheels/ab/cd/ef/0123/x.whl")
+    # A refused rename stays about its source (test_rename_names_source_and_destination).
+
+
+@pytest.mark.parametrize("printed,about", [
+    # tempfile's own name, refused: it never existed; the dir it was to be made in is what refused.
+    ("/home/alice/.cache/pip/wheels/ab/cd/ef/0123/tmpl1zw0c_s", "/home/alice/.cache/pip/wheels/ab/cd/ef/0123"),
+    # Look-alikes: names of real files that only start like it.
+    ("/home/alice/.cache/pip/wheels/ab/cd/ef/0123/tmpfile.whl",) * 2,
+    ("/srv/tmp12345678x", "/srv/tmp12345678x"),
+])
+def test_a_refused_tempfile_name_is_about_its_dir(printed, about):
+    [report] = os_errors_in(_line(str(PermissionError(errno.EACCES, "Permission denied", printed))))
+    assert report.path == about

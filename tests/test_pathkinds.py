@@ -57,3 +57,28 @@ def test_cache_root_keeps_the_paths_own_spelling():
     assert cache_root_of(r"C:\Users\Bob\AppData\Local\pip\Cache\wheels\ab") == r"C:\Users\Bob\AppData\Local\pip\Cache"
     assert cache_root_of("/srv/xdg/pip/http-v2/a") == "/srv/xdg/pip"
     assert cache_root_of("/home/alice/project") is None
+
+
+@pytest.mark.parametrize("path,kind", [
+    # A --cache-dir under /tmp is the cache by pip's own layout (cache.py buckets, cachecontrol's FileCache)...
+    ("/tmp/shared-pip-cache/wheels/7f", PathKind.CACHE),
+    ("/tmp/ci-cache/wheels/ab/cd/ef/0123456789abcdef/tmpab12cd34", PathKind.CACHE),
+    ("/tmp/ci-cache/http-v2/a/b/c/d/e/0123", PathKind.CACHE),
+    # ...not a dir that merely holds wheels or HTTP files: a --wheel-dir under /tmp is a temp dir.
+    ("/tmp/wheels/pdtiny-1.0-py3-none-any.whl", PathKind.TEMP),
+    ("/tmp/http/index.html", PathKind.TEMP),
+    # A source checkout's build output is setuptools', not an install; an installed egg-info is one.
+    ("pdtiny.egg-info", PathKind.OTHER),
+    ("/home/alice/src/pdtiny/pdtiny.egg-info/PKG-INFO", PathKind.OTHER),
+    ("/usr/lib/python2.7/dist-packages/pdtiny-1.0.egg-info", PathKind.TARGET),
+    # The user scheme's dirs (sysconfig posix_user) are an install target; the rest of ~/.local is not.
+    ("/home/alice/.local/lib", PathKind.TARGET),
+    ("/home/alice/.local/bin/pdtiny", PathKind.TARGET),
+    ("/home/alice/.local/share/virtualenv/x", PathKind.OTHER),
+    # pip 1.x-9.x temp dirs: <tmp>/pip_build_<user>, and Python 2's 6-character mkdtemp names.
+    ("/home/alice/tmp/pip_build_alice/pycrypto/setup.py", PathKind.TEMP),
+    ("/home/alice/tmp/pip-Ab3_xZ-build/setup.py", PathKind.TEMP),
+    ("/home/alice/tmp/pip-Ab3_xZ-unpack/x.tar.gz", PathKind.TEMP),
+])
+def test_path_classes_and_their_look_alikes(path, kind):
+    assert path_kind(path) is kind

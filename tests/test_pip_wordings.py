@@ -110,3 +110,9 @@ def test_pip_6_temp_folder_check(template, versions):
                          ids=_ids(templates("externally-managed")))
 def test_externally_managed(template, versions):
     assert codes("error: " + template) == ["PD302"]
+
+
+# pip 1.4.1 locations.py:77 (before 1.5's wording above): quoted from the source, pip 1.x cannot run here.
+def test_pip_1_4_temp_folder_check():
+    assert codes("The temporary folder for building (/tmp/pip_build_alice) is not owned by your user!") == ["PD303"]
+    assert codes("The temporary folder for building (/tmp/pip_build_alice) is owned by you.") == []

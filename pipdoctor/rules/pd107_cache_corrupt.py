@@ -4,6 +4,14 @@ pip ignores a bad HTTP-cache entry (`Cache entry deserialization failed, entry i
 bad cached wheel: pip 20.3-21.3 crash with a `BadZipFile` traceback that never names the file, pip 22+ say
 `Wheel 'X' located at P is invalid.` Removing that one entry cures it; a blind purge is never needed.
 
+pip 26.1 and 26.1.1 print the HTTP-cache warning for entries that are not damaged at all: their urllib3 adds
+`zstd` to Accept-Encoding where zstd can be imported, so a response another interpreter or another pip
+stored under `Vary: Accept-Encoding` no longer matches the request, and cachecontrol reports the mismatch as
+a failed deserialization (26.1 src/pip/_vendor/urllib3/util/request.py:22-32,
+src/pip/_vendor/cachecontrol/serialize.py:99-103, controller.py:166; fixed in 26.1.2, NEWS #14012). When
+the log shows that one of those pips ran (its version notice or `pip -V`), that warning alone is not
+reported.
+
 A cached download whose bytes were damaged while its entry still reads fine is served as if it were good:
 pip says `Using cached X (N kB)` and then stops on the hash the index gave for X (`THESE PACKAGES DO NOT
 MATCH THE HASHES`, `Expected sha256 A` / `Got B`). That is this code too (an error) when the index's own
@@ -27,7 +35,7 @@ SEVERITY = Severity.ERROR
 TRIGGERS = (rb"Cache entry deserialization failed", rb"BadZip[Ff]ile", rb"located at .* is invalid",
             rb"Error -3 while decompressing", rb"unsupported pickle protocol", rb"msgpack\.exceptions\.",
             rb" from \S+#md5=[0-9a-f]| from \S+#sha\d+=[0-9a-f]", rb"Expected (md5|sha\d+) [0-9a-f]",
-            rb"Got +[0-9a-f]{32}")
+            rb"Got +[0-9a-f]{32}", rb"A new release of pip is available: \S+ -> ", rb"^pip \S+ from \S+ \(python ")
 # "Using cached X" is in most healthy runs, and matters only before a hash mismatch: captured (the first
 # line of each file pip took from its cache), not kept as a line.
 CAPTURES = (rb"Using cached (\S+)",)
@@ -36,6 +44,10 @@ CAPTURES = (rb"Using cached (\S+)",)
 # catch a bad entry: a truncated zlib body, a pickle or msgpack written by another Python or pip.
 _HTTP_ENTRY = re.compile(r"Cache entry deserialization failed, entry ignored|Error -3 while decompressing"
                          r"|unsupported pickle protocol|msgpack\.exceptions\.")
+# pip's version, as it states it: the self-check notice (self_outdated_check.py, 22.2+) or `pip -V`.
+_PIP_VERSION = re.compile(r"A new release of pip is available: (\S+) -> |^pip (\S+) from \S+ \(python ")
+# The pips whose "entry ignored" warning may be a Vary mismatch, not damage (see the docstring).
+_SPURIOUS_WARNING_PIPS = ("26.1", "26.1.1")
 _BAD_ZIP = re.compile(r"BadZip[Ff]ile\b")
 _INVALID_WHEEL = re.compile(r"""Wheel ['"](.+?)['"] located at (.+?) is invalid""")
 # pip/_internal/network/download.py: "Using cached URL-or-file (size)" for an HTTP-cache hit (the URL, or
@@ -50,6 +62,10 @@ _GOT = re.compile(r"^\s*Got +([0-9a-f]{32,})\s*$")
 
 def _file_name(url: str) -> str:
     return url.split("#", 1)[0].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def _pip_versions(log) -> set:
+    return {m.group(1) or m.group(2) for _, m in log.matching(_PIP_VERSION)}
 
 
 def cached_hash_mismatches(log):
@@ -117,6 +133,8 @@ def match(log, facts=None):
         )]
     if http:
         crashed = any("entry ignored" not in line.text for line, _ in http)
+        if not crashed and _pip_versions(log) & set(_SPURIOUS_WARNING_PIPS):
+            return []
         return [Finding(
             CODE, NAME, Severity.ERROR if crashed else Severity.WARNING,
             message="pip could not read an entry of its HTTP cache and stopped." if crashed else

@@ -11,21 +11,26 @@ import re
 
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.oserrors import TRIGGER, ErrorKind
-from pipdoctor.pathkinds import PathKind
+from pipdoctor.pathkinds import PathKind, cache_root_of
 from pipdoctor.rules._common import (CACHE_DISABLED, CACHE_DISABLED_TRIGGER, disabled_cache_dirs, errors_on,
                                      evidence)
 
 CODE = "PD201"
 NAME = "home-missing"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER, CACHE_DISABLED_TRIGGER, rb"could not determine the home directory")
+TRIGGERS = (TRIGGER, CACHE_DISABLED_TRIGGER, rb"could not determine the home directory",
+            rb"Stored in directory: \S*/~/")
 
 # Homes that never exist: Debian's `nobody` and system users; and `~` left unexpanded (no HOME, no passwd
-# entry): pip 6-19 print `~/.cache/pip`, pip 20+ make it absolute, `<cwd>/~/.cache/pip` (cli/base_command.py
-# normalize_path).
-_NO_HOME = re.compile(r"^(?:/nonexistent|/dev/null)(?:[/\\]|$)|(?:^|[/\\])~[/\\]")
+# entry), which pip 20+ make absolute, `<cwd>/~/.cache/pip` (cli/base_command.py normalize_path): a `~` dir
+# inside an absolute path. A leading `~/...` is not evidence: it is how people abbreviate their home when
+# they paste a log (`~/Library/Caches/pip/...`).
+_NO_HOME = re.compile(r"^(?:/nonexistent|/dev/null)(?:[/\\]|$)|^[/\\].*?[/\\]~(?:[/\\]|$)")
 # pip 26.3's platformdirs (_xdg.py) when it cannot expand `~` at all.
 _NO_HOME_ERROR = re.compile(r"could not determine the home directory")
+# pip 7-26 after building a wheel into its cache (wheel_builder.py): with `~` unexpanded, pip succeeds
+# into a stray `~/.cache/pip` under the working directory, which a run from elsewhere never finds.
+_STORED = re.compile(r"Stored in directory: (\S*[/\\]~[/\\]\S*)")
 
 
 def _under(path: str, home: str) -> bool:
@@ -34,6 +39,8 @@ def _under(path: str, home: str) -> bool:
 
 def match(log, facts=None):
     reports = errors_on(log, facts, [ErrorKind.PERMISSION], PathKind.CACHE)
+    stored = [(line, cache_root_of(m.group(1)) or m.group(1)) for line, m in log.matching(_STORED)
+              if _NO_HOME.match(m.group(1))]
     paths = disabled_cache_dirs(log) + [r.path for r in reports if r.path]
     refused = log.matching(_NO_HOME_ERROR)
     if refused:
@@ -43,7 +50,7 @@ def match(log, facts=None):
             why="pip needs a home directory to find its cache and config; it cannot expand `~`.",
             evidence=evidence(line for line, _ in refused),
         )]
-    if not paths:
+    if not paths and not stored:
         return []
     identity = getattr(facts, "identity", None)
     if identity is not None and not identity.home_exists:
@@ -52,14 +59,27 @@ def match(log, facts=None):
     else:
         missing = [p for p in paths if _NO_HOME.match(p)]
         home = missing[0].split("/.cache")[0] if missing else None
+    missing += [root for _, root in stored]
     if not missing:
         return []
     lines = [line for line, _ in log.matching(CACHE_DISABLED)] + [r.line for r in reports]
-    what = "HOME is not set" if identity is not None and home is None else f"HOME ({home}) does not exist"
+    if home is None or home.endswith("~"):
+        what = "HOME is not set (and `~` has no passwd entry to expand to)"
+    else:
+        what = f"HOME ({home}) does not exist"
+    if not lines:  # pip worked, into a stray cache it will not find again from another directory
+        return [Finding(
+            CODE, NAME, Severity.WARNING,
+            message=f"{what}, so pip keeps its cache in a directory literally named `~`: {missing[0]}.",
+            why="With `~` unexpanded pip makes its cache relative to the working directory: each directory "
+                "pip runs from gets its own stray `~/.cache/pip`, and no run finds another's wheels.",
+            paths=tuple(dict.fromkeys(missing)),
+            evidence=evidence(line for line, _ in stored),
+        )]
     return [Finding(
         CODE, NAME, SEVERITY,
         message=f"{what}, so pip cannot create its cache at {missing[0]}.",
         why="pip keeps its cache under HOME; with no HOME directory it has nowhere to write and runs uncached.",
         paths=tuple(dict.fromkeys(missing)),
-        evidence=evidence(lines),
+        evidence=evidence(lines + [line for line, _ in stored]),
     )]

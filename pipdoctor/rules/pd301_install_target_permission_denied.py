@@ -27,6 +27,14 @@ _INSTALL_FRAME = re.compile(r'File ".*", line \d+, in (?:clobber|move_wheel_file
 # pip 23+ (pip/_internal/utils/temp_dir.py, AdjacentTempDirectory): an uninstall stash it could not
 # delete, i.e. files in site-packages that the user may not remove (left by a root install).
 _STASH_LEFT = re.compile(r"""Failed to remove contents in a temporary directory ['"](.+?)['"]""")
+# pip's --target step (commands/install.py _handle_target_dir, 20.3-26.3: ensure_dir(target_dir), then
+# shutil.move of each installed item) runs after the install-error handler, so its OS errors come as a bare
+# traceback under this frame, on whatever path the user gave --target.
+_TARGET_FRAME = re.compile(r'File ".*", line \d+, in _handle_target_dir\s*$')
+# The first dir of an install scheme pip cannot create under a --prefix or --root (sysconfig: <base>/lib,
+# lib64, bin, include, share; Windows Lib, Scripts), as pip's install-failure line itself names it.
+_FAILURE_LINE = re.compile(r"Could not install packages due to an? (?:EnvironmentError|OSError)")
+_SCHEME_DIR = re.compile(r"(?<![/\\]build)[/\\](?:lib|lib64|bin|include|share|scripts)$", re.I)
 TRIGGERS = (TRIGGER, rb"Could not install packages due to", rb"Consider using the `--user` option",
             rb"Check the permissions\.", rb'File ".*", line \d+, in ', rb"Failed to remove contents in a temporary")
 # How far (in lines) an error may stand from the install context that explains it.
@@ -37,18 +45,37 @@ def _near(line, context_lines) -> bool:
     return any(0 <= line.number - c.number <= _NEAR or 0 <= c.number - line.number <= 2 for c in context_lines)
 
 
+def _under_frame(line, frames) -> bool:
+    """The line comes after one of the frames, within the traceback's reach."""
+    return any(0 < line.number - frame.number <= _NEAR for frame in frames)
+
+
 def install_step_errors(log, facts=None):
-    """Permission errors that happened installing: on a target path, or on a path-less or unplaceable
-    one (pip prints a bare file name at times) right by pip's install-failure message or install frames."""
+    """Permission errors that happened installing: on a target path; under pip's --target step; on a
+    scheme dir named by pip's install-failure line (a --prefix); or on a path-less or unplaceable one (pip
+    prints a bare file name at times) right by pip's install-failure message or install frames."""
     roots = known_cache_roots(log, facts)
     context = [line for line, _ in log.matching(_INSTALL_FAILURE) + log.matching(_INSTALL_FRAME)]
+    target_frames = [line for line, _ in log.matching(_TARGET_FRAME)]
     attributed = []
     for report in os_errors(log, ErrorKind.PERMISSION):
         kind = path_kind(report.path, roots)
-        if kind is PathKind.TARGET or (kind is PathKind.OTHER and _near(report.line, context)
-                                       and (report.path is None or not report.path.startswith(("/", "\\")))):
+        if kind is PathKind.TARGET:
+            attributed.append(report)
+        elif kind is PathKind.OTHER and (
+                (_near(report.line, context) and (report.path is None or not report.path.startswith(("/", "\\"))))
+                or _under_frame(report.line, target_frames)
+                or (_SCHEME_DIR.search(report.path or "") and _FAILURE_LINE.search(report.line.text))):
             attributed.append(report)
     return attributed
+
+
+def _cut_target_step(log):
+    """The --target step's frames, when no OS error follows them: a traceback cut before its last line."""
+    frames = [line for line, _ in log.matching(_TARGET_FRAME)]
+    if not frames or any(report.line.number > frames[0].number for report in os_errors(log)):
+        return []
+    return frames
 
 
 def match(log, facts=None):
@@ -57,6 +84,17 @@ def match(log, facts=None):
     leftovers = [(line, m.group(1)) for line, m in log.matching(_STASH_LEFT)
                  if path_kind(m.group(1), roots) is PathKind.TARGET]
     if not reports and not leftovers:
+        cut = _cut_target_step(log)
+        if cut:
+            return [Finding(
+                CODE, NAME, SEVERITY,
+                message="pip failed while moving the installed files into its --target dir; the log stops "
+                        "inside that step's traceback, before the error.",
+                why=("pip installs into a temp dir, then creates the --target dir and moves every file into it "
+                     "(commands/install.py _handle_target_dir); that dir or its parent not being writable by "
+                     "the user is the usual cause. This is not a cache problem."),
+                evidence=evidence(cut),
+            )]
         return []
     if reports:
         paths = unique_paths(reports)

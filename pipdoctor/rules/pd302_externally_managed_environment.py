@@ -15,9 +15,17 @@ from pipdoctor.rules._common import evidence
 CODE = "PD302"
 NAME = "externally-managed-environment"
 SEVERITY = Severity.ERROR
-TRIGGERS = (rb"externally-managed-environment", rb"environment is externally managed")
+# The refusal's first lines, and its tail (pip's own note and hint, exceptions.py ExternallyManagedEnvironment,
+# 23.0-26.3), which is all a log cut at the top or a CI step's last lines may keep. On a narrow terminal rich
+# wraps the note, leaving "--break-system-packages." alone on its line. The distribution's text in between
+# (EXTERNALLY-MANAGED's Error) differs per distribution and is not matched.
+TRIGGERS = (rb"externally-managed-environment", rb"environment is externally managed",
+            rb"See PEP 668 for the detailed specification", rb"by passing --break-system-packages",
+            rb"^\s*--break-system-packages\.\s*$")
 
-_REFUSAL = re.compile(r"externally-managed-environment|environment is externally managed")
+_REFUSAL = re.compile(r"externally-managed-environment|environment is externally managed"
+                      r"|See PEP 668 for the detailed specification|by passing --break-system-packages"
+                      r"|^\s*--break-system-packages\.\s*$")
 
 
 def match(log, facts=None):

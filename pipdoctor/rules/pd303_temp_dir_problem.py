@@ -18,11 +18,15 @@ CODE = "PD303"
 NAME = "temp-dir-problem"
 SEVERITY = Severity.ERROR
 TRIGGERS = (TRIGGER, rb"No usable temporary directory found", rb"The temporary folder for building",
-            rb"failed to map segment from shared object")
+            rb"failed to map segment from shared object", rb"in _get_default_tempdir")
 
-# Python's tempfile.gettempdir() when no candidate is writable; pip 6.0-6.1's own check (locations.py:134).
+# Python's tempfile.gettempdir() when no candidate is writable; pip 1.4-6.1's own check of its build dir
+# (1.4.1 locations.py:77 "is not owned by your user!", 1.5-6.1 "is either not owned by you, or is a symlink").
 _NO_TEMP = re.compile(r"No usable temporary directory found in (.*)|The temporary folder for building \((.*?)\) "
-                      r"is either not owned by you")
+                      r"is (?:either )?not owned by (?:you|your user)")
+# A traceback cut before that line still shows where it was raised: only tempfile._get_default_tempdir
+# raises there (Lib/tempfile.py), after every candidate dir failed.
+_NO_TEMP_FRAME = re.compile(r'tempfile\.py", line \d+, in _get_default_tempdir\s*$')
 # A noexec /tmp: the dynamic loader cannot map an extension that the build env unpacked there (ld.so's
 # "failed to map segment from shared object", EPERM from mmap with PROT_EXEC).
 _NOEXEC = re.compile(r"(/\S+?): failed to map segment from shared object")
@@ -30,7 +34,7 @@ _NOEXEC = re.compile(r"(/\S+?): failed to map segment from shared object")
 
 def match(log, facts=None):
     reports = errors_on(log, facts, [ErrorKind.PERMISSION], PathKind.TEMP)
-    no_temp = log.matching(_NO_TEMP)
+    no_temp = log.matching(_NO_TEMP) or log.matching(_NO_TEMP_FRAME)
     noexec = [(line, m.group(1)) for line, m in log.matching(_NOEXEC) if path_kind(m.group(1)) is PathKind.TEMP]
     if not reports and not no_temp and not noexec:
         return []
