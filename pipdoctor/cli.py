@@ -404,11 +404,11 @@ def _feed_log(target: str, scanner) -> None:
             stream = os.fdopen(0, "rb", closefd=False)
         else:
             fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-            stream = os.fdopen(fd, "rb")
             if stat.S_ISDIR(os.fstat(fd).st_mode):
-                stream.close()
+                os.close(fd)
                 raise UsageError(f"cannot read {target}: it is a directory")
             os.set_blocking(fd, True)
+            stream = os.fdopen(fd, "rb")
     except OSError as error:
         raise UsageError(f"cannot read {name}: {error.strerror}") from None
     with stream:
