@@ -182,6 +182,8 @@ def console() -> None:
     """The `pipdoctor` command: main(), then out at once. The interpreter's teardown would free, one by one,
     the rules and regexes a run loaded while pip ran: ~6 ms on every `pipdoctor install` (scripts/bench,
     overhead), when all that is left to do is to exit with pip's status."""
+    from pipdoctor.terminal import hold_standard_fds
+
     hold_standard_fds()
     code = main()
     for stream in (sys.stdout, sys.stderr):  # None when the fd was closed at start
@@ -191,22 +193,6 @@ def console() -> None:
         except OSError:  # the reader went away: what is left unwritten has no one to read it
             pass
     os._exit(code)
-
-
-def hold_standard_fds() -> None:
-    """Give each of fds 0, 1 and 2 that is closed (`pipdoctor ... >&-`) a placeholder: /dev/null opened the
-    way that fails, read-only for an output and write-only for stdin. A pipe made later can then never land
-    on a standard fd (pip's output piped into what we take for our stderr), and using the fd still fails
-    with EBADF as the closed fd did, so a closed stdout is reported, not silently swallowed. subprocess keeps
-    a child's pipes off fds 0-2 the same way (_posixsubprocess.c, child_exec: "make sure that
-    p2cread/c2pwrite/errwrite are not 0, 1 or 2")."""
-    for fd, flags in ((0, os.O_WRONLY), (1, os.O_RDONLY), (2, os.O_RDONLY)):
-        try:
-            os.fstat(fd)
-        except OSError:
-            # open(2) returns the lowest free fd: this one, since every fd below it is open by now. Inherited,
-            # so pip finds its standard fds as the user left them: there, and failing if used.
-            os.set_inheritable(os.open(os.devnull, flags), True)
 
 
 def _refuse_nul(args: list[str]) -> None:
@@ -232,13 +218,12 @@ def _dispatch(args: list[str]) -> int:
     options = Options()
     rest, special = parse_options(args, options, stop_at_positional=True)
     if special or not rest:
-        from pipdoctor.terminal import write
-
         if rest == ["--version"]:
+            from pipdoctor.terminal import write
+
             write(1, f"pipdoctor {__version__}\n")
             return exitcodes.OK
-        write(1 if special else 2, USAGE)
-        return exitcodes.OK if special else exitcodes.USAGE
+        return _show_usage(1) if special else _show_usage(2, exitcodes.USAGE)
     command, command_args = rest[0], rest[1:]
     if command == "explain":
         operands, special = parse_options(command_args, options, stop_at_positional=False)
@@ -266,11 +251,11 @@ def _dispatch(args: list[str]) -> int:
     return _run_pip(rest, options)
 
 
-def _show_usage() -> int:
-    from pipdoctor.terminal import write
+def _show_usage(fd: int = 1, code: int = exitcodes.OK) -> int:
+    from pipdoctor.terminal import TerminalText, write
 
-    write(1, USAGE)
-    return exitcodes.OK
+    write(fd, TerminalText(USAGE))
+    return code
 
 
 def parse_fix_args(args: list[str], options: Options):
@@ -430,9 +415,9 @@ def _show_doc(code: str, options: Options) -> int:
     page = doc_page(code)
     if page is None:
         raise UsageError(f"unknown code {code}; the codes are {', '.join(documented_codes())}")
-    from pipdoctor.terminal import write
+    from pipdoctor.terminal import TerminalText, write
 
-    write(1, page if page.endswith("\n") else page + "\n")
+    write(1, TerminalText(page if page.endswith("\n") else page + "\n"))  # pipdoctor's own page
     return exitcodes.OK
 
 

@@ -118,6 +118,8 @@ class _Hooks:
 def _run_with_pipes(argv: list[str], sink: int, hooks: _Hooks, env: Mapping[str, str] | None) -> int:
     """pip inherits our stdin, its stdout goes to `sink` and its stderr to fd 2."""
     with contextlib.ExitStack() as cleanup:
+        # All four ends are >= 3 (cli.console holds fds 0-2 from the start: terminal.hold_standard_fds), so no
+        # dup2 of _spawn's overwrites another end before it is copied.
         (out, out_w), (err, err_w) = os.pipe(), os.pipe()
         for fd in (out, err):
             cleanup.callback(os.close, fd)
