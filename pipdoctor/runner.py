@@ -14,7 +14,7 @@ import tty
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from pipdoctor.exitcodes import from_wait_status
-from pipdoctor.terminal import stream_name
+from pipdoctor.terminal import stream_name, write_all
 
 # Start-up is on every `pipdoctor install` (scripts/bench overhead: +30 ms at most over pip): this module
 # imports neither subprocess, dataclasses, typing nor shutil, and pipdoctor loads its rules while pip starts.
@@ -180,7 +180,7 @@ def _suspending_on_ctrl_z(proc: _Pip, master: int, cooked: list) -> Callable[[by
             return data
         *before, after = data.split(suspend)
         for part in before:
-            _write_all(master, part)
+            write_all(master, part)
             os.killpg(proc.pid, signal.SIGSTOP)
             # As a shell waits for its job to stop (without reaping it: WNOWAIT), so that pip prints
             # nothing more once the terminal is the shell's again.
@@ -294,7 +294,7 @@ def _copy_until_closed(
                 data = filters[fd](data)
             if destination not in gone:
                 try:
-                    _write_all(destination, data)
+                    write_all(destination, data)
                 except OSError as error:
                     gone.add(destination)  # keep draining: pip must not block, on_output still wants it
                     if fd in outputs and error.errno not in (errno.EPIPE, errno.EIO) and hooks.lost is None:
@@ -311,16 +311,6 @@ def _read(fd: int) -> bytes:
         if error.errno == errno.EIO:
             return b""
         raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """os.write may write less than asked, and a terminal another program left O_NONBLOCK says EAGAIN."""
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-        except BlockingIOError:
-            select.select([], [fd], [])
 
 
 @contextlib.contextmanager

@@ -4,10 +4,11 @@ one function that writes output."""
 from __future__ import annotations
 
 import os
+import select
 
 from pipdoctor.errors import OutputError
 
-# Loaded by `pipdoctor --version` and `--help` too (scripts/bench: within 40 ms): os and errors only.
+# Loaded by `pipdoctor --version` and `--help` too (scripts/bench: within 40 ms): builtin modules only.
 
 _STREAM_NAMES = {1: "standard output", 2: "standard error"}
 
@@ -81,11 +82,19 @@ def write(fd: int, text: str) -> None:
 
     A reader that stopped reading (EPIPE: `pipdoctor explain LOG | head`) is not an error: the rest is dropped
     and the command keeps its exit status. Any other failure (stdout closed or full) raises OutputError."""
-    data = as_terminal_text(text).encode("utf-8", "replace")
     try:
-        while data:
-            data = data[os.write(fd, data):]
+        write_all(fd, as_terminal_text(text).encode("utf-8", "replace"))
     except BrokenPipeError:
         return
     except OSError as error:
         raise OutputError(f"cannot write to {stream_name(fd)}: {error.strerror}") from None
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked, and a terminal another program left O_NONBLOCK says EAGAIN."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])
