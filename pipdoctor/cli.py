@@ -205,11 +205,18 @@ def _refuse_nul(args: list[str]) -> None:
 
 def _error(message: str) -> None:
     """`pipdoctor: error: MESSAGE` as one line on stderr, whatever the message holds (a path's newline or
-    escape bytes are shown escaped); when stderr itself fails there is no one left to tell."""
-    from pipdoctor.terminal import terminal_safe, write
+    escape bytes are shown escaped)."""
+    from pipdoctor.terminal import terminal_safe
+
+    _tell(f"pipdoctor: error: {terminal_safe(message)}\n")
+
+
+def _tell(text: str) -> None:
+    """Write to stderr; when stderr itself is closed or full there is no one left to tell."""
+    from pipdoctor.terminal import write
 
     try:
-        write(2, f"pipdoctor: error: {terminal_safe(message)}\n")
+        write(2, text)
     except OutputError:
         pass
 
@@ -465,12 +472,7 @@ def _warn_lost_output(run) -> None:
     """pip's output could not all be passed on (stdout closed or full): say so once on stderr. pip's status
     stays the exit status: pip did its work, and what it printed is pip's (README, "Exit codes")."""
     if run.lost is not None:
-        from pipdoctor.terminal import write
-
-        try:
-            write(2, f"pipdoctor: warning: pip's output was lost: cannot write to {run.lost}\n")
-        except OutputError:
-            pass
+        _tell(f"pipdoctor: warning: pip's output was lost: cannot write to {run.lost}\n")
 
 
 def report_run(run, diagnosis, options: Options) -> None:
@@ -478,7 +480,6 @@ def report_run(run, diagnosis, options: Options) -> None:
     stderr is closed or full there is no one to tell, and pip's status stays the answer."""
     from pipdoctor.findings import has_problem
     from pipdoctor.report import render_human
-    from pipdoctor.terminal import write
 
     findings, cause = diagnosis.findings, diagnosis.root_cause
     color = _color_for(2, options)
@@ -492,7 +493,4 @@ def report_run(run, diagnosis, options: Options) -> None:
         if has_problem(findings):
             text += "\n" + render_human(findings, color=color, headline="The check of this machine finds "
                                                                         "(maybe unrelated to this failure):")
-    try:
-        write(2, text)
-    except OutputError:
-        pass
+    _tell(text)

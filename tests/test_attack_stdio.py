@@ -139,6 +139,16 @@ def test_wrapper_keeps_pips_status_with_stdio_closed_or_full(redirection, tmp_pa
         assert b"Successfully installed wheel-0.45.1" in out  # pip's stdout, still passed on
 
 
+def test_wrapper_json_document_that_cannot_be_written_is_exit_3(tmp_path):
+    args = f"--json --python {pip_python()} list"
+    status, out, err = run_redirected(args, ">/dev/full", tmp_path, env=sandbox.pip_env(HOME=str(tmp_path)))
+    assert status == exitcodes.OUTPUT_FAILED
+    lines = err.decode().splitlines()
+    assert re.match(r"pip +\d", lines[2])  # pip's own output went to stderr, as with --json always
+    assert lines[-1] == "pipdoctor: error: cannot write to standard output: No space left on device"
+    assert b"Traceback" not in err
+
+
 def test_wrapper_keeps_pips_failure_status_with_stderr_closed(tmp_path):
     args = f"--python {pip_python()} install --no-index nothing-by-this-name"
     status, out, err = run_redirected(args, "2>&-", tmp_path, env=sandbox.pip_env(HOME=str(tmp_path)))
