@@ -228,6 +228,18 @@ def test_control_characters_in_a_log_path_are_escaped_in_the_error(tmp_path):
     assert_one_error_line(proc.stderr, f"cannot read {tmp_path}/x\\n\\x1b[2Jforged: No such file or directory")
 
 
+def test_control_characters_in_a_quoted_log_line_are_escaped_for_people_and_kept_in_json(tmp_path):
+    forged = b"/wheels/af\x07\x08\x08OK\xc2\x9b2J\xe2\x80\xae"  # BEL, backspaces, C1 CSI, bidi override
+    log = tmp_path / "forged.log"
+    log.write_bytes(SEED_LOG.read_bytes().replace(b"/wheels/af'", forged + b"'"))
+    proc = shell(f'"$PD" explain {log}')
+    assert proc.returncode == 1 and proc.stderr == b""
+    shown = proc.stdout.decode()
+    assert _raw_controls(shown) == [] and "/wheels/af\\x07\\x08\\x08OK\\x9b2J\\u202e'" in shown
+    document = json.loads(shell(f'"$PD" --json explain {log}').stdout)
+    assert forged.decode() + "'" in document["findings"][0]["evidence"][0]["text"]
+
+
 # --- file names that try to forge report lines on root's terminal (sealed) ------------------------------
 
 FORGED = "x\n\x1b[32mOK all good\x07\r\x9b2J\u202e"
