@@ -8,7 +8,7 @@ import sys
 # Start-up is part of the product (scripts/bench: `pipdoctor --version` within 40 ms): this module imports
 # only what every run needs; dataclasses, typing, re and the rest load where they are used.
 from pipdoctor import __version__, exitcodes
-from pipdoctor.errors import UsageError
+from pipdoctor.errors import OutputError, UsageError
 
 USAGE = """\
 usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip command> [pip args...]
@@ -166,34 +166,59 @@ def parse_options(args: list[str], options: Options, *, stop_at_positional: bool
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        _refuse_nul(args)
         return _dispatch(args)
     except UsageError as error:
         _error(str(error))
         return exitcodes.USAGE
+    except OutputError as error:
+        _error(str(error))
+        return exitcodes.OUTPUT_FAILED
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (pipdoctor explain LOG | head): not an error worth a traceback.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return exitcodes.OK
 
 
 def console() -> None:
     """The `pipdoctor` command: main(), then out at once. The interpreter's teardown would free, one by one,
     the rules and regexes a run loaded while pip ran: ~6 ms on every `pipdoctor install` (scripts/bench,
     overhead), when all that is left to do is to exit with pip's status."""
+    from pipdoctor.terminal import hold_standard_fds
+
+    hold_standard_fds()
     code = main()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # the reader went away: what is left unwritten has no one to read it
-        pass
+    for stream in (sys.stdout, sys.stderr):  # None when the fd was closed at start
+        try:
+            if stream is not None:
+                stream.flush()
+        except OSError:  # the reader went away: what is left unwritten has no one to read it
+            pass
     os._exit(code)
 
 
+def _refuse_nul(args: list[str]) -> None:
+    """execve(2) cannot pass a NUL byte, but main() is also called with a list: say so in one line rather
+    than fail deep inside open() or posix_spawn()."""
+    for arg in args:
+        if "\0" in arg:
+            raise UsageError(f"an argument holds a NUL byte: {arg!r}")
+
+
 def _error(message: str) -> None:
-    sys.stderr.write(f"pipdoctor: error: {message}\n")
-    sys.stderr.flush()
+    """`pipdoctor: error: MESSAGE` as one line on stderr, whatever the message holds (a path's newline or
+    escape bytes are shown escaped)."""
+    from pipdoctor.terminal import terminal_safe
+
+    _tell(f"pipdoctor: error: {terminal_safe(message)}\n")
+
+
+def _tell(text: str) -> None:
+    """Write to stderr; when stderr itself is closed or full there is no one left to tell."""
+    from pipdoctor.terminal import write
+
+    try:
+        write(2, text)
+    except OutputError:
+        pass
 
 
 def _dispatch(args: list[str]) -> int:
@@ -201,16 +226,16 @@ def _dispatch(args: list[str]) -> int:
     rest, special = parse_options(args, options, stop_at_positional=True)
     if special or not rest:
         if rest == ["--version"]:
-            sys.stdout.write(f"pipdoctor {__version__}\n")
+            from pipdoctor.terminal import write
+
+            write(1, f"pipdoctor {__version__}\n")
             return exitcodes.OK
-        (sys.stdout if special else sys.stderr).write(USAGE)
-        return exitcodes.OK if special else exitcodes.USAGE
+        return _show_usage(1) if special else _show_usage(2, exitcodes.USAGE)
     command, command_args = rest[0], rest[1:]
     if command == "explain":
         operands, special = parse_options(command_args, options, stop_at_positional=False)
         if special:
-            sys.stdout.write(USAGE)
-            return exitcodes.OK
+            return _show_usage()
         return _explain(operands, options)
     try:
         if command == "check":
@@ -220,8 +245,7 @@ def _dispatch(args: list[str]) -> int:
 
             return run_fix(parse_fix_args(command_args, options), options, _environ(options))
     except _HelpRequested:
-        sys.stdout.write(USAGE)
-        return exitcodes.OK
+        return _show_usage()
     if command == "install":
         while len(rest) > 1 and rest[1] in _RUN_FLAGS:
             setattr(options, rest.pop(1)[2:], True)
@@ -232,6 +256,13 @@ def _dispatch(args: list[str]) -> int:
 
         return run_install_fix(rest, options, _environ(options))
     return _run_pip(rest, options)
+
+
+def _show_usage(fd: int = 1, code: int = exitcodes.OK) -> int:
+    from pipdoctor.terminal import TerminalText, write
+
+    write(fd, TerminalText(USAGE))
+    return code
 
 
 def parse_fix_args(args: list[str], options: Options):
@@ -294,7 +325,8 @@ def _environ(options: Options):
 def _check(request: CheckRequest, options: Options) -> int:
     from pipdoctor.diagnose import diagnose_check
     from pipdoctor.findings import has_problem
-    from pipdoctor.report import render_check_human, render_check_json, write
+    from pipdoctor.report import render_check_human, render_check_json
+    from pipdoctor.terminal import write
 
     reports = diagnose_check(request, _environ(options))
     code = exitcodes.FINDINGS if any(has_problem(r.findings) for r in reports) else exitcodes.OK
@@ -323,7 +355,8 @@ def _explain(operands: list[str], options: Options) -> int:
     from pipdoctor.findings import has_problem
 
     code = exitcodes.FINDINGS if has_problem(findings) else exitcodes.OK
-    from pipdoctor.report import render_human, render_json, write
+    from pipdoctor.report import render_human, render_json
+    from pipdoctor.terminal import write
 
     if options.json:
         write(1, render_json("explain", findings, code, log=None if target == "-" else target))
@@ -351,30 +384,36 @@ def _is_code(text: str) -> bool:
 
 
 def _feed_log(target: str, scanner) -> None:
-    """Stream a log file (or stdin) into the scanner; refuse what is not a text log, in one line."""
-    try:
-        stream = sys.stdin.buffer if target == "-" else open(target, "rb")
-    except OSError as error:
-        raise UsageError(f"cannot read {target}: {error.strerror}") from None
-    import contextlib
+    """Stream a log file (or stdin) into the scanner, one block in memory at a time, so a huge log streams;
+    refuse in one line what is not a text log: a directory, binary data (a NUL byte in any block, so /dev/zero
+    is refused at its first one), an unreadable or closed input. A FIFO is opened without waiting for a writer
+    (a blocking open(2) would wait for ever): with no writer it reads as an empty log."""
+    import stat
 
     name = "standard input" if target == "-" else target
     try:
-        with stream if target != "-" else contextlib.nullcontext(stream):
-            first = True
-            while True:
-                try:
-                    block = stream.read(_BLOCK)
-                except OSError as error:
-                    raise UsageError(f"cannot read {name}: {error.strerror}") from None
-                if not block:
-                    break
-                if first and b"\0" in block[:8192]:
-                    raise UsageError(f"{name} is not a text log (it holds binary data)")
-                first = False
-                scanner.feed(block)
-    except IsADirectoryError:
-        raise UsageError(f"cannot read {target}: it is a directory") from None
+        if target == "-":
+            stream = os.fdopen(0, "rb", closefd=False)
+        else:
+            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise UsageError(f"cannot read {target}: it is a directory")
+            os.set_blocking(fd, True)
+            stream = os.fdopen(fd, "rb")
+    except OSError as error:
+        raise UsageError(f"cannot read {name}: {error.strerror}") from None
+    with stream:
+        while True:
+            try:
+                block = stream.read(_BLOCK)
+            except OSError as error:
+                raise UsageError(f"cannot read {name}: {error.strerror}") from None
+            if not block:
+                break
+            if b"\0" in block:
+                raise UsageError(f"{name} is not a text log (it holds binary data)")
+            scanner.feed(block)
 
 
 def _show_doc(code: str, options: Options) -> int:
@@ -383,9 +422,9 @@ def _show_doc(code: str, options: Options) -> int:
     page = doc_page(code)
     if page is None:
         raise UsageError(f"unknown code {code}; the codes are {', '.join(documented_codes())}")
-    from pipdoctor.report import write
+    from pipdoctor.terminal import TerminalText, write
 
-    write(1, page if page.endswith("\n") else page + "\n")
+    write(1, TerminalText(page if page.endswith("\n") else page + "\n"))  # pipdoctor's own page
     return exitcodes.OK
 
 
@@ -408,6 +447,7 @@ def watch_pip(pip_args: list[str], options: Options, environ):
                              stdout_to_stderr=options.json)
     except runner.PipNotFound as error:
         raise UsageError(str(error)) from None
+    _warn_lost_output(run)
     return run, scanner.finish()
 
 
@@ -417,7 +457,8 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     if run.returncode == 0 and not log.lines and not options.json:
         return 0  # pip is content and no rule could match anything: not a word more (no live check either)
     from pipdoctor.diagnose import diagnose_run
-    from pipdoctor.report import render_run_json, write
+    from pipdoctor.report import render_run_json
+    from pipdoctor.terminal import write
 
     diagnosis = diagnose_run(log, pip_args, environ, failed=run.returncode != 0)
     if options.json:
@@ -427,19 +468,29 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     return run.returncode
 
 
+def _warn_lost_output(run) -> None:
+    """pip's output could not all be passed on (stdout closed or full): say so once on stderr. pip's status
+    stays the exit status: pip did its work, and what it printed is pip's (README, "Exit codes")."""
+    if run.lost is not None:
+        _tell(f"pipdoctor: warning: pip's output was lost: cannot write to {run.lost}\n")
+
+
 def report_run(run, diagnosis, options: Options) -> None:
-    """The human report after pip's output, on stderr: nothing when pip succeeded and nothing is wrong."""
+    """The human report after pip's output, on stderr: nothing when pip succeeded and nothing is wrong. When
+    stderr is closed or full there is no one to tell, and pip's status stays the answer."""
     from pipdoctor.findings import has_problem
-    from pipdoctor.report import render_human, write
+    from pipdoctor.report import render_human
 
     findings, cause = diagnosis.findings, diagnosis.root_cause
     color = _color_for(2, options)
+    text = ""
     if cause is not None and (run.returncode != 0 or has_problem(findings)):
         status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
-        write(2, "\n" + render_human(findings, color=color,
-                                     headline=f"pipdoctor: {status}; root cause: {cause.code} {cause.name}"))
+        text = "\n" + render_human(findings, color=color,
+                                   headline=f"pipdoctor: {status}; root cause: {cause.code} {cause.name}")
     elif run.returncode != 0:
-        write(2, f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n")
+        text = f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n"
         if has_problem(findings):
-            write(2, "\n" + render_human(findings, color=color, headline="The check of this machine finds "
-                                                                       "(maybe unrelated to this failure):"))
+            text += "\n" + render_human(findings, color=color, headline="The check of this machine finds "
+                                                                        "(maybe unrelated to this failure):")
+    _tell(text)

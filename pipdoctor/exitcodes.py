@@ -3,6 +3,7 @@
 OK = 0
 FINDINGS = 1  # explain/check: at least one warning or error finding
 USAGE = 2  # bad arguments, unreadable or binary input
+OUTPUT_FAILED = 3  # pipdoctor could not write its own output (stdout closed or full); a reader that left is not this
 INTERRUPTED = 130  # Ctrl-C in pipdoctor itself (128 + SIGINT)
 
 

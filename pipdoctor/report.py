@@ -1,4 +1,5 @@
-"""Renders findings for people (colored on a terminal) and for scripts (one versioned JSON object)."""
+"""Renders findings for people (colored on a terminal, every name escaped) and for scripts (one versioned JSON
+object)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Mapping, Optional, Sequence
 
 from pipdoctor import __version__
 from pipdoctor.findings import Finding
+# write is terminal.write, here too for the callers that render and write together (fixing.py).
+from pipdoctor.terminal import TerminalText, terminal_safe, write  # noqa: F401
 
 # Bump on any incompatible change to the JSON document; adding keys is compatible (README, "JSON output").
 SCHEMA_VERSION = 1
@@ -24,56 +27,78 @@ def use_color(choice: str, isatty: bool, environ: Mapping[str, str]) -> bool:
     return isatty and environ.get("TERM") != "dumb"
 
 
-class _Style:
-    def __init__(self, color: bool):
-        if color:
-            from colorama import Fore, Style
+class _Span:
+    """Text shown in a style (error, warning, info, bold, dim, fix): the only way color enters a report. A
+    line is a str, a _Span, or a tuple of both; every str in it is escaped when the report is assembled."""
 
-            self.codes = {"error": Fore.RED + Style.BRIGHT, "warning": Fore.YELLOW + Style.BRIGHT,
-                          "info": Fore.CYAN, "bold": Style.BRIGHT, "dim": Style.DIM, "fix": Fore.GREEN}
-            self.reset = Style.RESET_ALL
-        else:
-            self.codes, self.reset = {}, ""
+    __slots__ = ("style", "text")
 
-    def __call__(self, kind: str, text: str) -> str:
-        code = self.codes.get(kind)
-        return f"{code}{text}{self.reset}" if code else text
+    def __init__(self, style: str, text: str):
+        self.style = style
+        self.text = text
+
+    def __format__(self, spec: str) -> str:
+        raise TypeError("a styled span is a part of a line (a tuple), not a value for an f-string")
 
 
-def _finding_lines(finding: Finding, paint: _Style) -> list[str]:
-    head = paint(finding.severity.value, f"{finding.severity.value} {finding.code}") + " " + paint(
-        "bold", finding.name)
-    lines = [head, f"  {finding.message}"]
+def _paint(style: str, text: str) -> _Span:
+    return _Span(style, text)
+
+
+def _color_codes() -> dict:
+    from colorama import Fore, Style
+
+    return {"error": Fore.RED + Style.BRIGHT, "warning": Fore.YELLOW + Style.BRIGHT, "info": Fore.CYAN,
+            "bold": Style.BRIGHT, "dim": Style.DIM, "fix": Fore.GREEN, "reset": Style.RESET_ALL}
+
+
+def _assemble(lines: Sequence, color: bool) -> TerminalText:
+    """The one place a human report becomes text: each part escaped (terminal_safe), styles turned into
+    colors, one line each, a newline at the end."""
+    codes = _color_codes() if color else None
+
+    def part(item) -> str:
+        if not isinstance(item, _Span):
+            return terminal_safe(item)
+        text = terminal_safe(item.text)
+        return f"{codes[item.style]}{text}{codes['reset']}" if codes else text
+
+    out = ["".join(map(part, line)) if isinstance(line, tuple) else part(line) for line in lines]
+    return TerminalText("\n".join(out) + "\n")
+
+
+def _finding_lines(finding: Finding) -> list:
+    lines = [(_paint(finding.severity.value, f"{finding.severity.value} {finding.code}"), " ",
+              _paint("bold", finding.name)), f"  {finding.message}"]
     if finding.why:
         lines.append(f"  why: {finding.why}")
     if finding.evidence:
         lines.append("  evidence:")
         for item in finding.evidence:
             where = f"line {item.line}: " if item.line is not None else ""
-            lines.append(paint("dim", f"    {where}{item.text}"))
+            lines.append(_paint("dim", f"    {where}{item.text}"))
     if finding.fixes:
         lines.append("  fix:")
         for fix in finding.fixes:
-            lines.append("    " + paint("fix", fix.command))
+            lines.append(("    ", _paint("fix", fix.command)))
             note = fix.description if fix.safe else f"{fix.description} (review before running)"
-            lines.append(paint("dim", f"      {note}"))
-    lines.append(paint("dim", f"  more: pipdoctor explain {finding.code}"))
+            lines.append(_paint("dim", f"      {note}"))
+    lines.append(_paint("dim", f"  more: pipdoctor explain {finding.code}"))
     return lines
 
 
-def render_human(findings: Sequence[Finding], *, color: bool, headline: Optional[str] = None) -> str:
-    paint = _Style(color)
-    out = []
+def render_human(findings: Sequence[Finding], *, color: bool, headline: Optional[str] = None) -> TerminalText:
+    out: list = []
     if headline:
-        out.append(paint("bold", headline))
+        out.append(_paint("bold", headline))
     for index, finding in enumerate(findings):
         if index == 1:
             out.append("")
-            out.append(paint("bold", "Also found:"))
+            out.append(_paint("bold", "Also found:"))
         elif index > 1:
             out.append("")
-        out.extend(_finding_lines(finding, paint))
-    return "\n".join(out) + "\n"
+        out.extend(_finding_lines(finding))
+    return _assemble(out, color)
 
 
 def finding_to_json(finding: Finding) -> dict:
@@ -90,18 +115,20 @@ def finding_to_json(finding: Finding) -> dict:
     }
 
 
-def _document(command: str, exit_code: int, **body) -> str:
-    """Every --json document: versioned, the command and pipdoctor's exit status, then the command's own keys."""
+def _document(command: str, exit_code: int, **body) -> TerminalText:
+    """Every --json document: versioned, the command and pipdoctor's exit status, then the command's own keys.
+    json.dumps escapes every character that is not printable ASCII, so the document is terminal-safe as it is
+    and keeps every name exact."""
     document = {"schema_version": SCHEMA_VERSION, "pipdoctor_version": __version__, "command": command,
                 "exit_code": exit_code, **body}
-    return json.dumps(document, indent=2) + "\n"
+    return TerminalText(json.dumps(document, indent=2) + "\n")
 
 
-def render_json(command: str, findings: Sequence[Finding], exit_code: int, **extra) -> str:
+def render_json(command: str, findings: Sequence[Finding], exit_code: int, **extra) -> TerminalText:
     return _document(command, exit_code, **extra, findings=[finding_to_json(f) for f in findings])
 
 
-def render_run_json(command: str, run, diagnosis, exit_code: int, **extra) -> str:
+def render_run_json(command: str, run, diagnosis, exit_code: int, **extra) -> TerminalText:
     """A pip command's document: pip's run, the root cause (null when pip's output shows none), the findings."""
     cause = diagnosis.root_cause
     return render_json(command, diagnosis.findings, exit_code, pip=_run_json(run),
@@ -112,42 +139,34 @@ def _run_json(run) -> dict:
     return {"command": list(run.command), "exit_code": run.returncode}
 
 
-def write(fd: int, text: str) -> None:
-    """Write straight to a file descriptor, as pip's bytes are: nothing buffers between pip and the report."""
-    data = text.encode("utf-8", "replace")
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
-
-
 # --- pipdoctor check ----------------------------------------------------------------------------------
 
 _GROUPS = (("error", "Errors"), ("warning", "Warnings"), ("info", "Info"))
 
 
-def _check_header(report, paint: _Style) -> str:
+def _check_header(report) -> _Span:
     who = f"{report.user} (uid {report.uid})" if report.user is not None else f"uid {report.uid} (no passwd entry)"
     if report.cache_disabled or report.cache_path is None:
         cache = f"cache off ({report.cache_source})"
     else:
         cache = f"cache {report.cache_path} ({report.cache_source})"
-    return paint("bold", f"pipdoctor check: {who}, {cache}")
+    return _paint("bold", f"pipdoctor check: {who}, {cache}")
 
 
-def _check_finding_lines(finding: Finding, paint: _Style, number: int) -> list[str]:
-    head = paint(finding.severity.value, f"[{number}] {finding.code}") + " " + paint("bold", finding.name)
-    lines = [head, f"  {finding.message}"]
+def _check_finding_lines(finding: Finding, number: int) -> list:
+    lines = [(_paint(finding.severity.value, f"[{number}] {finding.code}"), " ", _paint("bold", finding.name)),
+             f"  {finding.message}"]
     if finding.why:
         lines.append(f"  why: {finding.why}")
     for item in finding.evidence:
         where = f"line {item.line}: " if item.line is not None else ""
-        lines.append(paint("dim", f"    - {where}{item.text}"))
-    lines.append(paint("dim", f"  more: pipdoctor explain {finding.code}"))
+        lines.append(_paint("dim", f"    - {where}{item.text}"))
+    lines.append(_paint("dim", f"  more: pipdoctor explain {finding.code}"))
     return lines
 
 
-def _check_account_lines(report, paint: _Style, fixes: bool) -> list[str]:
-    out = [_check_header(report, paint)]
+def _check_account_lines(report, fixes: bool) -> list:
+    out: list = [_check_header(report)]
     findings = list(report.findings)
     if not any(f.severity.value != "info" for f in findings):
         out.append("No problems found: pip can use its cache." if not report.cache_disabled
@@ -158,35 +177,38 @@ def _check_account_lines(report, paint: _Style, fixes: bool) -> list[str]:
         if not group:
             continue
         out.append("")
-        out.append(paint(severity, f"{title}:"))
+        out.append(_paint(severity, f"{title}:"))
         for finding in group:
-            out.extend(_check_finding_lines(finding, paint, numbered[id(finding)]))
+            out.extend(_check_finding_lines(finding, numbered[id(finding)]))
     fixable = [f for f in sorted(findings, key=lambda f: f.severity.rank) if f.fixes] if fixes else []
     if fixable:
         out.append("")
-        out.append(paint("bold", "Fix (copy and run; the first command of each finding is the least invasive):"))
+        out.append(_paint("bold", "Fix (copy and run; the first command of each finding is the least invasive):"))
         for finding in fixable:
-            out.append(paint("dim", f"  # [{numbered[id(finding)]}] {finding.code} {finding.name}"))
+            out.append(_paint("dim", f"  # [{numbered[id(finding)]}] {finding.code} {finding.name}"))
             for fix in finding.fixes:
                 note = fix.description if fix.safe else f"{fix.description} (review before running)"
-                out.append(paint("dim", f"  # {note}"))
-                out.append("  " + paint("fix", fix.command))
+                out.append(_paint("dim", f"  # {note}"))
+                out.append(("  ", _paint("fix", fix.command)))
     return out
 
 
-def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True) -> str:
-    """`pipdoctor check`'s report: per account, findings grouped by severity, the fix commands last (not when
-    `fix` prints its plan instead)."""
-    paint = _Style(color)
-    out: list[str] = []
+def _check_lines(reports: Sequence, fixes: bool) -> list:
+    out: list = []
     for index, report in enumerate(reports):
         if index:
             out.append("")
-            out.append(paint("dim", "-" * 72))
-        out.extend(_check_account_lines(report, paint, fixes))
+            out.append(_paint("dim", "-" * 72))
+        out.extend(_check_account_lines(report, fixes))
     if not reports:
         out.append("pipdoctor check: no account to check.")
-    return "\n".join(out) + "\n"
+    return out
+
+
+def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True) -> TerminalText:
+    """`pipdoctor check`'s report: per account, findings grouped by severity, the fix commands last (not when
+    `fix` prints its plan instead)."""
+    return _assemble(_check_lines(reports, fixes), color)
 
 
 def _text(path: Optional[str]) -> Optional[str]:
@@ -205,7 +227,7 @@ def _account_to_json(report) -> dict:
     }
 
 
-def render_check_json(reports: Sequence, exit_code: int) -> str:
+def render_check_json(reports: Sequence, exit_code: int) -> TerminalText:
     """`accounts` for every account; `findings` is the account's findings for a single-account check, every
     account's findings in account order for --all-users."""
     return _document("check", exit_code, accounts=[_account_to_json(r) for r in reports],
@@ -215,93 +237,92 @@ def render_check_json(reports: Sequence, exit_code: int) -> str:
 # --- pipdoctor fix ---------------------------------------------------------------------------------------
 
 
-def render_fix_human(plan, *, color: bool) -> str:
+def render_fix_human(plan, *, color: bool) -> TerminalText:
     """The plan: each step, the finding it cures, the equivalent shell command, and whether it needs root."""
-    paint = _Style(color)
     who = plan.user or f"uid {plan.uid}"
     count = len(plan.changes)
     root = "needs root" if plan.needs_root else "no root needed"
-    out = [paint("bold", f"pipdoctor fix: plan for {who}'s cache {_text(plan.cache_root) or '(none)'}"
-                         f" ({count} {'change' if count == 1 else 'changes'}, {root})")]
+    out: list = [_paint("bold", f"pipdoctor fix: plan for {who}'s cache {plan.cache_root or '(none)'}"
+                                f" ({count} {'change' if count == 1 else 'changes'}, {root})")]
     if plan.refused:
-        out.append(paint("warning", f"  {plan.refused}"))
+        out.append(_paint("warning", f"  {plan.refused}"))
     for index, step in enumerate(plan.steps, 1):
         cures = ", ".join(step.cures)
         root = "needs root" if step.needs_root else "no root"
         change = "changes files" if step.changes_files else "no change by pipdoctor"
-        out.append(f"  {index}. {paint('bold', step.kind)} (cures {cures}; {root}; {change})")
-        out.append(paint("dim", f"     {step.description}"))
+        out.append((f"  {index}. ", _paint("bold", step.kind), f" (cures {cures}; {root}; {change})"))
+        out.append(_paint("dim", f"     {step.description}"))
         if step.command:
-            out.append("     $ " + paint("fix", step.command))
-    return "\n".join(out) + "\n"
+            out.append(("     $ ", _paint("fix", step.command)))
+    return _assemble(out, color)
 
 
-def render_outcome_human(outcome, after, *, color: bool) -> str:
-    paint = _Style(color)
-    out = []
+def render_outcome_human(outcome, after, *, color: bool) -> TerminalText:
+    out: list = []
     done = []
     if outcome.chowned:
         done.append(f"{outcome.chowned:,} entries given back to their user")
     for old, new in outcome.renamed:
-        done.append(f"moved {_text(old)} aside to {_text(new)}")
+        done.append(f"moved {old} aside to {new}")
     # Only pip's own commands ran (`pip config --user set`, `pip cache remove`): the notes say which.
     summary = "; ".join(done) or ("no file in the cache was changed" if outcome.notes else "nothing was changed")
-    out.append(paint("bold", "pipdoctor fix: " + summary))
+    out.append(_paint("bold", "pipdoctor fix: " + summary))
     for note in outcome.notes:
         out.append(f"  {note}")
     if outcome.skipped_count:
-        out.append(paint("warning", f"  skipped {outcome.skipped_count:,} entries:"))
+        out.append(_paint("warning", f"  skipped {outcome.skipped_count:,} entries:"))
         for path, reason in outcome.skipped:
-            out.append(paint("dim", f"    {_text(path)}: {reason}"))
+            out.append(_paint("dim", f"    {path}: {reason}"))
     if outcome.journal:
         from pipdoctor.repair import undo_command
 
-        out.append(f"  journal: {_text(outcome.journal)}  (undo: {undo_command(outcome.journal, os.geteuid() == 0)})")
+        out.append(f"  journal: {outcome.journal}  (undo: {undo_command(outcome.journal, os.geteuid() == 0)})")
     if after is not None:
-        out.append(render_after_human(after, color=color).rstrip("\n"))
-    return "\n".join(out) + "\n"
+        out.extend(_after_lines(after))
+    return _assemble(out, color)
 
 
-def render_after_human(after, *, color: bool) -> str:
-    """What the check finds once a fix was applied."""
+def _after_lines(after) -> list:
     from pipdoctor.findings import has_problem
 
-    paint = _Style(color)
     if not has_problem(after.findings):
-        return paint("bold", "After the fix, the check finds no problem: pip can use its cache.") + "\n"
-    return "\n" + paint("warning", "After the fix, the check still finds:") + "\n" + render_check_human([after],
-                                                                                                   color=color)
+        return [_paint("bold", "After the fix, the check finds no problem: pip can use its cache.")]
+    return ["", _paint("warning", "After the fix, the check still finds:"), *_check_lines([after], True)]
+
+
+def render_after_human(after, *, color: bool) -> TerminalText:
+    """What the check finds once a fix was applied."""
+    return _assemble(_after_lines(after), color)
 
 
 def _check_report_json(report) -> Optional[dict]:
     return None if report is None else _account_to_json(report)
 
 
-def render_fix_json(before, plan, outcome, after, exit_code: int, note: str = "") -> str:
+def render_fix_json(before, plan, outcome, after, exit_code: int, note: str = "") -> TerminalText:
     return _document("fix", exit_code, before=_check_report_json(before),
                      plan=plan.to_json() if plan is not None else None,
                      applied=outcome.to_json() if outcome is not None else None, after=_check_report_json(after),
                      note=note or None, findings=[finding_to_json(f) for f in (after or before).findings])
 
 
-def render_undo_human(outcome, *, color: bool) -> str:
-    paint = _Style(color)
-    out = [paint("bold", f"pipdoctor fix --undo: {outcome.restored:,} entries restored, {outcome.already:,} already "
-                         f"as they were, {outcome.skipped_count:,} skipped")]
+def render_undo_human(outcome, *, color: bool) -> TerminalText:
+    out: list = [_paint("bold", f"pipdoctor fix --undo: {outcome.restored:,} entries restored, {outcome.already:,} "
+                                f"already as they were, {outcome.skipped_count:,} skipped")]
     for note in outcome.notes:
         out.append(f"  {note}")
     for path, reason in outcome.skipped:
-        out.append(paint("dim", f"    {_text(path)}: {reason}"))
-    out.append(f"  journal: {_text(outcome.journal)}")
-    return "\n".join(out) + "\n"
+        out.append(_paint("dim", f"    {path}: {reason}"))
+    out.append(f"  journal: {outcome.journal}")
+    return _assemble(out, color)
 
 
-def render_undo_json(outcome, exit_code: int) -> str:
+def render_undo_json(outcome, exit_code: int) -> TerminalText:
     return _document("fix --undo", exit_code, undone=outcome.to_json(), findings=[])
 
 
 def render_run_fix_json(command: str, run, diagnosis, plan, outcome, retry, retry_diagnosis, after, exit_code: int,
-                        note: str = "") -> str:
+                        note: str = "") -> TerminalText:
     fix = None if plan is None else {
         "plan": plan.to_json(), "applied": outcome.to_json() if outcome is not None else None,
         "retry": None if retry is None else {"pip": _run_json(retry),

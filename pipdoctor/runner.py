@@ -14,6 +14,7 @@ import tty
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from pipdoctor.exitcodes import from_wait_status
+from pipdoctor.terminal import stream_name, write_all
 
 # Start-up is on every `pipdoctor install` (scripts/bench overhead: +30 ms at most over pip): this module
 # imports neither subprocess, dataclasses, typing nor shutil, and pipdoctor loads its rules while pip starts.
@@ -36,15 +37,17 @@ class PipNotFound(Exception):
 
 
 class PipRun:
-    """What was run (`pip`: the part that runs pip, `command`: with pip's arguments), and pip's exit status
-    as a shell reports it: 128+N when pip died of signal N."""
+    """What was run (`pip`: the part that runs pip, `command`: with pip's arguments), pip's exit status as a
+    shell reports it (128+N when pip died of signal N), and `lost`: why some of pip's output could not be
+    passed on ("standard output: No space left on device"), None when all of it was or its reader left."""
 
-    __slots__ = ("pip", "command", "returncode")
+    __slots__ = ("pip", "command", "returncode", "lost")
 
-    def __init__(self, pip: tuple[str, ...], command: tuple[str, ...], returncode: int):
+    def __init__(self, pip: tuple[str, ...], command: tuple[str, ...], returncode: int, lost: str | None = None):
         self.pip = pip
         self.command = command
         self.returncode = returncode
+        self.lost = lost
 
 
 def pip_command(python: str | None, environ: Mapping[str, str]) -> list[str]:
@@ -96,23 +99,27 @@ def run_pip(
     argv = [*command, *pip_args]
     sink = 2 if stdout_to_stderr else 1
     run = _run_in_pty if os.isatty(sink) else _run_with_pipes
-    status = run(argv, sink, _Hooks(on_output, on_started), env)
-    return PipRun(tuple(command), tuple(argv), from_wait_status(status))
+    hooks = _Hooks(on_output, on_started)
+    status = run(argv, sink, hooks, env)
+    return PipRun(tuple(command), tuple(argv), from_wait_status(status), hooks.lost)
 
 
 class _Hooks:
-    """The caller's callbacks, passed down together."""
+    """The caller's callbacks, passed down together, and what the copy loop found it could not pass on."""
 
-    __slots__ = ("on_output", "on_started")
+    __slots__ = ("on_output", "on_started", "lost")
 
     def __init__(self, on_output: Callable[[bytes], None], on_started: Callable[[], None] | None):
         self.on_output = on_output
         self.on_started = on_started
+        self.lost: str | None = None
 
 
 def _run_with_pipes(argv: list[str], sink: int, hooks: _Hooks, env: Mapping[str, str] | None) -> int:
     """pip inherits our stdin, its stdout goes to `sink` and its stderr to fd 2."""
     with contextlib.ExitStack() as cleanup:
+        # All four ends are >= 3 (cli.console holds fds 0-2 from the start: terminal.hold_standard_fds), so no
+        # dup2 of _spawn's overwrites another end before it is copied.
         (out, out_w), (err, err_w) = os.pipe(), os.pipe()
         for fd in (out, err):
             cleanup.callback(os.close, fd)
@@ -173,7 +180,7 @@ def _suspending_on_ctrl_z(proc: _Pip, master: int, cooked: list) -> Callable[[by
             return data
         *before, after = data.split(suspend)
         for part in before:
-            _write_all(master, part)
+            write_all(master, part)
             os.killpg(proc.pid, signal.SIGSTOP)
             # As a shell waits for its job to stop (without reaping it: WNOWAIT), so that pip prints
             # nothing more once the terminal is the shell's again.
@@ -244,7 +251,7 @@ def _supervise(
     try:
         if hooks.on_started is not None:
             hooks.on_started()
-        _copy_until_closed(outputs, inputs, hooks.on_output, filters or {})
+        _copy_until_closed(outputs, inputs, hooks, filters or {})
     except BaseException:
         proc.kill()  # as subprocess.run does when communicate() fails: pip never runs on unwatched
         raise
@@ -254,12 +261,14 @@ def _supervise(
 def _copy_until_closed(
     outputs: dict[int, int],
     inputs: dict[int, int],
-    on_output: Callable[[bytes], None],
+    hooks: _Hooks,
     filters: Mapping[int, Callable[[bytes], bytes]],
 ) -> None:
-    """Copies each of pip's outputs to its fd and to `on_output`, and each input (through its filter, if
-    any) into pip, until pip has closed every output. One poll loop serves all directions, so none can
-    stall another; nothing is kept."""
+    """Copies each of pip's outputs to its fd and to `hooks.on_output`, and each input (through its filter,
+    if any) into pip, until pip has closed every output. One poll loop serves all directions, so none can
+    stall another; nothing is kept. A destination that fails is given up and pip's output still drained and
+    scanned, so pip never blocks and its status stands: silently when the reader left (EPIPE, `| head`) or
+    the terminal hung up (EIO), else noted in `hooks.lost` (a closed or full stdout)."""
     routes = {**inputs, **outputs}
     open_outputs = set(outputs)
     gone: set[int] = set()  # destinations whose reader left (`| head`) or whose terminal hung up
@@ -285,13 +294,13 @@ def _copy_until_closed(
                 data = filters[fd](data)
             if destination not in gone:
                 try:
-                    _write_all(destination, data)
+                    write_all(destination, data)
                 except OSError as error:
-                    if error.errno not in (errno.EPIPE, errno.EIO):
-                        raise
                     gone.add(destination)  # keep draining: pip must not block, on_output still wants it
+                    if fd in outputs and error.errno not in (errno.EPIPE, errno.EIO) and hooks.lost is None:
+                        hooks.lost = f"{stream_name(destination)}: {error.strerror}"
             if fd in outputs:
-                on_output(data)
+                hooks.on_output(data)
 
 
 def _read(fd: int) -> bytes:
@@ -302,16 +311,6 @@ def _read(fd: int) -> bytes:
         if error.errno == errno.EIO:
             return b""
         raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """os.write may write less than asked, and a terminal another program left O_NONBLOCK says EAGAIN."""
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-        except BlockingIOError:
-            select.select([], [fd], [])
 
 
 @contextlib.contextmanager

@@ -108,3 +108,32 @@ def test_report_is_plain_when_piped_and_colored_when_forced(seed_log):
 def test_explain_code_prints_its_page():
     result = pipdoctor("explain", "pd101")
     assert result.returncode == 0 and result.stdout.startswith(b"# PD101")
+
+
+@pytest.mark.parametrize("args", [["explain", "a\0b.log"], ["install", "pkg\0"], ["--python", "/usr/bin/py\0"]])
+def test_nul_byte_in_an_argument_is_one_line_and_exit_2(args, capfd):
+    from pipdoctor.cli import main
+
+    assert main(args) == exitcodes.USAGE
+    out, err = capfd.readouterr()
+    assert out == "" and err.startswith("pipdoctor: error: an argument holds a NUL byte: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("json_flag", [["--json"], []])
+def test_a_reader_that_left_keeps_the_findings_exit_status(seed_log, json_flag):
+    read, written = os.pipe()
+    os.close(read)  # the reader has left before pipdoctor writes a byte: EPIPE on the first write
+    try:
+        result = subprocess.run([sys.executable, "-m", "pipdoctor", *json_flag, "explain", seed_log], stdout=written,
+                                stderr=subprocess.PIPE)
+    finally:
+        os.close(written)
+    assert (result.returncode, result.stderr) == (exitcodes.FINDINGS, b"")
+
+
+def test_full_stdout_is_one_line_and_exit_3(seed_log):
+    for args in (["--version"], ["--help"], ["explain", seed_log], ["explain", "PD101"]):
+        with open("/dev/full", "wb") as full:
+            result = subprocess.run([sys.executable, "-m", "pipdoctor", *args], stdout=full, stderr=subprocess.PIPE)
+        assert result.returncode == exitcodes.OUTPUT_FAILED
+        assert result.stderr == b"pipdoctor: error: cannot write to standard output: No space left on device\n"
