@@ -254,7 +254,7 @@ def render_outcome_human(outcome, after, *, color: bool) -> str:
         for path, reason in outcome.skipped:
             out.append(paint("dim", f"    {_text(path)}: {reason}"))
     if outcome.journal:
-        from pipdoctor.repair import undo_command
+        from pipdoctor.repair.outcome import undo_command
 
         out.append(f"  journal: {_text(outcome.journal)}  (undo: {undo_command(outcome.journal, os.geteuid() == 0)})")
     if after is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import stat
 from dataclasses import dataclass
@@ -37,10 +38,26 @@ def seed_failure(user) -> Path:
     return cache
 
 
-def fix_as_root(*args: str, env=None, cwd=None) -> FixRun:
+def sealed_setup(seal) -> str:
+    """seal.setup with a private, empty, writable /tmp (a tmpfs): the check after a fix asks whether the user
+    has a temp dir, and a read-only /tmp would be a finding of its own. The scratch (below /tmp) is moved into
+    it first; the rest of the host's /tmp is out of sight."""
+    scratch = shlex.quote(str(seal.scratch))
+    return (f"mount --bind {scratch} /mnt\nmount -t tmpfs -o mode=1777 tmpfs /tmp\nmkdir -p {scratch}\n"
+            f"mount --move /mnt {scratch}\n{seal.setup}")
+
+
+def fix_as_root(seal, *args: str, env=None, cwd=None) -> FixRun:
+    """`pipdoctor fix` as root, sealed (tests/sealed.py): root's journal store is seal.store."""
     proc = sandbox.run([pipdoctor_bin(), "fix", *args], env=with_pip(env), cwd=cwd, separate_stderr=True,
-                       timeout=600)
+                       timeout=600, mount_setup=sealed_setup(seal))
     return FixRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def host_path(seal, path: str) -> Path:
+    """Where a path inside the seal's /var/lib (root's journal store) is on the host."""
+    assert path.startswith("/var/lib/"), path
+    return seal.varlib / path[len("/var/lib/"):]
 
 
 def fix_as(user, *args: str, env=None) -> FixRun:
