@@ -43,8 +43,14 @@ def sealed_setup(seal) -> str:
     has a temp dir, and a read-only /tmp would be a finding of its own. The scratch (below /tmp) is moved into
     it first; the rest of the host's /tmp is out of sight."""
     scratch = shlex.quote(str(seal.scratch))
-    return (f"mount --bind {scratch} /mnt\nmount -t tmpfs -o mode=1777 tmpfs /tmp\nmkdir -p {scratch}\n"
+    return (f"mount --rbind {scratch} /mnt\nmount -t tmpfs -o mode=1777 tmpfs /tmp\nmkdir -p {scratch}\n"
             f"mount --move /mnt {scratch}\n{seal.setup}")
+
+
+def sealed_argv(seal, argv: list) -> list:
+    """argv run sealed, for a Popen (sandbox.run does the same for a run to completion)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-ec", sealed_setup(seal) + '\nexec "$@"',
+            "sh", *[str(a) for a in argv]]
 
 
 def fix_as_root(seal, *args: str, env=None, cwd=None) -> FixRun:
@@ -52,6 +58,30 @@ def fix_as_root(seal, *args: str, env=None, cwd=None) -> FixRun:
     proc = sandbox.run([pipdoctor_bin(), "fix", *args], env=with_pip(env), cwd=cwd, separate_stderr=True,
                        timeout=600, mount_setup=sealed_setup(seal))
     return FixRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def root_journals(seal, uid: int) -> Path:
+    """Root's journal dir for uid's fixes, as the host sees it (/var/lib/pipdoctor/journals/UID in the seal)."""
+    return seal.store / "journals" / str(uid)
+
+
+def journal_header(cache: Path, uid: int, gid: int, **extra) -> dict:
+    """A valid header for a journal of the cache (the fix gives entries to uid:gid)."""
+    st = os.stat(cache)
+    return {"t": "header", "version": 2, "cache_root": str(cache), "dev": st.st_dev, "ino": st.st_ino,
+            "user": None, "uid": uid, "gid": gid, "started_ns": 1, **extra}
+
+
+def plant_root_journal(seal, uid: int, name: str, lines: list) -> str:
+    """A journal in root's store (dicts become JSON lines, bytes go as they are): as if root had written it.
+    Returns its path inside the seal."""
+    folder = root_journals(seal, uid)
+    for part in (seal.store, seal.store / "journals", folder):
+        part.mkdir(mode=0o700, exist_ok=True)
+    data = b"".join(line if isinstance(line, bytes) else json.dumps(line).encode() + b"\n" for line in lines)
+    (folder / name).write_bytes(data)
+    (folder / name).chmod(0o600)
+    return f"/var/lib/pipdoctor/journals/{uid}/{name}"
 
 
 def host_path(seal, path: str) -> Path:

@@ -82,8 +82,7 @@ class Journal:
 
     def planned_rename(self, parent: str, old: str, new: str, st: os.stat_result) -> int:
         self.seq += 1
-        self.write([schema.rename_line(schema.Rename(self.seq, parent, old, new, st.st_dev, st.st_ino,
-                                                     st.st_mode))])
+        self.write([schema.rename_line(schema.Rename(self.seq, parent, old, new, st.st_dev, st.st_ino, st.st_mode))])
         return self.seq
 
     def done(self, seqs: list) -> None:

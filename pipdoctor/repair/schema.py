@@ -63,9 +63,8 @@ class Rename:
     old: str
     new: str
     dev: int
-    ino: int
+    ino: int  # the entry is found again by device and inode at its new name
     mode: int
-    started_ns: int
 
 
 @record
@@ -111,8 +110,8 @@ def chown_lines(first_n: int, dev: int, new_uid: int, new_gid: int, started_ns: 
     return lines + chown_lines(first_n + len(lines), dev, new_uid, new_gid, started_ns, entries[half:])
 
 
-def rename_line(rename: Rename, uid: int, gid: int) -> str:
-    return dumps({"t": "planned", "op": "rename", **rename._asdict(), "uid": uid, "gid": gid})
+def rename_line(rename: Rename) -> str:
+    return dumps({"t": "planned", "op": "rename", **rename._asdict()})
 
 
 def done_line(n: int, at_ns: int) -> str:
@@ -221,8 +220,8 @@ def parse_record(obj: dict, header: Header) -> Record:
     kind = obj.get("t")
     if kind == "planned":
         op, n = obj.get("op"), _int(obj, "n", 1, _MAX_U64)
-        started = _int(obj, "started_ns", 0, 2 ** 63 - 1)
         if op == "chown":
+            started = _int(obj, "started_ns", 0, 2 ** 63 - 1)
             if (_id(obj, "new_uid"), _id(obj, "new_gid")) != (header.uid, header.gid):
                 raise BadRecord(f"new owner {obj['new_uid']}:{obj['new_gid']} is not the cache owner "
                                 f"{header.uid}:{header.gid} this fix gave entries to")
@@ -235,7 +234,7 @@ def parse_record(obj: dict, header: Header) -> Record:
             if not (plain_rel(parent, allow_root=True) and plain_name(old) and plain_name(new)):
                 raise BadRecord("a rename with a name that is not plain")
             _int(obj, "mode", 0, 0o177777)
-            return Rename(n, parent, old, new, _u64(obj, "dev"), _u64(obj, "ino"), obj["mode"], started)
+            return Rename(n, parent, old, new, _u64(obj, "dev"), _u64(obj, "ino"), obj["mode"])
         raise BadRecord(f"unknown operation {str(op)[:40]!r}")
     if kind == "done":
         return Done(_int(obj, "n", 1, _MAX_U64), _int(obj, "at_ns", 0, 2 ** 63 - 1))
