@@ -47,6 +47,8 @@ class Journal:
     def create(cls, store: Store, stamp: str, header: schema.Header, extra: dict) -> "Journal":
         try:
             fd, path = create_journal(store, stamp)
+        except RepairError as error:
+            raise RepairError(f"{error}; nothing was changed") from None
         except OSError as error:
             raise RepairError(f"cannot create a journal in {store.path}: {error.strerror or error}; "
                               "nothing was changed") from None
