@@ -244,12 +244,16 @@ def test_a_huge_journal_line_is_read_in_bounded_memory(user, seal):
     cache = new_user_cache(user)
     header = journal_header(cache, user.uid, user.gid)
     journal = plant_root_journal(seal, user.uid, "huge.jsonl", [header])
-    with open(root_journals(seal, user.uid) / "huge.jsonl", "ab") as handle:
-        block = b'{"t":"planned","entries":[' + b'["a",1,0,0,33188],' * 60_000
-        for _ in range(400 * 2 ** 20 // len(block)):
-            handle.write(block)
-    before = listing(cache)
-    code, out, errors, rss = undo_measured(seal, user, journal)
+    huge = root_journals(seal, user.uid) / "huge.jsonl"
+    try:
+        with open(huge, "ab") as handle:
+            block = b'{"t":"planned","entries":[' + b'["a",1,0,0,33188],' * 60_000
+            for _ in range(400 * 2 ** 20 // len(block)):
+                handle.write(block)
+        before = listing(cache)
+        code, out, errors, rss = undo_measured(seal, user, journal)
+    finally:
+        huge.unlink()  # pytest keeps the last runs' tmp dirs
     assert code == 0 and not errors, (out, errors)
     assert any("cut short" in note for note in json.loads(out)["undone"]["notes"])
     assert rss < 100_000, rss

@@ -153,7 +153,8 @@ def test_a_full_disk_under_the_journal_stops_with_a_one_line_error_and_the_undo_
     assert result.errors.count(b"\n") == 1 and b"sudo pipdoctor fix --undo " in result.errors
     assert listing(cache) == before  # the chunk that did not reach the journal was never applied
     journal = next(full_journal_disk.iterdir())
-    undone = fix_as_root(seal, "--user", user.name, "--undo", f"/var/lib/pipdoctor/journals/{user.uid}/{journal.name}")  # the cut journal still undoes
+    inside = f"/var/lib/pipdoctor/journals/{user.uid}/{journal.name}"
+    undone = fix_as_root(seal, "--user", user.name, "--undo", inside)  # the cut journal still undoes
     assert undone.returncode == 0, undone.text()
 
 
