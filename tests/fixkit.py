@@ -68,7 +68,9 @@ def root_journals(seal, uid: int) -> Path:
 def journal_header(cache: Path, uid: int, gid: int, **extra) -> dict:
     """A valid header for a journal of the cache (the fix gives entries to uid:gid)."""
     st = os.stat(cache)
-    return {"t": "header", "version": 2, "cache_root": str(cache), "dev": st.st_dev, "ino": st.st_ino,
+    from pipdoctor.repair.schema import VERSION
+
+    return {"t": "header", "version": VERSION, "cache_root": str(cache), "dev": st.st_dev, "ino": st.st_ino,
             "user": None, "uid": uid, "gid": gid, "started_ns": 1, **extra}
 
 

@@ -8,6 +8,7 @@ import stat
 from typing import Optional, Union
 
 from pipdoctor.records import record
+from pipdoctor.repair.fs import plain_absolute
 
 VERSION = 2
 # The longest line the writer makes is WRITE_LINE (it splits a chunk to stay below it); the reader refuses
@@ -187,8 +188,6 @@ def plain_rel(rel, allow_root: bool = False) -> bool:
 
 
 def parse_header(obj: dict) -> Header:
-    from pipdoctor.repair.fs import plain_absolute
-
     if obj.get("t") != "header" or obj.get("version") != VERSION:
         raise BadRecord(f"not a pipdoctor journal header (version {VERSION})")
     root = obj.get("cache_root")
