@@ -411,3 +411,19 @@ def test_a_file_recreated_after_a_kill_before_done_stays_the_users(user, seal):
     assert (st.st_uid, st.st_mode) == (user.uid, 0o100600)
     skipped = {s["path"]: s["reason"] for s in undone.doc["undone"]["skipped"]}
     assert "re-created since the fix" in skipped[str(wheel)] or "inode" in skipped[str(wheel)]
+
+
+def test_an_undo_is_refused_while_a_fix_or_undo_holds_the_journal(user, seal):
+    """Two undos of one journal at once would each see the other's half-done work: the second is refused
+    (the lock dies with its holder, kill -9 included, so a killed fix never blocks its undo)."""
+    import fcntl
+
+    cache, _, journal = _fixed_by_root(user, seal)
+    fixed = listing(cache)
+    with open(root_journals(seal, user.uid) / os.path.basename(journal), "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        _refused(fix_as_root(seal, "--user", user.name, "--undo", journal), "in use by another pipdoctor")
+        assert listing(cache) == fixed
+    undone = fix_as_root(seal, "--user", user.name, "--undo", journal)
+    assert undone.returncode == 0, undone.text()
+    assert listing(cache) != fixed

@@ -22,7 +22,7 @@ MAX_DEPTH = 3
 MAX_ID = 2 ** 32 - 2
 _MAX_U64 = 2 ** 64 - 1
 _MAX_NAME = 255  # NAME_MAX, limits.h
-_MAX_PATH = 4096  # PATH_MAX, limits.h
+_MAX_PATH = 4096  # PATH_MAX, limits.h: the cache root is a path the plan was given
 
 
 class BadRecord(ValueError):
@@ -181,10 +181,11 @@ def plain_name(name) -> bool:
 
 
 def plain_rel(rel, allow_root: bool = False) -> bool:
-    """A path below the cache root made of plain names ('' is the root itself when allow_root)."""
+    """A path below the cache root made of plain names ('' is the root itself when allow_root). No length
+    limit beyond the line's: the walk goes by fd, and reaches entries deeper than PATH_MAX."""
     if rel == "" and allow_root:
         return True
-    return isinstance(rel, str) and len(rel) <= _MAX_PATH and all(plain_name(p) for p in rel.split("/"))
+    return isinstance(rel, str) and all(plain_name(p) for p in rel.split("/"))
 
 
 def parse_header(obj: dict) -> Header:
