@@ -192,14 +192,14 @@ def _journal_to_undo(request: FixRequest, account, passed_over: list):
     """The journal `fix --undo` acts on, opened: as root only one of root's store (the default: the account's
     newest there), as a user the named one or the newest of their own."""
     from pipdoctor.repair.journal import latest_journal
-    from pipdoctor.repair.store import open_journal, root_journal_at, user_journal_at
+    from pipdoctor.repair.store import root_journal_at, user_journal_at
 
     if request.journal is not None:
         if os.geteuid() == 0:
             store, name = root_journal_at(_absolute(request.journal))
         else:
             store, name = user_journal_at(request.journal)
-        return open_journal(store, name, writable=True)
+        return _open_for_undo(store, name)
     store = journal_store(account)
     if store is None:
         raise UsageError("no place for journals (HOME and XDG_DATA_HOME are unset): give one: pipdoctor fix "
@@ -209,7 +209,19 @@ def _journal_to_undo(request: FixRequest, account, passed_over: list):
         hint = (f"; a fix {account.user or account.uid} made themselves is undone by them (pipdoctor fix --undo)"
                 if os.geteuid() == 0 and account.uid != 0 else "")
         raise UsageError(f"no journal to undo in {store.path}{hint}")
-    return open_journal(store, name, writable=True)
+    return _open_for_undo(store, name)
+
+
+def _open_for_undo(store, name: str):
+    """Writable, to append the `undone` record; a journal that cannot be written (a read-only file or
+    filesystem) is still undone, unmarked (undo says so in a note)."""
+    from pipdoctor.repair.fs import RepairError
+    from pipdoctor.repair.store import open_journal
+
+    try:
+        return open_journal(store, name, writable=True)
+    except RepairError:
+        return open_journal(store, name, writable=False)
 
 
 def _absolute(path: str) -> str:
