@@ -167,15 +167,16 @@ def test_roots_store_replaced_by_a_symlink_at_any_level_is_refused(user, seal, l
     assert listing(cache) == again != fixed
 
 
-@pytest.mark.parametrize("flaw", ["owned-by-user", "group-writable", "world-writable"])
+@pytest.mark.parametrize("flaw", ["owned-by-user", "group-writable", "world-writable", "sticky-world-writable"])
 def test_roots_store_another_user_could_write_is_refused(user, seal, flaw):
+    """Sticky or not: in a world-writable store anyone could plant a journal (a hard link to one of root's)."""
     cache, _, journal = _fixed_by_root(user, seal)
     fixed = listing(cache)
     folder = root_journals(seal, user.uid)
     if flaw == "owned-by-user":
         os.chown(folder, user.uid, user.gid)
     else:
-        folder.chmod(0o770 if flaw == "group-writable" else 0o707)
+        folder.chmod({"group-writable": 0o770, "world-writable": 0o707, "sticky-world-writable": 0o1777}[flaw])
     _refused(fix_as_root(seal, "--user", user.name, "--undo", journal),
              "belongs to uid" if flaw == "owned-by-user" else "writable by group or others")
     assert listing(cache) == fixed

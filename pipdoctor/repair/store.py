@@ -68,16 +68,17 @@ def user_store(home: Optional[str], environ: Mapping[str, str]) -> Optional[Stor
     return Store(path, False)
 
 
-def _trusted(st: os.stat_result, root: bool) -> Optional[str]:
-    """Why a directory on the way to a store cannot be trusted, or None. Root's store: root's, writable by no
-    one else (a root-owned sticky directory such as /tmp is fine: nobody else can rename or remove root's
-    entries in it, sticky(7)). A user's: theirs, or root's under the same rule."""
+def _trusted(st: os.stat_result, root: bool, last: bool) -> Optional[str]:
+    """Why a directory on the way to a store (last: the store itself) cannot be trusted, or None. Root's
+    store: root's, writable by no one else; on the way a root-owned sticky directory such as /tmp is fine
+    (nobody else can rename or remove root's entries in it, sticky(7)). A user's: theirs, or root's under
+    the same rule."""
     owners = (0,) if root else (0, os.geteuid())
     if st.st_uid not in owners:
         return f"it belongs to uid {st.st_uid}"
     if st.st_uid == os.geteuid() and not root:
         return None
-    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+    if st.st_mode & 0o022 and (last or not st.st_mode & stat.S_ISVTX):
         return "it is writable by group or others"
     return None
 
@@ -96,19 +97,18 @@ def open_store(store: Store, create: bool) -> int:
     walked = store.start.rstrip("/")
     try:
         if store.root:
-            _check(fd, walked or "/", True)
-        for part in rest:
+            _check(fd, walked or "/", True, not rest)
+        for index, part in enumerate(rest):
             walked += "/" + part
             try:
+                if create:
+                    try:
+                        os.mkdir(part, 0o700, dir_fd=fd)
+                    except FileExistsError:
+                        pass
                 child = os.open(part, O_DIR, dir_fd=fd)
             except FileNotFoundError:
-                if not create:
-                    raise NoStore(f"no journal store at {store.path} ({walked} does not exist)") from None
-                try:
-                    os.mkdir(part, 0o700, dir_fd=fd)
-                except FileExistsError:
-                    pass
-                child = os.open(part, O_DIR, dir_fd=fd)
+                raise NoStore(f"no journal store at {store.path} ({walked} does not exist)") from None
             except OSError as error:
                 if error.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise RepairError(f"will not use the journals in {store.path}: {walked} is a symlink or not "
@@ -116,15 +116,15 @@ def open_store(store: Store, create: bool) -> int:
                 raise RepairError(f"cannot open {walked}: {error.strerror}") from None
             os.close(fd)
             fd = child
-            _check(fd, walked, store.root)
+            _check(fd, walked, store.root, index == len(rest) - 1)
     except BaseException:
         os.close(fd)
         raise
     return fd
 
 
-def _check(fd: int, path: str, root: bool) -> None:
-    reason = _trusted(os.fstat(fd), root)
+def _check(fd: int, path: str, root: bool, last: bool) -> None:
+    reason = _trusted(os.fstat(fd), root, last)
     if reason:
         raise RepairError(f"will not use the journals in {path}: {reason}" +
                           (" (root's journal store must be root's all the way from /)" if root else ""))
