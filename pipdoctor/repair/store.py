@@ -93,7 +93,7 @@ def open_store(store: Store, create: bool) -> int:
     try:
         fd = os.open(store.start, O_DIR)
     except OSError as error:
-        raise RepairError(f"cannot open {store.start}: {error.strerror}") from None
+        raise RepairError(f"cannot reach the journals in {store.path}: {store.start}: {error.strerror}") from None
     walked = store.start.rstrip("/")
     try:
         if store.root:
@@ -113,7 +113,7 @@ def open_store(store: Store, create: bool) -> int:
                 if error.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise RepairError(f"will not use the journals in {store.path}: {walked} is a symlink or not "
                                       "a directory") from None
-                raise RepairError(f"cannot open {walked}: {error.strerror}") from None
+                raise RepairError(f"cannot reach the journals in {store.path}: {walked}: {error.strerror}") from None
             os.close(fd)
             fd = child
             _check(fd, walked, store.root, index == len(rest) - 1)
