@@ -1,4 +1,4 @@
-"""Glue for `pipdoctor fix` and `install --fix`: check, plan, confirm, apply (repair.py), check again."""
+"""Glue for `pipdoctor fix` and `install --fix`: check, plan, confirm, apply (repair/), check again."""
 
 from __future__ import annotations
 
@@ -107,11 +107,21 @@ def plan_for(report, *, persist: bool, pip_args=None, log_findings=()):
                      root_names=root_listing(facts.cache_path), pip_args=pip_args, log_findings=log_findings)
 
 
+def journal_store(account):
+    """Root journals in its own store (per account uid); a user in their data dir (repair/store.py)."""
+    from pipdoctor.repair.store import root_store, user_store
+
+    if os.geteuid() == 0:
+        return root_store(account.uid)
+    return user_store(_home_of(account), account.environ)
+
+
 def apply(plan, account, pip_argv: Optional[list]):
-    from pipdoctor.repair import RepairError, apply_plan
+    from pipdoctor.repair.apply import apply_plan
+    from pipdoctor.repair.fs import RepairError
 
     try:
-        return apply_plan(plan, home=_home_of(account), environ=account.environ, pip_command=pip_argv)
+        return apply_plan(plan, store=journal_store(account), environ=account.environ, pip_command=pip_argv)
     except RepairError as error:
         raise UsageError(str(error)) from None
 
@@ -178,21 +188,60 @@ def _pip_argv(options, account) -> Optional[list]:
         return None
 
 
+def _journal_to_undo(request: FixRequest, account, passed_over: list):
+    """The journal `fix --undo` acts on, opened: as root only one of root's store (the default: the account's
+    newest there), as a user the named one or the newest of their own."""
+    from pipdoctor.repair.journal import latest_journal
+    from pipdoctor.repair.store import root_journal_at, user_journal_at
+
+    if request.journal is not None:
+        if os.geteuid() == 0:
+            store, name = root_journal_at(_absolute(request.journal))
+        else:
+            store, name = user_journal_at(request.journal)
+        return _open_for_undo(store, name)
+    store = journal_store(account)
+    if store is None:
+        raise UsageError("no place for journals (HOME and XDG_DATA_HOME are unset): give one: pipdoctor fix "
+                         "--undo JOURNAL")
+    name = latest_journal(store, passed_over)
+    if name is None:
+        hint = (f"; a fix {account.user or account.uid} made themselves is undone by them (pipdoctor fix --undo)"
+                if os.geteuid() == 0 and account.uid != 0 else "")
+        raise UsageError(f"no journal to undo in {store.path}{hint}")
+    return _open_for_undo(store, name)
+
+
+def _open_for_undo(store, name: str):
+    """Writable, to append the `undone` record; a journal that cannot be written (a read-only file or
+    filesystem) is still undone, unmarked (undo says so in a note)."""
+    from pipdoctor.repair.fs import RepairError
+    from pipdoctor.repair.store import open_journal
+
+    try:
+        return open_journal(store, name, writable=True)
+    except RepairError:
+        return open_journal(store, name, writable=False)
+
+
+def _absolute(path: str) -> str:
+    try:
+        return os.path.abspath(path)
+    except OSError as error:  # a relative path and a deleted current directory
+        raise UsageError(f"cannot find {path}: {error.strerror}; give its full path") from None
+
+
 def run_undo(request: FixRequest, account, options) -> int:
     from pipdoctor.remediation import cache_names_problem, unsafe_cache_root
-    from pipdoctor.repair import RepairError, journal_dir, latest_journal, undo
+    from pipdoctor.repair.fs import RepairError
+    from pipdoctor.repair.undo import undo
     from pipdoctor.report import render_undo_human, render_undo_json
 
-    path = request.journal
     passed_over: list = []  # journals the default pick could not read, said in the outcome
-    if path is None:
-        directory = journal_dir(_home_of(account), account.environ)
-        path = latest_journal(directory, passed_over)
-        if path is None:
-            raise UsageError(f"no journal to undo in {directory} (give one: pipdoctor fix --undo JOURNAL)")
     homes = (_home_of(account), account.passwd_home)
     try:
-        outcome = undo(path, cache_names_problem, lambda root: unsafe_cache_root(root, homes))
+        journal = _journal_to_undo(request, account, passed_over)
+        outcome = undo(journal, cache_names_problem, lambda root: unsafe_cache_root(root, homes))
     except RepairError as error:
         raise UsageError(str(error)) from None
     outcome.notes[:0] = passed_over

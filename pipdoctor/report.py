@@ -274,7 +274,7 @@ def render_outcome_human(outcome, after, *, color: bool) -> TerminalText:
         for path, reason in outcome.skipped:
             out.append(_paint("dim", f"    {path}: {reason}"))
     if outcome.journal:
-        from pipdoctor.repair import undo_command
+        from pipdoctor.repair.outcome import undo_command
 
         out.append(f"  journal: {outcome.journal}  (undo: {undo_command(outcome.journal, os.geteuid() == 0)})")
     if after is not None:

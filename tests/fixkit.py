@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import stat
 from dataclasses import dataclass
@@ -37,10 +38,58 @@ def seed_failure(user) -> Path:
     return cache
 
 
-def fix_as_root(*args: str, env=None, cwd=None) -> FixRun:
+def sealed_setup(seal) -> str:
+    """seal.setup with a private, empty, writable /tmp (a tmpfs): the check after a fix asks whether the user
+    has a temp dir, and a read-only /tmp would be a finding of its own. The scratch (below /tmp) is moved into
+    it first; the rest of the host's /tmp is out of sight."""
+    scratch = shlex.quote(str(seal.scratch))
+    return (f"mount --rbind {scratch} /mnt\nmount -t tmpfs -o mode=1777 tmpfs /tmp\nmkdir -p {scratch}\n"
+            f"mount --move /mnt {scratch}\n{seal.setup}")
+
+
+def sealed_argv(seal, argv: list) -> list:
+    """argv run sealed, for a Popen (sandbox.run does the same for a run to completion)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-ec", sealed_setup(seal) + '\nexec "$@"',
+            "sh", *[str(a) for a in argv]]
+
+
+def fix_as_root(seal, *args: str, env=None, cwd=None) -> FixRun:
+    """`pipdoctor fix` as root, sealed (tests/sealed.py): root's journal store is seal.store."""
     proc = sandbox.run([pipdoctor_bin(), "fix", *args], env=with_pip(env), cwd=cwd, separate_stderr=True,
-                       timeout=600)
+                       timeout=600, mount_setup=sealed_setup(seal))
     return FixRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def root_journals(seal, uid: int) -> Path:
+    """Root's journal dir for uid's fixes, as the host sees it (/var/lib/pipdoctor/journals/UID in the seal)."""
+    return seal.store / "journals" / str(uid)
+
+
+def journal_header(cache: Path, uid: int, gid: int, **extra) -> dict:
+    """A valid header for a journal of the cache (the fix gives entries to uid:gid)."""
+    st = os.stat(cache)
+    from pipdoctor.repair.schema import VERSION
+
+    return {"t": "header", "version": VERSION, "cache_root": str(cache), "dev": st.st_dev, "ino": st.st_ino,
+            "user": None, "uid": uid, "gid": gid, "started_ns": 1, **extra}
+
+
+def plant_root_journal(seal, uid: int, name: str, lines: list) -> str:
+    """A journal in root's store (dicts become JSON lines, bytes go as they are): as if root had written it.
+    Returns its path inside the seal."""
+    folder = root_journals(seal, uid)
+    for part in (seal.store, seal.store / "journals", folder):
+        part.mkdir(mode=0o700, exist_ok=True)
+    data = b"".join(line if isinstance(line, bytes) else json.dumps(line).encode() + b"\n" for line in lines)
+    (folder / name).write_bytes(data)
+    (folder / name).chmod(0o600)
+    return f"/var/lib/pipdoctor/journals/{uid}/{name}"
+
+
+def host_path(seal, path: str) -> Path:
+    """Where a path inside the seal's /var/lib (root's journal store) is on the host."""
+    assert path.startswith("/var/lib/"), path
+    return seal.varlib / path[len("/var/lib/"):]
 
 
 def fix_as(user, *args: str, env=None) -> FixRun:

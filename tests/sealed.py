@@ -19,7 +19,7 @@ def seal_script(varlib: Path, writable: Sequence[Path] = ()) -> str:
     lines = []
     for path in writable:
         quoted = shlex.quote(str(path))
-        lines.append(f"mount --bind {quoted} {quoted}")
+        lines.append(f"mount --rbind {quoted} {quoted}")  # --rbind: the mounts below come along
     lines.append(f"mount --bind {shlex.quote(str(varlib))} /var/lib")
     lines.append("mount -o remount,bind,ro /")
     return "\n".join(lines)

@@ -8,7 +8,8 @@ import pytest
 
 from tests import sandbox
 from tests.checkkit import chown_to_root, deep_entries, new_user_cache, pip_python, pipdoctor_bin, with_pip
-from tests.fixkit import fix_as, fix_as_root, journal_of, links_fixture, listing, seed_failure, wheels_in
+from tests.fixkit import (fix_as, fix_as_root, host_path, journal_of, links_fixture, listing, sealed_argv, seed_failure,
+                          wheels_in)
 
 pytestmark = pytest.mark.root
 
@@ -25,12 +26,12 @@ def _pip_install(user, links, name="pdtiny", *extra):
     return sandbox.run_as(user, argv, env=with_pip(sandbox.pip_env(HOME=user.home)))
 
 
-def test_sudo_fix_user_gives_the_cache_back_and_pip_caches_its_wheel(user, links):
+def test_sudo_fix_user_gives_the_cache_back_and_pip_caches_its_wheel(user, links, seal):
     cache = seed_failure(user)
     failed = _pip_install(user, links)
     assert b"Permission denied" in failed.stdout or failed.returncode != 0, failed.stdout
 
-    result = fix_as_root("--user", user.name, "--yes", "--json")
+    result = fix_as_root(seal, "--user", user.name, "--yes", "--json")
     assert result.returncode == 0, result.text()
     doc = result.doc
     assert doc["command"] == "fix" and doc["exit_code"] == 0
@@ -41,10 +42,13 @@ def test_sudo_fix_user_gives_the_cache_back_and_pip_caches_its_wheel(user, links
     assert doc["applied"]["chowned"] > 0 and doc["applied"]["skipped_count"] == 0
     assert doc["after"]["findings"] == []
     assert all(v[0] == user.uid for v in listing(cache).values())
-    # the journal is the user's, in the user's data dir
+    # the journal is root's, in root's store: nothing of it in the user's home
     journal = journal_of(result)
-    assert journal.startswith(f"{user.home}/.local/share/pipdoctor/journals/")
-    assert os.stat(journal).st_uid == user.uid
+    assert journal.startswith(f"/var/lib/pipdoctor/journals/{user.uid}/")
+    st = os.stat(host_path(seal, journal))
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o600)
+    assert os.stat(host_path(seal, os.path.dirname(journal))).st_mode & 0o777 == 0o700
+    assert not (user.home / ".local").exists()
 
     installed = _pip_install(user, links, "pdfixed")
     assert installed.returncode == 0, installed.stdout.decode()
@@ -52,16 +56,16 @@ def test_sudo_fix_user_gives_the_cache_back_and_pip_caches_its_wheel(user, links
     assert built and os.stat(built[0]).st_uid == user.uid
 
 
-def test_a_root_fix_names_its_undo_command_with_sudo(user):
+def test_a_root_fix_names_its_undo_command_with_sudo(user, seal):
     seed_failure(user)
-    result = fix_as_root("--user", user.name, "--yes")
+    result = fix_as_root(seal, "--user", user.name, "--yes")
     assert result.returncode == 0, result.text()
     journal = next(line.split("journal: ", 1)[1].split()[0] for line in result.text().splitlines()
                    if "journal: " in line)
     assert f"(undo: sudo pipdoctor fix --undo {journal})" in result.text()
 
 
-def test_undo_restores_owners_modes_and_inodes_exactly_and_twice_is_safe(user):
+def test_undo_restores_owners_modes_and_inodes_exactly_and_twice_is_safe(user, seal):
     cache = new_user_cache(user, files=60)
     chown_to_root(deep_entries(cache, "wheels", 3) + deep_entries(cache, "http-v2", 2))
     other = deep_entries(cache, "http-v2", 4)[-1]
@@ -74,17 +78,17 @@ def test_undo_restores_owners_modes_and_inodes_exactly_and_twice_is_safe(user):
     os.lchown(link, 0, 0)
     before = listing(cache)
 
-    fixed = fix_as_root("--user", user.name, "--yes", "--json")
+    fixed = fix_as_root(seal, "--user", user.name, "--yes", "--json")
     assert fixed.returncode == 0, fixed.text()
     changed = listing(cache)
     assert all(v[0] == user.uid for v in changed.values())
     assert {k: v[3] for k, v in changed.items()} == {k: v[3] for k, v in before.items()}  # same inodes
 
-    undone = fix_as_root("--user", user.name, "--undo", journal_of(fixed), "--json")
+    undone = fix_as_root(seal, "--user", user.name, "--undo", journal_of(fixed), "--json")
     assert undone.returncode == 0, undone.text()
     assert undone.doc["undone"]["restored"] == fixed.doc["applied"]["chowned"]
     assert listing(cache) == before
-    again = fix_as_root("--user", user.name, "--undo", journal_of(fixed), "--json")
+    again = fix_as_root(seal, "--user", user.name, "--undo", journal_of(fixed), "--json")
     assert again.returncode == 0, again.text()
     assert again.doc["undone"]["restored"] == 0 and listing(cache) == before
 
@@ -108,38 +112,38 @@ def test_user_alone_moves_the_foreign_subtree_aside_and_undo_puts_it_back(user, 
     assert listing(cache) == before
 
 
-def test_dry_run_and_no_terminal_change_nothing(user):
+def test_dry_run_and_no_terminal_change_nothing(user, seal):
     cache = seed_failure(user)
     before = listing(cache)
-    dry = fix_as_root("--user", user.name, "--dry-run")
+    dry = fix_as_root(seal, "--user", user.name, "--dry-run")
     assert dry.returncode == 1
     assert b"chown -R" in dry.output and b"dry run: nothing was changed" in dry.errors
     assert b"PD103" in dry.output and b"Fix (copy and run" not in dry.output  # the plan, not the check's list
-    unconfirmed = fix_as_root("--user", user.name)  # stdin is /dev/null: no terminal, no --yes
+    unconfirmed = fix_as_root(seal, "--user", user.name)  # stdin is /dev/null: no terminal, no --yes
     assert unconfirmed.returncode == 1
     assert unconfirmed.errors.strip().endswith(b"not confirmed: no terminal to ask on (pass --yes to apply the plan)")
     assert listing(cache) == before
-    plan = fix_as_root("--user", user.name, "--dry-run", "--json")
+    plan = fix_as_root(seal, "--user", user.name, "--dry-run", "--json")
     assert plan.returncode == 1 and plan.doc["applied"] is None and plan.doc["plan"]["needs_root"] is True
 
 
-def test_usage_errors_exit_2(user):
+def test_usage_errors_exit_2(user, seal):
     for args in (["--yes", "--dry-run"], ["--user", "no-such-user-pdf"], ["stray"], ["--undo", "/nonexistent.jsonl"]):
-        run = fix_as_root(*args)
+        run = fix_as_root(seal, *args)
         assert run.returncode == 2, (args, run.text())
         assert run.errors.startswith(b"pipdoctor: error: ") and run.errors.count(b"\n") == 1
     assert fix_as(user, "--user", "root").returncode == 2  # --user needs root
 
 
-def _fix_at_the_prompt(user, answer: bytes) -> tuple:
+def _fix_at_the_prompt(user, answer: bytes, seal) -> tuple:
     """`sudo pipdoctor fix --user U` on a terminal: wait for the question, type the answer."""
     import pty
     import select
     import subprocess
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen([str(pipdoctor_bin()), "--color", "never", "fix", "--user", user.name], stdin=slave,
-                            stdout=subprocess.PIPE, stderr=slave, env=with_pip(None), cwd="/")
+    proc = subprocess.Popen(sealed_argv(seal, [pipdoctor_bin(), "--color", "never", "fix", "--user", user.name]),
+                            stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=with_pip(None), cwd="/")
     os.close(slave)
     seen = b""
     try:
@@ -154,10 +158,10 @@ def _fix_at_the_prompt(user, answer: bytes) -> tuple:
 
 
 @pytest.mark.parametrize("answer, changed", [(b"n\n", False), (b"\n", False), (b"y\n", True)])
-def test_the_prompt_changes_nothing_unless_the_user_says_yes(user, answer, changed):
+def test_the_prompt_changes_nothing_unless_the_user_says_yes(user, answer, changed, seal):
     cache = seed_failure(user)
     before = listing(cache)
-    code, question, plan = _fix_at_the_prompt(user, answer)
+    code, question, plan = _fix_at_the_prompt(user, answer, seal)
     assert b"Apply this change? [y/N]" in question
     assert f"$ sudo chown -R {user.uid}:{user.gid} {cache}/wheels".encode() in plan or \
         f"$ chown -R {user.uid}:{user.gid} {cache}/wheels".encode() in plan
@@ -167,7 +171,7 @@ def test_the_prompt_changes_nothing_unless_the_user_says_yes(user, answer, chang
         assert code == 1 and listing(cache) == before
 
 
-def test_what_chown_cannot_cure_is_explained_and_left_alone(user):
+def test_what_chown_cannot_cure_is_explained_and_left_alone(user, seal):
     """A root-owned `wheels` that is also immutable: no chown (it would fail), the flag explained, and a
     fresh cache offered; nothing in the cache changes."""
     import subprocess
@@ -181,7 +185,7 @@ def test_what_chown_cannot_cure_is_explained_and_left_alone(user):
     subprocess.run(["chattr", "+i", str(wheels)], check=True)
     try:
         before = listing(cache)
-        result = fix_as_root("--user", user.name, "--yes", "--json")
+        result = fix_as_root(seal, "--user", user.name, "--yes", "--json")
         assert result.returncode == 1, result.text()
         steps = result.doc["plan"]["steps"]
         assert [(s["kind"], s["cures"]) for s in steps] == [("none", ["PD103", "PD104"]),

@@ -11,7 +11,7 @@ import pytest
 
 from tests import sandbox
 from tests.checkkit import pipdoctor_bin, synthetic, with_pip
-from tests.fixkit import fix_as_root, listing
+from tests.fixkit import fix_as_root, listing, root_journals, sealed_argv
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -35,15 +35,16 @@ def user():
             subprocess.run(["umount", "--lazy", str(cache_home)], check=True)
 
 
-def test_kill_9_mid_fix_then_undo_restores_everything(user):
+def test_kill_9_mid_fix_then_undo_restores_everything(user, seal):
     cache = user.home / ".cache" / "pip"
     synthetic.build_cache(str(cache), FILES, foreign_share=0.0, owner=(0, 0), seed=3)
     os.chown(cache, user.uid, user.gid)  # root's everything below a cache dir that is the user's
     before = listing(cache)
     assert len(before) > 190_000
-    journals = user.home / ".local" / "share" / "pipdoctor" / "journals"
-    proc = subprocess.Popen([str(pipdoctor_bin()), "fix", "--user", user.name, "--yes"], env=with_pip(None),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
+    journals = root_journals(seal, user.uid)
+    proc = subprocess.Popen(sealed_argv(seal, [pipdoctor_bin(), "fix", "--user", user.name, "--yes"]),
+                            env=with_pip(None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+                            start_new_session=True)
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
@@ -52,7 +53,7 @@ def test_kill_9_mid_fix_then_undo_restores_everything(user):
                 break
             assert proc.poll() is None, "the fix ended before it could be killed"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # pipdoctor itself, not only the unshare/sh that exec'd it
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -62,8 +63,9 @@ def test_kill_9_mid_fix_then_undo_restores_everything(user):
     assert 0 < changed < len(before) - 1, changed  # really half-done
     assert b'"t":"end"' not in journal.read_bytes()
 
-    undone = fix_as_root("--user", user.name, "--undo", str(journal), "--json")
+    inside = f"/var/lib/pipdoctor/journals/{user.uid}/{journal.name}"
+    undone = fix_as_root(seal, "--user", user.name, "--undo", inside, "--json")
     assert undone.returncode == 0, undone.text()
     assert listing(cache) == before
-    assert fix_as_root("--user", user.name, "--undo", str(journal)).returncode == 0  # twice: still fine
+    assert fix_as_root(seal, "--user", user.name, "--undo", inside).returncode == 0  # twice: still fine
     assert listing(cache) == before
