@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from pipdoctor import exitcodes
-from pipdoctor.errors import UsageError
+from pipdoctor.errors import OutputError, UsageError
 from pipdoctor.findings import has_problem
-from pipdoctor.report import write
+from pipdoctor.terminal import read_line, write
 
 # Codes a fix can act on or explain: the cache's own problems (the check's and the log's).
 CACHE_CODES = frozenset(("PD101", "PD102", "PD103", "PD104", "PD105", "PD106", "PD107"))
@@ -72,12 +71,11 @@ def confirm(question: str, yes: bool) -> tuple[bool, str]:
         return True, ""
     if not os.isatty(0):
         return False, "not confirmed: no terminal to ask on (pass --yes to apply the plan)"
-    sys.stderr.write(question)
-    sys.stderr.flush()
     try:
-        answer = sys.stdin.readline()
-    except (OSError, EOFError):
-        answer = ""
+        write(2, question)
+    except OutputError:
+        return False, "not confirmed: the question could not be shown (standard error is closed)"
+    answer = read_line(0)
     if answer.strip().lower() in ("y", "yes"):
         return True, ""
     return False, "not confirmed: nothing was changed"

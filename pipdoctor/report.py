@@ -9,8 +9,7 @@ from typing import Mapping, Optional, Sequence
 
 from pipdoctor import __version__
 from pipdoctor.findings import Finding
-# write is terminal.write, here too for the callers that render and write together (fixing.py).
-from pipdoctor.terminal import TerminalText, terminal_safe, write  # noqa: F401
+from pipdoctor.terminal import TerminalText, terminal_safe
 
 # Bump on any incompatible change to the JSON document; adding keys is compatible (README, "JSON output").
 SCHEMA_VERSION = 1

@@ -98,3 +98,18 @@ def write_all(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view):]
         except BlockingIOError:
             select.select([], [fd], [])
+
+
+def read_line(fd: int, limit: int = 4096) -> str:
+    """One answer typed at a prompt, read from the fd itself (sys.stdin is None when fd 0 was closed at start):
+    at most `limit` bytes; EOF, a closed or failing fd read as an empty answer."""
+    data = b""
+    while len(data) < limit and not data.endswith(b"\n"):
+        try:
+            chunk = os.read(fd, 1)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("utf-8", "replace")

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from pipdoctor import exitcodes
 from tests import sandbox
 from tests.checkkit import chown_to_root, deep_entries, new_user_cache, pip_python, pipdoctor_bin, with_pip
 from tests.fixkit import (fix_as, fix_as_root, host_path, journal_of, links_fixture, listing, sealed_argv, seed_failure,
@@ -169,6 +170,28 @@ def test_the_prompt_changes_nothing_unless_the_user_says_yes(user, answer, chang
         assert code == 0 and all(v[0] == user.uid for v in listing(cache).values())
     else:
         assert code == 1 and listing(cache) == before
+
+
+def test_a_prompt_with_standard_error_closed_changes_nothing(user, seal):
+    """A terminal on stdin but fd 2 closed (`sudo pipdoctor fix --user U 2>&-`): the question cannot be shown,
+    so nothing is applied: the plan already could not be written there, which is exit 3 (OUTPUT_FAILED), never a
+    traceback (sys.stderr is None then) and never a change made without the question."""
+    import pty
+    import subprocess
+
+    cache = seed_failure(user)
+    before = listing(cache)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh",
+                               *sealed_argv(seal, [pipdoctor_bin(), "--color", "never", "fix", "--user", user.name])],
+                              stdin=slave, stdout=subprocess.PIPE, env=with_pip(None), cwd="/", timeout=120)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == exitcodes.OUTPUT_FAILED, proc.stdout
+    assert b"Traceback" not in proc.stdout
+    assert listing(cache) == before
 
 
 def test_what_chown_cannot_cure_is_explained_and_left_alone(user, seal):
