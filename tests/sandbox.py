@@ -310,22 +310,28 @@ def unprivileged_user(prefix: str = "pdt", name: Optional[str] = None) -> Iterat
 
     `name` gives a fixed name (recordings use one, so that logs are stable); by default it is unique.
     """
-    if os.geteuid() != 0:
-        raise PermissionError("unprivileged_user needs root (useradd)")
     name = name or f"{prefix}{secrets.token_hex(4)}"
+    try:
+        yield add_user(name)
+    finally:
+        remove_user(name)
+
+
+def add_user(name: str) -> User:
+    """useradd a user with an own group and an empty 0755 home under homes_base(); remove_user(name) undoes it
+    (scripts/demo --keep leaves one behind on purpose)."""
+    if os.geteuid() != 0:
+        raise PermissionError("a throwaway user needs root (useradd)")
     home = homes_base() / name
     remove_user(name)
     shutil.rmtree(home, ignore_errors=True)
     _check_run(
         ["useradd", "--no-create-home", "--home-dir", home, "--user-group", "--shell", "/bin/sh", name]
     )
-    try:
-        entry = pwd.getpwnam(name)
-        home.mkdir(mode=0o755)
-        os.chown(home, entry.pw_uid, entry.pw_gid)
-        yield User(name, entry.pw_uid, entry.pw_gid, home)
-    finally:
-        remove_user(name)
+    entry = pwd.getpwnam(name)
+    home.mkdir(mode=0o755)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    return User(name, entry.pw_uid, entry.pw_gid, home)
 
 
 def chown_tree(path: Path, uid: int, gid: int) -> None:
