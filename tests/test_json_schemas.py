@@ -114,7 +114,8 @@ def test_explain_from_stdin_has_a_null_log():
 # --- the schemas can fail ------------------------------------------------------------------------------------
 
 
-def _explain_doc() -> dict:
+@pytest.fixture(scope="module")
+def explain_doc() -> dict:
     log = LOGS / "wheels-root-owned" / f"pip-{sandbox.PIP_VERSIONS[-1]}.log"
     return assert_valid("explain", json.loads(pipdoctor("--json", "explain", log).stdout))
 
@@ -169,9 +170,8 @@ BROKEN_CHECK = {
 
 
 @pytest.mark.parametrize("change", BROKEN_EXPLAIN.values(), ids=BROKEN_EXPLAIN.keys())
-def test_an_explain_document_missing_a_key_or_with_a_wrong_type_is_refused(change):
-    doc = _explain_doc()
-    broken = copy.deepcopy(doc)
+def test_an_explain_document_missing_a_key_or_with_a_wrong_type_is_refused(change, explain_doc):
+    broken = copy.deepcopy(explain_doc)
     change(broken)
     assert list(validator("explain").iter_errors(broken)), f"the schema accepts a broken document: {broken}"
 
@@ -184,8 +184,8 @@ def test_a_check_document_missing_a_key_or_with_a_wrong_type_is_refused(tmp_path
         assert list(validator("check").iter_errors(broken)), f"{what}: the schema accepts {broken}"
 
 
-def test_a_document_validates_only_against_its_own_schema(tmp_path):
-    explain, check = _explain_doc(), _check_doc(tmp_path)
+def test_a_document_validates_only_against_its_own_schema(tmp_path, explain_doc):
+    explain, check = explain_doc, _check_doc(tmp_path)
     assert list(validator("check").iter_errors(explain)) and list(validator("explain").iter_errors(check))
     assert list(validator("install").iter_errors(explain)) and list(validator("fix").iter_errors(check))
 
@@ -194,7 +194,8 @@ def test_a_document_validates_only_against_its_own_schema(tmp_path):
 
 BAD_INPUT = {"a missing log": ("--json", "explain", "/nonexistent/pip.log"),
              "an unknown code": ("--json", "explain", "PD999"),
-             "an unknown option": ("--json", "check", "--no-such-option")}
+             "an unknown option": ("--json", "check", "--no-such-option"),
+             "fix options that contradict": ("--json", "fix", "--yes", "--dry-run")}
 
 
 @pytest.mark.xfail(strict=True, reason="cli does not print an error document yet")
