@@ -310,22 +310,28 @@ def unprivileged_user(prefix: str = "pdt", name: Optional[str] = None) -> Iterat
 
     `name` gives a fixed name (recordings use one, so that logs are stable); by default it is unique.
     """
-    if os.geteuid() != 0:
-        raise PermissionError("unprivileged_user needs root (useradd)")
     name = name or f"{prefix}{secrets.token_hex(4)}"
+    try:
+        yield add_user(name)
+    finally:
+        remove_user(name)
+
+
+def add_user(name: str) -> User:
+    """useradd a user with an own group and an empty 0755 home under homes_base(); remove_user(name) undoes it
+    (scripts/demo --keep leaves one behind on purpose)."""
+    if os.geteuid() != 0:
+        raise PermissionError("a throwaway user needs root (useradd)")
     home = homes_base() / name
     remove_user(name)
     shutil.rmtree(home, ignore_errors=True)
     _check_run(
         ["useradd", "--no-create-home", "--home-dir", home, "--user-group", "--shell", "/bin/sh", name]
     )
-    try:
-        entry = pwd.getpwnam(name)
-        home.mkdir(mode=0o755)
-        os.chown(home, entry.pw_uid, entry.pw_gid)
-        yield User(name, entry.pw_uid, entry.pw_gid, home)
-    finally:
-        remove_user(name)
+    entry = pwd.getpwnam(name)
+    home.mkdir(mode=0o755)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    return User(name, entry.pw_uid, entry.pw_gid, home)
 
 
 def chown_tree(path: Path, uid: int, gid: int) -> None:
@@ -468,6 +474,56 @@ def https_server(root: Path, cert: Path, key: Path, max_age: int = 600) -> Itera
         server.shutdown()
         server.server_close()
         thread.join()
+
+# --- the sandbox on disk (scripts/test says where it is, its size, and removes it with --clean) ---------------
+
+
+def disk_usage(top: Path) -> int:
+    """Bytes allocated below top, as `du -s` counts them: symlinks not followed, other mounts not entered."""
+    try:
+        device = os.lstat(top).st_dev
+    except OSError:
+        return 0
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(top, onerror=lambda error: None):
+        for name in dirnames + filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            total += st.st_blocks * 512
+        dirnames[:] = [d for d in dirnames if _same_device(os.path.join(dirpath, d), device)]
+    return total + os.lstat(top).st_blocks * 512
+
+
+def _same_device(path: str, device: int) -> bool:
+    try:
+        return os.lstat(path).st_dev == device
+    except OSError:
+        return False
+
+
+def summary(top: Path = SANDBOX) -> Optional[str]:
+    """The line scripts/test ends with: where the sandbox is, its size, how to remove it (None: no sandbox)."""
+    if not top.is_dir():
+        return None
+    return (f"test sandbox: {top} holds {disk_usage(top) / 1e6:.0f} MB (pip venvs, test users' homes); "
+            "remove it with scripts/test --clean")
+
+
+def clean(top: Path = SANDBOX) -> None:
+    """Remove the sandbox: the users a crashed run left (their homes are in it), then the tree, immutable
+    flags first (a test's chattr +i)."""
+    homes = str(top / "homes") + "/"
+    for entry in pwd.getpwall():
+        if entry.pw_dir.startswith(homes) and os.geteuid() == 0:
+            remove_user(entry.pw_name)
+    if os.geteuid() == 0:
+        chattr_clear(top)
+    shutil.rmtree(top, ignore_errors=True)
+    if top.exists():
+        raise OSError(f"could not remove all of {top}")
+
 
 if __name__ == "__main__":  # pragma: no cover - a quick manual check: python tests/sandbox.py
     for v in PIP_VERSIONS:
