@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import stat
 from dataclasses import dataclass
@@ -38,25 +37,10 @@ def seed_failure(user) -> Path:
     return cache
 
 
-def sealed_setup(seal) -> str:
-    """seal.setup with a private, empty, writable /tmp (a tmpfs): the check after a fix asks whether the user
-    has a temp dir, and a read-only /tmp would be a finding of its own. The scratch (below /tmp) is moved into
-    it first; the rest of the host's /tmp is out of sight."""
-    scratch = shlex.quote(str(seal.scratch))
-    return (f"mount --rbind {scratch} /mnt\nmount -t tmpfs -o mode=1777 tmpfs /tmp\nmkdir -p {scratch}\n"
-            f"mount --move /mnt {scratch}\n{seal.setup}")
-
-
-def sealed_argv(seal, argv: list) -> list:
-    """argv run sealed, for a Popen (sandbox.run does the same for a run to completion)."""
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-ec", sealed_setup(seal) + '\nexec "$@"',
-            "sh", *[str(a) for a in argv]]
-
-
 def fix_as_root(seal, *args: str, env=None, cwd=None) -> FixRun:
     """`pipdoctor fix` as root, sealed (tests/sealed.py): root's journal store is seal.store."""
     proc = sandbox.run([pipdoctor_bin(), "fix", *args], env=with_pip(env), cwd=cwd, separate_stderr=True,
-                       timeout=600, mount_setup=sealed_setup(seal))
+                       timeout=600, mount_setup=seal.setup)
     return FixRun(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -26,16 +26,28 @@ def seal_script(varlib: Path, writable: Sequence[Path] = ()) -> str:
 
 
 class Seal:
-    """One test's sealed machine: `setup` is the mount_setup script for every command the test runs as root."""
+    """One test's sealed machine: `setup` is the mount_setup script for every command the test runs as root.
+
+    The sealed /tmp is a private, empty tmpfs: a read-only /tmp would be a finding of its own (the check asks
+    whether the user has a temp dir). The scratch (below the host's /tmp, in pytest's tmp_path) is moved into
+    it first, at the same path; the rest of the host's /tmp is out of sight."""
 
     def __init__(self, scratch: Path):
         self.scratch = scratch
         self.varlib = scratch / "varlib"  # stands in for /var/lib: root's store is varlib/pipdoctor
         self.varlib.mkdir(mode=0o755)
         os.chown(self.varlib, 0, 0)
-        self.setup = seal_script(self.varlib, (scratch, sandbox.homes_base()))
+        quoted = shlex.quote(str(scratch))
+        private_tmp = (f"mount --rbind {quoted} /mnt\nmount -t tmpfs -o mode=1777 tmpfs /tmp\nmkdir -p {quoted}\n"
+                       f"mount --move /mnt {quoted}\n") if scratch.is_relative_to("/tmp") else ""
+        self.setup = private_tmp + seal_script(self.varlib, (scratch, sandbox.homes_base()))
 
     @property
     def store(self) -> Path:
         """Root's journal store as the host sees it (/var/lib/pipdoctor inside the seal)."""
         return self.varlib / "pipdoctor"
+
+    def argv(self, argv: Sequence) -> list:
+        """argv run sealed, for a Popen (sandbox.run(mount_setup=seal.setup) does the same for a run to its end)."""
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-ec", self.setup + '\nexec "$@"',
+                "sh", *[str(a) for a in argv]]

@@ -19,7 +19,7 @@ from pipdoctor.repair.store import root_store
 from tests import sandbox
 from tests.checkkit import new_user_cache
 from tests.fixkit import (fix_as, fix_as_root, journal_header, journal_of, listing, outside_file, plant_root_journal,
-                          root_journals, seed_failure, sealed_setup)
+                          root_journals, seed_failure)
 
 pytestmark = pytest.mark.root
 
@@ -234,7 +234,7 @@ def undo_measured(seal, user, journal: str):
     from tests.checkkit import pipdoctor_bin, with_pip
 
     argv = [sys.executable, "-c", _WRAP, pipdoctor_bin(), "fix", "--user", user.name, "--undo", journal, "--json"]
-    proc = sandbox.run(argv, env=with_pip(None), separate_stderr=True, timeout=600, mount_setup=sealed_setup(seal))
+    proc = sandbox.run(argv, env=with_pip(None), separate_stderr=True, timeout=600, mount_setup=seal.setup)
     errors, _, last = proc.stderr.rpartition(b"maxrss_kb=")
     return proc.returncode, proc.stdout, errors, int(last)
 

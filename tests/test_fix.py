@@ -9,7 +9,7 @@ import pytest
 from pipdoctor import exitcodes
 from tests import sandbox
 from tests.checkkit import chown_to_root, deep_entries, new_user_cache, pip_python, pipdoctor_bin, with_pip
-from tests.fixkit import (fix_as, fix_as_root, host_path, journal_of, links_fixture, listing, sealed_argv, seed_failure,
+from tests.fixkit import (fix_as, fix_as_root, host_path, journal_of, links_fixture, listing, seed_failure,
                           wheels_in)
 
 pytestmark = pytest.mark.root
@@ -143,7 +143,7 @@ def _fix_at_the_prompt(user, answer: bytes, seal) -> tuple:
     import subprocess
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen(sealed_argv(seal, [pipdoctor_bin(), "--color", "never", "fix", "--user", user.name]),
+    proc = subprocess.Popen(seal.argv([pipdoctor_bin(), "--color", "never", "fix", "--user", user.name]),
                             stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=with_pip(None), cwd="/")
     os.close(slave)
     seen = b""
@@ -184,7 +184,7 @@ def test_a_prompt_with_standard_error_closed_changes_nothing(user, seal):
     master, slave = pty.openpty()
     try:
         proc = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh",
-                               *sealed_argv(seal, [pipdoctor_bin(), "--color", "never", "fix", "--user", user.name])],
+                               *seal.argv([pipdoctor_bin(), "--color", "never", "fix", "--user", user.name])],
                               stdin=slave, stdout=subprocess.PIPE, env=with_pip(None), cwd="/", timeout=120)
     finally:
         os.close(slave)

@@ -11,7 +11,7 @@ import pytest
 
 from tests import sandbox
 from tests.checkkit import pipdoctor_bin, synthetic, with_pip
-from tests.fixkit import fix_as_root, listing, root_journals, sealed_argv
+from tests.fixkit import fix_as_root, listing, root_journals
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -42,7 +42,7 @@ def test_kill_9_mid_fix_then_undo_restores_everything(user, seal):
     before = listing(cache)
     assert len(before) > 190_000
     journals = root_journals(seal, user.uid)
-    proc = subprocess.Popen(sealed_argv(seal, [pipdoctor_bin(), "fix", "--user", user.name, "--yes"]),
+    proc = subprocess.Popen(seal.argv([pipdoctor_bin(), "fix", "--user", user.name, "--yes"]),
                             env=with_pip(None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
                             start_new_session=True)
     deadline = time.monotonic() + 120
