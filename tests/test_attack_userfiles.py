@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -278,13 +280,43 @@ def test_symlinked_cache_root_is_refused(user, seal, link_at):
         os.symlink(target, link)
         os.lchown(link, user.uid, user.gid)
         before = listing(base)
+        code, out, err, _ = _run_root(seal, "--json", "check", "--user", user.name)
+        account = json.loads(out)["accounts"][0]
+        source = account["cache"]["source"]
+        assert source.endswith(f"reached through a symlink: {user_cache(user)}"), source
+        # what the check prints is as safe as fix: no chown into the symlink's target (the user cannot even
+        # reach the one in the scratch, so only the one in its home shows the foreign entries)
+        assert base == elsewhere or "PD103" in _codes(account)
+        assert not [fix for f in account["findings"] for fix in f["fixes"] if "chown" in fix["command"]]
         if base == elsewhere:
-            code, out, err, _ = _run_root(seal, "--json", "check", "--user", user.name)
-            source = json.loads(out)["accounts"][0]["cache"]["source"]
-            assert source.endswith(f"reached through a symlink: {user_cache(user)}"), source
             code, out, err, _ = _run_root(seal, "fix", "--user", user.name, "--yes")
         else:
             code, out, err, _ = _run_user(user, "fix", "--yes")
         assert code == exitcodes.USAGE, (base, out, err)
         assert b"it is a symlink" in err and b"nothing was changed" in err, err
         assert listing(base) == before
+
+
+def test_home_reached_through_a_symlink_is_not_refused(user, seal):
+    """A passwd home that is a symlink (/home/u -> /data/u) is how a machine is set up, not an attack: root's
+    fix still gives the user's cache back below it."""
+    real = sandbox.homes_base() / f"{user.name}-real"
+    link = sandbox.homes_base() / f"{user.name}-link"
+    real.mkdir()
+    os.chown(real, user.uid, user.gid)
+    os.symlink(real, link)
+    try:
+        subprocess.run(["/usr/sbin/usermod", "-d", str(link), user.name], check=True, capture_output=True)
+        linked_user = type(user)(user.name, user.uid, user.gid, link)
+        cache = new_user_cache(linked_user)
+        sandbox.chown_tree(cache / "wheels", 0, 0)
+        code, out, err, _ = _run_root(seal, "--json", "fix", "--user", user.name, "--yes")
+        doc = json.loads(out)
+        # applied (exit 1 only for what the sealed machine's read-only /tmp leaves: PD303)
+        assert code == exitcodes.FINDINGS and doc["plan"]["refused"] is None, err
+        assert doc["applied"]["chowned"] > 0 and "PD103" not in _codes(doc["after"])
+        assert os.stat(real / ".cache" / "pip" / "wheels").st_uid == user.uid
+    finally:
+        os.unlink(link)
+        sandbox.chattr_clear(real)
+        shutil.rmtree(real, ignore_errors=True)
