@@ -646,7 +646,7 @@ def _decide(
         return CacheLocation(None, True, source, existing, None, written, unusable), None
     value = ctx.expanduser(value)
     if "\0" in value:  # normalize_path -> os.path.realpath: "ValueError: embedded null byte", a traceback
-        raise PipInputError("the cache dir holds a NUL byte (pip stops: embedded null byte)", source)
+        raise PipInputError("the cache dir holds a NUL byte (ValueError: embedded null byte)", source)
     if cwd is None and not ctx.path.isabs(value):  # os.path.abspath -> os.getcwd(): FileNotFoundError
         raise PipInputError("the cache dir is a relative path and the current directory no longer exists, "
                             "so it names no directory", source)

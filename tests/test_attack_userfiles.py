@@ -225,7 +225,7 @@ def test_nul_byte_in_pip_cache_dir(tmp_path):
                                          "PIP_CACHE_DIR": "/tmp/a\0b"}), [])
     assert report.findings[0].code == "PD205"
     assert report.findings[0].message == ("pip stops before it uses any cache: the cache dir holds a NUL byte "
-                                          "(pip stops: embedded null byte) (from PIP_CACHE_DIR).")
+                                          "(ValueError: embedded null byte) (from PIP_CACHE_DIR).")
 
 
 def _in_deleted_cwd(argv: list, where: Path) -> list:
