@@ -41,9 +41,10 @@ def unusable_findings(unusable) -> list:
         "PD205",
         f"pip's config file {path} is unusable: {why}. pipdoctor did not read it; the cache shown is where "
         "pip goes without it.",
-        why=("pip opens every config file it finds and reads it to the end: a FIFO or a device makes it wait "
-             "or read without end, and a file that large is not a config file. The file may be a symlink to "
-             "somewhere else; pipdoctor reads config files only as regular files, with the user's own rights."),
+        why=("pip opens every config file it finds and reads it to the end: a FIFO makes it wait, a device "
+             "makes it read without end, and a file over 1 MiB is not one pip was meant to read. pipdoctor reads "
+             "config files only as regular files of at most 1 MiB, with the user's own rights (the name may be "
+             "a symlink to somewhere else)."),
         paths=[path],
         evidence=[f"{path}: {why}"],
     ) for path, why in unusable]

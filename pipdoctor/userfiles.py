@@ -105,7 +105,12 @@ def read_files_as(uid: int, gid: int, groups: Sequence[int], paths: Sequence[str
     if not paths:
         return ()
     reader, writer = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(reader)
+        os.close(writer)
+        raise
     if pid == 0:  # the child: never returns
         _child(reader, writer, uid, gid, groups, paths)
     os.close(writer)
