@@ -201,6 +201,13 @@ def test_an_account_that_cannot_be_read_is_reported_and_the_others_checked(user,
     assert "took longer than 0 s" in account["findings"][0]["message"]
     root = [a for a in doc["accounts"] if a["uid"] == 0]
     assert root and "PD206" not in _codes(root[0])
+    # fix cannot act on what it could not read: one line, exit 2, before any change
+    script = script.replace("'--json', 'check', '--all-users'", f"'fix', '--user', {user.name!r}, '--yes'")
+    proc = sandbox.run([python, "-c", script], env=with_pip(sandbox.pip_env(HOME=str(seal.scratch))),
+                       mount_setup=seal.setup, separate_stderr=True, timeout=120)
+    assert proc.returncode == exitcodes.USAGE and proc.stdout == b"", proc.stderr
+    assert proc.stderr.decode() == (f"pipdoctor: error: cannot check {user.name} {user.uid}:{user.gid}: its pip "
+                                    "config files could not be read: reading them took longer than 0 s\n")
 
 
 def test_nul_byte_in_a_config_value(user, seal):
