@@ -1138,11 +1138,9 @@ class InstalledPip:
 
 
 def _shebang_python(script: str) -> Optional[str]:
-    try:
-        with open(script, "rb") as handle:
-            first = handle.readline(512)
-    except OSError:
-        return None
+    from pipdoctor.userfiles import read_head
+
+    first = read_head(script, 512).split(b"\n", 1)[0]  # a FIFO named pip on PATH must not hang the check
     if not first.startswith(b"#!"):
         return None
     words = first[2:].strip().split()

@@ -50,13 +50,21 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_bounded(path: str, limit: int = MAX_FILE_BYTES) -> UserFile:
+def read_bounded(path: str) -> UserFile:
     """`path` with this process's rights, as pip's configuration.py meets it (os.path.exists, then open):
-    a regular file of at most `limit` bytes is read; anything else is never opened for reading data.
+    a regular file of at most MAX_FILE_BYTES is read; anything else is never opened for reading data."""
+    return _read_regular(path, MAX_FILE_BYTES, whole=True)
 
-    stat() first so a device is never opened (opening some has effects); O_NONBLOCK and fstat() after open
+
+def read_head(path: str, size: int) -> bytes:
+    """The first `size` bytes of a regular file (a script's #! line), b"" for anything else; never blocks."""
+    return _read_regular(path, size, whole=False).data or b""
+
+
+def _read_regular(path: str, limit: int, whole: bool) -> UserFile:
+    """stat() first so a device is never opened (opening some has effects); O_NONBLOCK and fstat() after open
     catch a FIFO or device swapped in meanwhile (open(2): O_NONBLOCK makes a FIFO's open return at once).
-    """
+    `whole`: the file must fit in `limit` bytes, else only its first `limit` bytes are wanted."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):  # os.path.exists is False for these too (a NUL byte included)
@@ -73,16 +81,16 @@ def read_bounded(path: str, limit: int = MAX_FILE_BYTES) -> UserFile:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return UserFile(path, b"", f"it is {_kind(st.st_mode)}, not a regular file")
+        wanted = limit + 1 if whole else limit  # one byte more tells a file that does not fit
         chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+        while size < wanted:
+            chunk = os.read(fd, min(1 << 16, wanted - size))
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
-        if size > limit:
-            return UserFile(path, b"", f"it is larger than {limit >> 20 or limit} "
-                            f"{'MiB' if limit >> 20 else 'bytes'}, more than any pip config file")
+        if whole and size > limit:
+            return UserFile(path, b"", "it is larger than 1 MiB, more than any pip config file")
         return UserFile(path, b"".join(chunks))
     except OSError:
         return UserFile(path, b"")

@@ -327,3 +327,15 @@ def test_home_reached_through_a_symlink_is_not_refused(user, seal):
         os.unlink(link)
         sandbox.chattr_clear(real)
         shutil.rmtree(real, ignore_errors=True)
+
+
+def test_a_fifo_named_pip_on_path_does_not_hang_the_check(user):
+    """The check reads the #! line of the pip first on PATH to find its Python: a FIFO there is not opened."""
+    bin_dir = user.home / "bin"
+    bin_dir.mkdir()
+    os.mkfifo(bin_dir / "pip", 0o755)
+    sandbox.chown_tree(bin_dir, user.uid, user.gid)
+    env = sandbox.pip_env(HOME=str(user.home), PATH=f"{bin_dir}:{sandbox.PATH}")
+    code, out, err, seconds = _run_user(user, "--json", "check", env=env)
+    assert seconds < QUICK and code in (exitcodes.OK, exitcodes.FINDINGS), (seconds, err)
+    assert json.loads(out)["accounts"][0]["cache"]["path"] == str(user_cache(user))
