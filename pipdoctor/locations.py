@@ -55,7 +55,7 @@ class CacheLocation:
     config_files: Tuple[str, ...]
     # `path` before symlinks are resolved: absolute and normalized, as configured (None when the cache is off)
     configured: Optional[str] = None
-    # the value as written of the setting that decided, when a config file or PIP_* variable decided
+    # the value as written of the no-cache-dir setting (file or PIP_NO_CACHE_DIR) that turned the cache off
     setting_value: Optional[str] = None
     # ((path, why), ...): config files pip would read that pipdoctor did not (not regular files, too large);
     # the location is decided without them
@@ -510,16 +510,14 @@ def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[
     """cli/parser.py _update_defaults + get_default_values: the cache_dir default after config and env.
 
     Returns (value, source, written): value False means the cache is off, else the path (expanduser'd like
-    pip); written is the deciding setting's value as given (None for the default).
+    pip); written is the value as given of the no-cache-dir setting that turned it off (else None).
     """
     value, source = ctx.expanduser(default[0]), default[1]  # get_default_values: check_value -> expanduser
-    written = None
     disabled_by = None
     for setting in settings:
         if setting.key == "cache-dir":
             # check_default -> _path_option_check expands "~" once, get_default_values once more
             value, source = ctx.expanduser(ctx.expanduser(setting.value)), setting.source
-            written = setting.value
         else:
             try:
                 _strtobool(setting.value, show=setting.section == ":env:")  # cmdoptions.py _handle_no_cache_dir
@@ -530,7 +528,7 @@ def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[
         # _handle_no_cache_dir sets parser.values.cache_dir = False, and _update_defaults applies such
         # callbacks last ("late_eval"): any valid no-cache-dir, even "false", beats every cache-dir.
         return False, disabled_by.source, disabled_by.value
-    return value, source, written
+    return value, source, None
 
 
 # --- the command line ------------------------------------------------------------------------------------
@@ -653,7 +651,7 @@ def _decide(
     # base_command.py: normalize_path(cache_dir): expanduser, realpath (abspath here), normcase
     raw = ctx.path.join(cwd or "", value)
     path = ctx.path.normcase(ctx.path.normpath(raw))
-    return CacheLocation(path, False, source, existing, path, written, unusable), raw
+    return CacheLocation(path, False, source, existing, path, None, unusable), raw
 
 
 def decide_cache_location(
