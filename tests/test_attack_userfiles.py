@@ -16,7 +16,7 @@ import pytest
 
 from pipdoctor import exitcodes
 from tests import sandbox
-from tests.checkkit import (assert_pip_agrees, make_cache, new_user_cache, pip_cache_dir, pipdoctor_bin,
+from tests.checkkit import (PIP_VERSION, assert_pip_agrees, make_cache, new_user_cache, pip_cache_dir, pipdoctor_bin,
                             runner_as, user_cache, with_pip)
 from tests.fixkit import listing
 
@@ -60,12 +60,12 @@ def _codes(account: dict) -> list:
     return [f["code"] for f in account["findings"]]
 
 
-def _user_config(user) -> Path:
-    """~/.config/pip/ made by the user, as pip config would; returns the pip.conf path in it."""
-    directory = user.home / ".config" / "pip"
-    directory.mkdir(parents=True)
-    sandbox.chown_tree(user.home / ".config", user.uid, user.gid)
-    return directory / "pip.conf"
+def _user_config(user, where: str = ".config/pip/pip.conf") -> Path:
+    """The dirs of ~/WHERE made by the user, as pip config would make them; returns the file's path."""
+    path = user.home / where
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sandbox.chown_tree(user.home / Path(where).parts[0], user.uid, user.gid)
+    return path
 
 
 def _secret_file(seal) -> tuple[Path, str]:
@@ -78,25 +78,33 @@ def _secret_file(seal) -> tuple[Path, str]:
     return path, secret
 
 
-def test_config_symlinked_to_a_root_only_file_is_never_shown(user, seal):
-    """Root reads the user's pip.conf with the user's rights: the symlink's target is unreadable to the user,
-    so (like pip run as the user) it is skipped, and its secret first line appears nowhere."""
+@pytest.mark.parametrize("where", [".config/pip/pip.conf", ".pip/pip.conf", "venv/pip.conf"])
+def test_config_symlinked_to_a_root_only_file_is_never_shown(user, seal, where):
+    """Root reads the user's pip.conf (XDG, legacy, or the site file of a venv the user owns) with the user's
+    rights: the symlink's target is unreadable to the user, so (like pip run as the user) it is skipped, and
+    its secret first line appears nowhere."""
     target, secret = _secret_file(seal)
-    conf = _user_config(user)
+    env = None
+    if where.startswith("venv/"):
+        venv = sandbox.copy_venv(sandbox.pip_venv(PIP_VERSION), user.home / "venv")
+        sandbox.chown_tree(venv, user.uid, user.gid)
+        env = sandbox.pip_env(PIPDOCTOR_PYTHON=str(venv / "bin" / "python"))  # root models that venv's pip
+    conf = _user_config(user, where)
     os.symlink(target, conf)
     os.lchown(conf, user.uid, user.gid)
     outputs = []
     for args in (["check", "--user", user.name], ["check", "--all-users"]):
         for json_mode in (["--json"], []):
-            code, out, err, _ = _run_root(seal, *json_mode, *args)
+            code, out, err, _ = _run_root(seal, *json_mode, *args, env=env)
             outputs.append(out + err)
             assert code in (exitcodes.OK, exitcodes.FINDINGS), (args, err)
             if json_mode:
                 account = _account(json.loads(out), user)
                 assert account["cache"]["path"] == str(user_cache(user)), account
     assert not any(secret.encode() in text for text in outputs)
-    result = json.loads(_run_root(seal, "--json", "check", "--user", user.name)[1])
-    assert_pip_agrees(_as_check_run(result), runner_as(user), _login_env(user))
+    if env is None:  # (the venv's python is root's own pyenv one: the user cannot run that pip)
+        result = json.loads(_run_root(seal, "--json", "check", "--user", user.name)[1])
+        assert_pip_agrees(_as_check_run(result), runner_as(user), _login_env(user))
 
 
 def _as_check_run(doc: dict):
