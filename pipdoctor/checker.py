@@ -12,6 +12,8 @@ from pipdoctor.ownership import SAMPLES, CheckFacts, Owner, display_path
 # and a cache pip cannot use explains the silently disabled cache (PD102). Names and severities match the
 # log side's where a code has both (rules/pd102..., pd105..., pd106..., pd201..., pd303...).
 CODES = (
+    ("PD206", "account-unreadable", Severity.ERROR),
+    ("PD205", "pip-config-unusable", Severity.ERROR),
     ("PD106", "read-only-filesystem", Severity.ERROR),
     ("PD105", "disk-full", Severity.ERROR),
     ("PD201", "home-missing", Severity.ERROR),

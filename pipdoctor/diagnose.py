@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
+from pipdoctor.errors import UsageError
 from pipdoctor.findings import Finding
 from pipdoctor.records import record
 
@@ -55,7 +56,6 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
 def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> Optional["AccountReport"]:
     """`pipdoctor check` for the user who ran pip, with pip's own cache options; after pip has run, a
     problem reading the machine must not hide pip's diagnosis, so it costs only the extra findings."""
-    from pipdoctor.errors import UsageError
     from pipdoctor.ownership import self_account
 
     try:
@@ -83,70 +83,100 @@ class AccountReport:
 
 
 def _setting_value(location, environ: Mapping[str, str]) -> str:
-    """The source that turned the cache off, with its value when it is an env var or a config-file line."""
+    """The source that turned the cache off, with its value when it is an env var or a config-file line
+    (the value as the one read of that file gave it: the file is never opened again)."""
     source = location.source
     if source in environ:
         return f"{source}={environ[source]}"
-    if source.startswith("config file ") and " [" in source:
-        import configparser
-
-        from pipdoctor.locations import read_config_file
-
+    if source.startswith("config file ") and " [" in source and location.setting_value is not None:
         path, _, rest = source[len("config file "):].rpartition(" [")
         section, _, name = rest.partition("] ")
-        data = read_config_file(path)
-        parser = configparser.RawConfigParser()
-        try:
-            parser.read_string((data or b"").decode("utf-8", "replace"))
-            return f"{name} = {parser.get(section, name)} in {path} [{section}]"
-        except (configparser.Error, KeyError):
-            return source
+        return f"{name} = {location.setting_value} in {path} [{section}]"
     return source
 
 
-def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None, walk: bool = True) -> AccountReport:
-    """Resolve the account's cache as pip would, read the facts, judge them, attach the fixes."""
-    from pipdoctor.checker import check
-    from pipdoctor.locations import resolve_cache_location
-    from pipdoctor.ownership import collect_check_facts
-    from pipdoctor.remediation import suggest_check
+def _reader(account):
+    """How the account's config files are read: with this process's rights when it is that user, else
+    (root for another account) in a child holding the account's uid, gid and groups (userfiles)."""
+    if account.is_self:
+        return None
+    from pipdoctor.userfiles import read_files_as
 
-    from pipdoctor.locations import PipInputError
-    from pipdoctor.ownership import installed_pip
+    return lambda paths: read_files_as(account.uid, account.gid, account.groups, paths)
+
+
+def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None, walk: bool = True) -> AccountReport:
+    """Resolve the account's cache as pip would, read the facts, judge them, attach the fixes.
+
+    Raises AccountUnreadable when the account's config files could not be read at all; a config file or
+    setting pip cannot use is a finding (PD205), never an error of the whole check."""
+    from pipdoctor.checker import check, order
+    from pipdoctor.configfindings import input_finding, unusable_findings
+    from pipdoctor.locations import PipInputError, resolve_cache_location
+    from pipdoctor.ownership import collect_check_facts, installed_pip
+    from pipdoctor.remediation import suggest_check
+    from pipdoctor.userfiles import ReaderFailed
 
     environ = account.environ
-    if cwd is None:
-        cwd = os.getcwd() if account.is_self else (account.passwd_home or "/")
+    if cwd is None and not account.is_self:
+        cwd = account.passwd_home or "/"  # None for the user itself: its own current dir, if it still exists
     pip = installed_pip(environ)
     version = pip.version if pip is not None else None
     pip_error = None
+    own: list = []
     try:
         # `pip install` reads [global] and [install]: the cache a real install would use.
         location = resolve_cache_location(["install", *pip_args], environ, cwd=cwd, home=account.passwd_home,
-                                          site_prefix=pip.prefix if pip is not None else None, pip_version=version)
+                                          site_prefix=pip.prefix if pip is not None else None, pip_version=version,
+                                          read_files=_reader(account))
+    except ReaderFailed as error:
+        raise AccountUnreadable(account.label, f"its pip config files could not be read: {error}") from None
     except PipInputError as error:
-        if error.source != "HOME":
-            raise
-        # No HOME and no passwd entry: pip >= 26.3 stops before it looks at any cache (a finding, PD201).
-        pip_error = error.message
         location = None
+        if error.source == "HOME":
+            # No HOME and no passwd entry: pip >= 26.3 stops before it looks at any cache (a finding, PD201).
+            pip_error = error.message
+        else:
+            own.append(input_finding(error))
     if location is None:
-        path, disabled, source, config_files = None, True, f"none: pip {version or ''} stops, HOME is unset", ()
+        path, disabled, config_files, configured = None, True, (), None
+        source = (f"none: pip {version or ''} stops, HOME is unset" if pip_error else
+                  "none: pip stops on its configuration")
     else:
         path, disabled, source = location.path, location.disabled, location.source
-        config_files = tuple(location.config_files)
+        config_files, configured = tuple(location.config_files), location.configured
+        own += unusable_findings(location.unusable)
         if disabled:
             source = _setting_value(location, environ)
-    facts = collect_check_facts(account, path, disabled, source, walk=walk, pip_version=version, pip_error=pip_error)
-    findings = tuple(suggest_check(f, facts) for f in check(facts))
+    facts = collect_check_facts(account, path, disabled, source, walk=walk, pip_version=version, pip_error=pip_error,
+                                configured=configured)
+    if facts.cache_configured:
+        source = f"{source}, reached through a symlink: {facts.cache_configured}"
+    findings = tuple(suggest_check(f, facts) for f in order([*own, *check(facts)]))
     home = facts.home.path
     return AccountReport(account.user, account.uid, home, facts.cache_path, facts.cache_disabled, source,
                          findings, config_files, facts)
 
 
+class AccountUnreadable(UsageError):
+    """An account's pip setup could not be read at all (its reader timed out or died): `check` reports the
+    account so (PD206) and goes on with the others; `fix` stops."""
+
+    def __init__(self, label: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"cannot check {label}: {reason}")
+
+
+def _unchecked(account, reason: str) -> AccountReport:
+    from pipdoctor.configfindings import unreadable_finding
+
+    return AccountReport(account.user, account.uid, account.passwd_home, None, False, "unknown: not checked",
+                         (unreadable_finding(account.label, reason),))
+
+
 def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
-    """`pipdoctor check`: one report per account checked (this user, --user NAME, or --all-users)."""
-    from pipdoctor.errors import UsageError
+    """`pipdoctor check`: one report per account checked (this user, --user NAME, or --all-users); an account
+    that cannot be checked gets a report saying why (PD206), and the others are still checked."""
     from pipdoctor.ownership import all_accounts, named_account, self_account
 
     if (request.user is not None or request.all_users) and os.geteuid() != 0:
@@ -162,4 +192,13 @@ def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
         accounts = all_accounts(environ)
     else:
         accounts = [self_account(environ)]
-    return [check_account(a, request.pip_args) for a in accounts]
+    reports = []
+    for account in accounts:
+        try:
+            reports.append(check_account(account, request.pip_args))
+        except AccountUnreadable as error:
+            reports.append(_unchecked(account, error.reason))
+        except (OSError, ValueError) as error:  # what one account's files did must not stop the others
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            reports.append(_unchecked(account, f"reading its facts failed: {reason}"))
+    return reports

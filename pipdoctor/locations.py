@@ -53,6 +53,13 @@ class CacheLocation:
     source: str
     # the config files pip reads for this command that exist, lowest precedence first
     config_files: Tuple[str, ...]
+    # `path` before symlinks are resolved: absolute and normalized, as configured (None when the cache is off)
+    configured: Optional[str] = None
+    # the value as written of the no-cache-dir setting (file or PIP_NO_CACHE_DIR) that turned the cache off
+    setting_value: Optional[str] = None
+    # ((path, why), ...): config files pip would read that pipdoctor did not (not regular files, too large);
+    # the location is decided without them
+    unusable: Tuple[Tuple[str, str], ...] = ()
 
 
 class PipInputError(UsageError):
@@ -74,6 +81,7 @@ class ConfigFile:
     kind: str  # pip's configuration kinds: "global", "user", "site", "env" (PIP_CONFIG_FILE)
     path: str
     data: Optional[bytes] = None
+    problem: Optional[str] = None  # why it was not read although it exists (userfiles.read_bounded)
 
 
 # --- pip versions ----------------------------------------------------------------------------------------
@@ -410,7 +418,7 @@ def _parse_config(path: str, data: bytes, encoding: Optional[str], rules: _Rules
         raise PipInputError(f"Configuration file contains invalid {encoding} characters in {path}.",
                             f"config file {path}") from None
     except configparser.Error as error:
-        raise PipInputError(f"Configuration file could not be loaded. {error}",
+        raise PipInputError(f"Configuration file could not be loaded: {_parse_problem(error)} in {path}.",
                             f"config file {path}") from None
     defaults = parser.defaults()
     settings = []
@@ -423,6 +431,27 @@ def _parse_config(path: str, data: bytes, encoding: Optional[str], rules: _Rules
             written_in = "DEFAULT" if defaults.get(name) == value else section
             settings.append(_Setting(section, key, value, f"config file {path} [{written_in}] {name}"))
     return settings
+
+
+def _parse_problem(error) -> str:
+    """configparser's error as a line number and a reason: its own messages quote the offending line, and
+    the file may be one its reader was never meant to show (a secret, another user's file)."""
+    import configparser
+
+    lineno = getattr(error, "lineno", None)
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        reason = "no [section] header before the first setting"
+    elif isinstance(error, configparser.ParsingError):
+        lineno = error.errors[0][0] if error.errors else None
+        more = len(error.errors) - 1
+        reason = "not a [section] header or a `name = value` setting" + (f" (and {more} more lines)" if more else "")
+    elif isinstance(error, configparser.DuplicateSectionError):
+        reason = "a section that was already given"
+    elif isinstance(error, configparser.DuplicateOptionError):
+        reason = "a setting given twice in one section"
+    else:
+        reason = "not an INI file"
+    return f"line {lineno}: {reason}" if lineno is not None else reason
 
 
 def _environ_settings(environ: Mapping[str, str]) -> list:
@@ -470,16 +499,18 @@ def _ordered_settings(
     return [s for name in order for s in items if s.section == name]
 
 
-def _strtobool(value: str) -> None:
-    # utils/misc.py strtobool, whose ValueError message pip prints
+def _strtobool(value: str, show: bool) -> None:
+    # utils/misc.py strtobool, whose ValueError message pip prints (with the value only when `show`: a
+    # variable's value is the caller's own, a file's is not repeated)
     if value.lower() not in ("y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0"):
-        raise ValueError(f"invalid truth value {value!r}")
+        raise ValueError(f"invalid truth value {value!r}" if show else "invalid truth value")
 
 
 def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[str, str]):
     """cli/parser.py _update_defaults + get_default_values: the cache_dir default after config and env.
 
-    Returns (value, source): value False means the cache is off, else the path (expanduser'd like pip).
+    Returns (value, source, written): value False means the cache is off, else the path (expanduser'd like
+    pip); written is the value as given of the no-cache-dir setting that turned it off (else None).
     """
     value, source = ctx.expanduser(default[0]), default[1]  # get_default_values: check_value -> expanduser
     disabled_by = None
@@ -489,15 +520,15 @@ def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[
             value, source = ctx.expanduser(ctx.expanduser(setting.value)), setting.source
         else:
             try:
-                _strtobool(setting.value)  # cli/cmdoptions.py _handle_no_cache_dir
+                _strtobool(setting.value, show=setting.section == ":env:")  # cmdoptions.py _handle_no_cache_dir
             except ValueError as error:
                 raise PipInputError(f"--no-cache-dir error: {error}", setting.source) from None
-            disabled_by = setting.source
+            disabled_by = setting
     if disabled_by is not None:
         # _handle_no_cache_dir sets parser.values.cache_dir = False, and _update_defaults applies such
         # callbacks last ("late_eval"): any valid no-cache-dir, even "false", beats every cache-dir.
-        return False, disabled_by
-    return value, source
+        return False, disabled_by.source, disabled_by.value
+    return value, source, None
 
 
 # --- the command line ------------------------------------------------------------------------------------
@@ -573,7 +604,7 @@ def _decide(
     files: Sequence[ConfigFile],
     *,
     platform: str,
-    cwd: str,
+    cwd: Optional[str],  # None: the current directory was deleted
     home: Optional[str],
     pip_version: Union[str, Sequence[int], None],
     encoding: Optional[str],  # None: the locale's, looked up only when a file is parsed
@@ -595,25 +626,32 @@ def _decide(
         return [(f, parsed[id(f)]) for f in chosen if f.data is not None]
 
     _apply_settings(_ordered_settings(settings_of(main_files), env_settings, None, rules), ctx, default)
+    unusable = tuple((f.path, f.problem) for f in main_files if f.problem is not None)
     command, cmd_args = _split_command(pip_args)
 
     # Second pass, the command's parser: cli/main.py create_command(isolated=("--isolated" in cmd_args)).
     isolated = "--isolated" in cmd_args
     cmd_files = _files_read(files, isolated=isolated, devnull=devnull)
     settings = _ordered_settings(settings_of(cmd_files), [] if isolated else env_settings, command, rules)
-    value, source = _apply_settings(settings, ctx, default)
+    value, source, written = _apply_settings(settings, ctx, default)
     cli, _ = _cli_settings(cmd_args, stop_at_positional=False)
     for name, given in cli:
         # optparse: later options win; --cache-dir's type "path" expands "~" (_path_option_check)
-        value, source = (ctx.expanduser(given) if name == CLI_CACHE_DIR else False), name
+        value, source, written = (ctx.expanduser(given) if name == CLI_CACHE_DIR else False), name, None
     existing = tuple(f.path for f in cmd_files if f.data is not None)
 
     if not value:  # base_command.py: `if options.cache_dir:` (False, or an empty --cache-dir "")
-        return CacheLocation(None, True, source, existing), None
+        return CacheLocation(None, True, source, existing, None, written, unusable), None
+    value = ctx.expanduser(value)
+    if "\0" in value:  # normalize_path -> os.path.realpath: "ValueError: embedded null byte", a traceback
+        raise PipInputError("the cache dir holds a NUL byte (ValueError: embedded null byte)", source)
+    if cwd is None and not ctx.path.isabs(value):  # os.path.abspath -> os.getcwd(): FileNotFoundError
+        raise PipInputError("the cache dir is a relative path and the current directory no longer exists, "
+                            "so it names no directory", source)
     # base_command.py: normalize_path(cache_dir): expanduser, realpath (abspath here), normcase
-    raw = ctx.path.join(cwd, ctx.expanduser(value))
+    raw = ctx.path.join(cwd or "", value)
     path = ctx.path.normcase(ctx.path.normpath(raw))
-    return CacheLocation(path, False, source, existing), raw
+    return CacheLocation(path, False, source, existing, path, None, unusable), raw
 
 
 def decide_cache_location(
@@ -622,7 +660,7 @@ def decide_cache_location(
     config_files: Sequence[ConfigFile],
     *,
     platform: str = sys.platform,
-    cwd: str,
+    cwd: Optional[str],
     home: Optional[str] = None,
     pip_version: Union[str, Sequence[int], None] = None,
     encoding: str = "utf-8",
@@ -631,6 +669,7 @@ def decide_cache_location(
     """The pure part: pip's argv, environment and config files (as read) -> where the cache is.
 
     `config_files` is candidate_config_files()'s list with each file's bytes (None where missing).
+    `cwd` None: the current directory was deleted (a relative cache dir then names nothing).
     `home` is the passwd entry's home, which expanduser uses when HOME is unset (None: no entry).
     Symlinks are not resolved (pip's realpath needs the disk; resolve_cache_location does it).
     Raises PipInputError where pip itself would exit with an error.
@@ -643,18 +682,12 @@ def decide_cache_location(
 # --- I/O ---------------------------------------------------------------------------------------------------
 
 
-def read_config_file(path: str) -> Optional[bytes]:
-    """A config file as pip sees it: None if os.path.exists says no; empty if it cannot be opened.
-
-    pip checks os.path.exists, then configparser.read() silently skips a file it cannot open.
-    """
-    if not os.path.exists(path):
-        return None
+def current_dir() -> Optional[str]:
+    """os.getcwd(), or None when the current directory was deleted (or cannot be reached any more)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return os.getcwd()
     except OSError:
-        return b""
+        return None
 
 
 def passwd_home(uid: Optional[int] = None) -> Optional[str]:
@@ -701,7 +734,7 @@ def resolve_cache_location(
     uid: Optional[int] = None,
     site_prefix: Optional[str] = None,
     pip_version: Union[str, Sequence[int], None] = None,
-    read_file: Callable[[str], Optional[bytes]] = read_config_file,
+    read_files: Optional[Callable[[Sequence[str]], Sequence]] = None,
     encoding: Optional[str] = None,
 ) -> CacheLocation:
     """Where pip's cache is for `pip <pip_args>` run in `environ` and `cwd`, and which source decided.
@@ -711,9 +744,14 @@ def resolve_cache_location(
     its pip.conf. pip_version selects that pip's rules (default: the newest known). home is what
     expanduser falls back to without HOME: by default the passwd entry of `uid` (default: this process's
     user), None if it has none. Raises PipInputError where pip itself would exit with an error.
+    read_files reads the config files, all in one call (userfiles.read_files: with this process's rights;
+    root passes a reader that reads with the user's). cwd None: this process's current directory.
     Not decided here: pip turns the cache off when the dir is not the user's to write (ownership's job).
     """
-    cwd = os.getcwd() if cwd is None else cwd
+    from pipdoctor.userfiles import read_files as read_own
+
+    read_files = read_own if read_files is None else read_files
+    cwd = current_dir() if cwd is None else cwd
     on_this_os = platform == sys.platform
     if home is None and on_this_os and not _is_windows(platform):
         home = passwd_home(uid)
@@ -722,20 +760,24 @@ def resolve_cache_location(
     existing_dirs = set()
     if platform == "darwin" and on_this_os:
         probe = macos_user_data_dir(environ, home=home, pip_version=pip_version)
-        if os.path.isdir(os.path.join(cwd, probe)):
+        if os.path.isdir(os.path.join(cwd or "", probe)):
             existing_dirs.add(probe)
     candidates = candidate_config_files(environ, platform=platform, home=home, site_prefix=site_prefix,
                                         pip_version=pip_version, existing_dirs=existing_dirs,
                                         user_homes=user_homes)
     devnull = "nul" if _is_windows(platform) else "/dev/null"
     skip_all = any(kind == "env" and path == devnull for kind, path in candidates)
-    # pip checks os.path.exists(fname) relative to its working directory; "" never exists
-    files = [ConfigFile(kind, path, read_file(os.path.join(cwd, path)) if path and not skip_all else None)
-             for kind, path in candidates]
+    # pip checks os.path.exists(fname) relative to its working directory ("" never exists; in a deleted
+    # directory a relative name exists nowhere, as the reader finds); all in one read, one child for root
+    wanted = [os.path.join(cwd or "", path) for _, path in candidates if path and not skip_all]
+    read = iter(read_files(wanted))
+    files = []
+    for kind, path in candidates:
+        found = next(read) if path and not skip_all else None
+        files.append(ConfigFile(kind, path, found.data if found else None, found.problem if found else None))
     location, raw = _decide(pip_args, environ, files, platform=platform, cwd=cwd, home=home,
                             pip_version=pip_version, encoding=encoding, user_homes=user_homes)
     if raw is not None and on_this_os:
         # utils/misc.py normalize_path: os.path.realpath, so a symlinked cache is reported as its target
-        location = CacheLocation(os.path.normcase(os.path.realpath(raw)), location.disabled, location.source,
-                                 location.config_files)
+        location = location._replace(path=os.path.normcase(os.path.realpath(raw)))
     return location

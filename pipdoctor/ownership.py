@@ -365,7 +365,7 @@ def home_facts(account: Account) -> HomeFacts:
             st = os.stat(path)
             exists, is_dir = True, stat.S_ISDIR(st.st_mode)
             owner, mode = owner_of(st), stat.S_IMODE(st.st_mode)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte in HOME names no file
             pass
         if owner is not None and owner.uid != account.uid:
             entry = _passwd(owner.uid)
@@ -958,11 +958,11 @@ def temp_facts(account: Account) -> TempFacts:
         if not path or path in seen:
             continue
         seen.add(path)
-        absolute = os.path.abspath(path)
         try:
+            absolute = os.path.abspath(path)  # a relative TMPDIR in a deleted cwd: os.getcwd() fails
             st = os.stat(absolute)
-        except OSError:
-            st = None
+        except (OSError, ValueError):
+            absolute, st = path, None
         if st is None and source == "default":
             continue
         is_dir = st is not None and stat.S_ISDIR(st.st_mode)
@@ -993,7 +993,9 @@ class CheckFacts:
     home: HomeFacts
     launch: Optional[Launch]  # only for the user running the check (sudo's variables are its own)
     cache_path: Optional[str]  # as pip uses it (realpath), None when the cache is off
-    cache_configured: Optional[str]  # as configured, when a symlink makes it differ from cache_path
+    # as configured, when a symlink on it (the root itself, or a dir between HOME and the root) makes it
+    # differ from cache_path; a HOME reached through a symlink does not count (symlink_below_home)
+    cache_configured: Optional[str]
     cache_disabled: bool
     cache_source: str
     root: Optional[DirFacts]
@@ -1026,6 +1028,26 @@ def _under(path: str, top: str) -> bool:
     return path == top or path.startswith(top + "/")
 
 
+def symlink_below_home(path: str, homes) -> Optional[str]:
+    """The first symlink on the absolute, normalized `path` as configured (lstat of each component from /,
+    nothing followed), leaving out the components of the HOME it lies in: a HOME reached through a symlink
+    (/home/u -> /data/u) is how the machine is set up; a link below it (~/.cache/pip -> elsewhere), or on a
+    cache outside every HOME, points the cache at a directory pip's user does not own as a cache."""
+    tops = [os.path.normpath(h) for h in homes if h and os.path.isabs(h) and os.path.normpath(h) != "/"]
+    skip = max((len(top) for top in tops if _under(path, top)), default=0)
+    current = ""
+    for part in [p for p in path.split("/") if p]:
+        current += "/" + part
+        if len(current) <= skip:
+            continue
+        st, _ = _lstat(current)
+        if st is None:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return current
+    return None
+
+
 def alternate_cache_for(account: Account, home: HomeFacts, cache_path: Optional[str]) -> Optional[str]:
     """A fresh cache dir the user could create (for a `--cache-dir` fix): beside the cache, else in HOME."""
     candidates = []
@@ -1049,8 +1071,9 @@ def alternate_cache_for(account: Account, home: HomeFacts, cache_path: Optional[
 
 def collect_check_facts(account: Account, cache_path: Optional[str], disabled: bool, source: str, *,
                         walk: bool = True, pip_version: Optional[str] = None,
-                        pip_error: Optional[str] = None) -> CheckFacts:
-    """Read everything the checker judges, for `account` and the cache dir pip would use."""
+                        pip_error: Optional[str] = None, configured: Optional[str] = None) -> CheckFacts:
+    """Read everything the checker judges, for `account` and the cache dir pip would use (`configured`:
+    that dir before symlinks were resolved)."""
     home = home_facts(account)
     launch = launch_facts(account.environ) if account.is_self else None
     owner_uid, owner_gid = account.uid, account.gid
@@ -1061,8 +1084,10 @@ def collect_check_facts(account: Account, cache_path: Optional[str], disabled: b
     if disabled or not cache_path:
         return CheckFacts(account, home, launch, None, None, True, source, None, (), False, None, None, temp,
                           None, owner_uid, owner_gid, False, pip_version, pip_error)
-    configured = os.path.abspath(cache_path)
-    real = os.path.realpath(configured)
+    real = os.path.realpath(cache_path)
+    configured = configured or real
+    if configured != real and symlink_below_home(configured, (home.path, account.passwd_home)) is None:
+        configured = real  # only HOME itself is reached through a symlink
     root = dir_facts(real, account)
     mount = mount_of(root.existing, account.uid) if root.existing else None
     if mount is not None and not account.is_self and mount.read_only and root.writable:
@@ -1113,11 +1138,9 @@ class InstalledPip:
 
 
 def _shebang_python(script: str) -> Optional[str]:
-    try:
-        with open(script, "rb") as handle:
-            first = handle.readline(512)
-    except OSError:
-        return None
+    from pipdoctor.userfiles import read_head
+
+    first = read_head(script, 512).split(b"\n", 1)[0]  # a FIFO named pip on PATH must not hang the check
     if not first.startswith(b"#!"):
         return None
     words = first[2:].strip().split()

@@ -224,6 +224,8 @@ def suggest_check(finding: Finding, facts) -> Finding:
         fixes += _blocker_fixes(facts, kinds)
         # Never a chown -R of /, /usr or a HOME, whatever PIP_CACHE_DIR says (fix refuses those too).
         refused = unsafe_cache_root(facts.cache_path or "", (facts.home.path, account.passwd_home))
+        if facts.cache_configured:  # reached through a symlink below HOME: fix refuses it, so nothing is printed
+            refused = refused or f"{facts.cache_configured} is reached through a symlink"
         if not kinds & {"read-only", "nfs"} and refused is None:
             shared = data.get("shared", False)
             note = ("Give the foreign entries back to the cache's user; -R stays inside the cache."
