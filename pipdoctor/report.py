@@ -146,8 +146,30 @@ def _check_finding_lines(finding: Finding, paint: _Style, number: int) -> list[s
     return lines
 
 
+def _not_reached(report) -> Optional[dict]:
+    """What the walk of the cache could not reach, and why (ownership.CacheWalk), or None when not walked."""
+    walk = getattr(report.facts, "walk", None)
+    if walk is None:
+        return None
+    return {"count": walk.not_reached_count, "reasons": dict(walk.not_reached),
+            "samples": [{"path": _text(path), "error": reason} for path, reason in walk.not_reached_samples]}
+
+
+def _not_reached_line(report) -> Optional[str]:
+    found = _not_reached(report)
+    if not found or not found["count"]:
+        return None
+    reasons = ", ".join(f"{name}: {count:,}" for name, count in found["reasons"].items())
+    samples = ", ".join(f"{s['path']} ({s['error']})" for s in found["samples"])
+    return (f"note: {found['count']:,} entries in the cache could not be read ({reasons}); nothing below them "
+            f"is counted: {samples}")
+
+
 def _check_account_lines(report, paint: _Style, fixes: bool) -> list[str]:
     out = [_check_header(report, paint)]
+    not_reached = _not_reached_line(report)
+    if not_reached:
+        out.append(paint("warning", not_reached))
     findings = list(report.findings)
     if not any(f.severity.value != "info" for f in findings):
         out.append("No problems found: pip can use its cache." if not report.cache_disabled
@@ -200,7 +222,7 @@ def _account_to_json(report) -> dict:
         "uid": report.uid,
         "home": _text(report.home),
         "cache": {"path": _text(report.cache_path), "disabled": report.cache_disabled,
-                  "source": _text(report.cache_source)},
+                  "source": _text(report.cache_source), "not_reached": _not_reached(report)},
         "findings": [finding_to_json(f) for f in report.findings],
     }
 
