@@ -381,7 +381,7 @@ def suggest_check(finding: Finding, facts) -> Finding:
     elif code == "PD203":
         if facts.home.path is None or not facts.home.exists:
             fixes.append(Fix('export HOME="$(mktemp -d)"', "Give this uid a private, writable HOME.", True, ()))
-        home = facts.home.path if facts.home.exists else "/home/pipuser"
+        home = facts.home.path if facts.home.exists and facts.home.path != "/" else "/home/pipuser"
         fixes.append(Fix(f"{sudo}useradd --uid {account.uid} --no-create-home --home-dir {shell_quote(home)} "
                          f"pipuser{account.uid}", "Give the uid a passwd entry (in a container: in the image).",
                          False, ((ADMIN, "/etc/passwd"),)))

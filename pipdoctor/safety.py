@@ -35,7 +35,7 @@ ADMIN = "admin"  # flags, ACLs, mounts, accounts, sudoers: an administrator's de
 # Words of commands that change files: a command built without declaring what it touches and holding one of
 # them is never `safe` (the backstop that keeps the gate in front of every command).
 _CHANGING = frozenset("chown chmod chgrp chattr setfacl mv rm rmdir mkdir mount umount ln cp tee dd truncate "
-                      "useradd usermod visudo install".split())
+                      "useradd usermod visudo".split())
 
 SAFE, REVIEW, DROP = "safe", "review", "drop"
 
@@ -170,9 +170,19 @@ def judge(op: str, path: str, scope: Scope) -> str:
 
 
 def changes_files(command: str) -> bool:
-    """The command (its words, split on shell operators) runs a program that changes files."""
-    words = command.replace("&&", " ").replace("||", " ").replace(";", " ").replace("|", " ").split()
-    return any(word in _CHANGING or word.startswith(">") for word in words)
+    """The command runs a program that changes files: the first word of a pipeline part (after sudo and
+    VAR=value), a program find's -exec runs, or a redirection into a file."""
+    import re
+
+    for part in re.split(r"&&|\|\||;|\|", command):
+        words = part.split()
+        while words and (words[0] == "sudo" or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0])):
+            words = words[1:]
+        if words and words[0] in _CHANGING:
+            return True
+        if any(w == "-exec" and n in _CHANGING for w, n in zip(words, words[1:])) or ">" in part:
+            return True
+    return False
 
 
 def _fix_pointer(scope: Scope) -> Optional[Fix]:
