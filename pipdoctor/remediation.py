@@ -212,15 +212,16 @@ _CONTAINER_CODES = ("PD104", "PD201", "PD202", "PD203", "PD102", "PD103")
 
 
 def container_home(facts) -> bool:
-    """A uid with no passwd entry (or in a container) whose HOME is /, missing or not writable by it: the
-    answer is another HOME or cache, never a chown or chmod of / or of a directory that is not the uid's."""
+    """HOME=/, or a uid with no passwd entry (a container's `--user 12345`) whose HOME is missing or not
+    writable by it: the answer is another HOME or cache, never a chown or chmod of / or of a dir not the uid's."""
     from pipdoctor.ownership import class_bits
 
     account, home = facts.account, facts.home
-    launch = facts.launch
-    if account.user is not None and (launch is None or not launch.container):
+    if home.path == "/":
+        return True
+    if account.user is not None:
         return False
-    if not home.path or home.path == "/" or not home.exists or not home.is_dir or home.owner is None:
+    if not home.path or not home.exists or not home.is_dir or home.owner is None:
         return True
     return class_bits(home.owner.uid, home.owner.gid, home.mode or 0, account.uid, account.groups) & 3 != 3
 
@@ -252,7 +253,10 @@ def check_scope(facts) -> Scope:
     home = facts.home
     if home.path and home.exists and home.owner is not None:
         known.setdefault(home.path, ("dir" if home.is_dir else "file", home.owner.uid))
-    others = tuple(h for h in (facts.other_home, home.path if home.home_of else None) if h)
+    # HOME is another account's home (HOME=/home/bob as alice), unless that account is whose files the cache
+    # should hold (root under sudo with the invoking user's HOME).
+    borrowed = home.home_of and home.owner is not None and home.owner.uid != facts.cache_owner_uid
+    others = tuple(h for h in (facts.other_home, home.path if borrowed else None) if h)
     root = facts.root
     account = facts.account
     user = account.user if facts.cache_owner_uid == account.uid else (
