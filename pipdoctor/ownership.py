@@ -825,6 +825,8 @@ class CacheWalk:
         return sum(count for _, count in self.not_reached)
 
 
+# linux/limits.h PATH_MAX 4096 (with its NUL), less NAME_MAX 255 for a child's name and its slash.
+_NEAR_PATH_MAX = 4096 - 1 - 256
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -921,7 +923,12 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> Cach
         while stack:
             path, area, top, seen = pop()
             try:
-                iterator = os.scandir(path)
+                # Near PATH_MAX a child's path would not fit (DirEntry.stat() stats by path): list by dir fd.
+                if seen is not None and (len(path) > _NEAR_PATH_MAX or not path.isascii() and
+                                         len(os.fsencode(path)) > _NEAR_PATH_MAX):
+                    iterator = os.scandir(deep.open(path, seen))
+                else:
+                    iterator = os.scandir(path)
             except PermissionError as error:
                 unreadable_count += 1
                 not_reached(path, error)
