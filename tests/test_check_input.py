@@ -112,6 +112,12 @@ def test_unreadable_subdirectories_as_the_user(user):
     evidence = "\n".join(e["text"] for e in result.finding("PD103")["evidence"])
     assert f"could not be listed (Permission denied), their contents are not counted: {foreign}" in evidence
     assert b"Traceback" not in result.output
+    # the walk's errors, reported as such: counted by errno, sampled, in JSON and in the human report
+    not_reached = result.account["cache"]["not_reached"]
+    assert not_reached["count"] == 2 and not_reached["reasons"] == {"EACCES": 2}
+    assert {s["path"] for s in not_reached["samples"]} == {str(own), str(foreign)}
+    human = sandbox.run_as(user, [pipdoctor_bin(), "check"], env=with_pip(sandbox.pip_env(HOME=str(user.home))))
+    assert b"note: 2 entries in the cache could not be read (EACCES: 2)" in human.stdout, human.stdout
 
 
 def test_cache_path_that_is_a_file(user):
