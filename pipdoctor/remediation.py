@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from pipdoctor.findings import Finding, Fix, Severity
 from pipdoctor.records import record
 from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, PIP_CACHE, REMOVE, REMOVE_TREE,
-                              SYSTEM_DIRS, Scope, gate, gate_all, shell_quote, unsafe_cache_root)
+                              Scope, gate, gate_all, shell_quote, unsafe_cache_root)
+from pipdoctor.safety import SYSTEM_DIRS  # noqa: F401 - repair.py and fixing.py import them from here
 
 if TYPE_CHECKING:
     from pipdoctor.ownership import Facts

@@ -197,8 +197,10 @@ def test_home_slash_for_a_bare_uid(seal, user):
     advice.assert_safe_commands_stay_inside(docs)
 
 
-def test_home_in_etc(seal, user):
-    advice = Advice(seal, user, env=sandbox.pip_env(HOME="/etc/ssh"), watch=[Path("/etc/ssh")])
+@pytest.mark.parametrize("bare", [False, True], ids=["passwd-user", "bare-uid"])
+def test_home_in_etc(seal, user, bare):
+    advice = Advice(seal, user, env=sandbox.pip_env(HOME="/etc/ssh"), watch=[Path("/etc/ssh")],
+                    uid=BARE_UID if bare else None)
     docs = advice.documents(root=False)
     assert not any("/etc/ssh" in c and ("chown" in c or "chmod" in c) for c in _all_commands(docs))
     advice.assert_safe_commands_stay_inside(docs)

@@ -10,7 +10,7 @@ from pipdoctor.findings import Fix
 from pipdoctor.ownership import CacheWalk, HomeFacts, Owner, Subtree
 from pipdoctor.remediation import make_plan, suggest_check
 from pipdoctor.safety import CHMOD, CHOWN, CHOWN_TREE, MOVE, gate, shell_quote
-from tests.test_check_pure import ALICE, CACHE, ROOT, _dir, _facts
+from tests.test_check_pure import CACHE, ROOT, _dir, _facts
 
 STAMP = "20250101T000000Z"
 WHEELS_AB = CACHE + "/wheels/ab"
