@@ -280,6 +280,8 @@ def run_scope(facts: Optional[Facts], check=None) -> Optional[Scope]:
         known[described.existing] = ("dir" if described.is_dir else "file", described.owner.uid)
     cache = facts.cache_dir
     kind = known.get(cache, ("missing",))[0] if cache else "missing"
+    if cache and any(path.startswith(cache.rstrip("/") + "/") for path in known):
+        kind = "dir"  # something exists below it: it is a directory
     return Scope(cache, kind, identity.uid, identity.gid, identity.user, (identity.home,), (), known, None,
                  "" if identity.uid == 0 else "sudo ", ())
 

@@ -157,9 +157,11 @@ def judge(op: str, path: str, scope: Scope) -> str:
         return REVIEW if home else SAFE
     if op == MKDIR:
         return SAFE
-    if op == MOVE:
-        inside = _in_cache(path, scope) or any(under(path, h) and _norm(path) != _norm(h) for h in scope.homes if h)
-        return REVIEW if inside and owner == scope.uid else DROP
+    if op == MOVE:  # a rename within the same directory
+        if _in_cache(path, scope) and _norm(path) != _norm(scope.cache or ""):
+            return SAFE  # whoever owns the entry: its name changes, inside the cache, and nothing else
+        in_home = any(under(path, h) and _norm(path) != _norm(h) for h in scope.homes if h)
+        return REVIEW if in_home and owner == scope.uid else DROP
     if op == REMOVE:
         return SAFE if _in_cache(path, scope) and _norm(path) != _norm(scope.cache) else DROP
     if op in (REMOVE_TREE, PIP_CACHE):

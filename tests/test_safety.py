@@ -56,6 +56,7 @@ def test_a_mount_point_below_gets_pipdoctor_fix_never_a_chown():
     moved = make_plan(facts, [suggest_check(f, facts) for f in checker.check(facts)], as_root=False, stamp=STAMP,
                       root_names=["wheels"])
     assert moved.steps[0].kind == "rename" and moved.steps[0].later == ""  # no rm -rf through the mount
+    assert moved.steps[0].safe  # the rename itself stays inside the cache
 
 
 def test_a_cache_that_is_a_file_gets_no_chown_and_no_mv():
@@ -116,3 +117,25 @@ def test_shell_quote_escapes_control_characters_and_keeps_the_name_exact():
         assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in quoted), quoted
         echoed = subprocess.run(["bash", "-c", f"printf %s {quoted}"], stdout=subprocess.PIPE).stdout
         assert echoed == name.encode("utf-8", "surrogateescape"), (name, quoted)
+
+
+def test_a_pip_runs_advice_passes_the_same_gate():
+    from pipdoctor.findings import Finding, Severity
+    from pipdoctor.ownership import Facts, Identity, PathFacts
+    from pipdoctor.remediation import check_scope, run_scope, suggest
+    from pipdoctor.rules._cachedirs import BrokenDir
+
+    log_facts = Facts(Identity(1001, 1001, "alice", "/home/alice", True, None),
+                      {WHEELS_AB + "/x": PathFacts(WHEELS_AB + "/x", WHEELS_AB, ROOT, 0o755, True, False, WHEELS_AB,
+                                                   ROOT, 0o755)}, cache_dir=CACHE)
+    finding = Finding("PD101", "cache-permission-denied", Severity.ERROR, "denied", paths=(WHEELS_AB,),
+                      facts={"broken": [BrokenDir(WHEELS_AB, ROOT, 0o755, True)]})
+    args = ["install", "x"]
+    plain = suggest(finding, log_facts, args, check_scope(_facts(walk=_walk()))).fixes[0]
+    assert plain.command == f"sudo chown -R 1001:1001 {WHEELS_AB}" and plain.safe
+    linked = suggest(finding, log_facts, args, check_scope(_facts(walk=_walk(links=2)))).fixes[0]
+    assert "-links +1" in linked.command and linked.safe
+    unknown = suggest(finding, log_facts, args, run_scope(log_facts)).fixes[0]  # no walk: what lies below?
+    assert unknown.command == "sudo pipdoctor fix --user alice" and unknown.safe
+    alone = suggest(finding, log_facts, args).fixes  # explain: a log from anywhere
+    assert [f.safe for f in alone if "chown" in f.command] == [False]
