@@ -156,13 +156,16 @@ def _not_reached(report) -> Optional[dict]:
 
 
 def _not_reached_line(report) -> Optional[str]:
-    found = _not_reached(report)
-    if not found or not found["count"]:
+    from pipdoctor.safety import shell_quote
+
+    walk = getattr(report.facts, "walk", None)
+    if walk is None or not walk.not_reached_count:
         return None
-    reasons = ", ".join(f"{name}: {count:,}" for name, count in found["reasons"].items())
-    samples = ", ".join(f"{s['path']} ({s['error']})" for s in found["samples"])
-    return (f"note: {found['count']:,} entries in the cache could not be read ({reasons}); nothing below them "
-            f"is counted: {samples}")
+    reasons = ", ".join(f"{name}: {count:,}" for name, count in walk.not_reached)
+    # shell-quoted: a name's control characters come out as $'\x1b...', never raw on the terminal
+    samples = ", ".join(f"{shell_quote(path)} ({why})" for path, why in walk.not_reached_samples)
+    return (f"note: {walk.not_reached_count:,} entries in the cache could not be read ({reasons}): they and what "
+            f"lies below them are not counted: {samples}")
 
 
 def _check_account_lines(report, paint: _Style, fixes: bool) -> list[str]:
