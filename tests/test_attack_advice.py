@@ -87,27 +87,27 @@ class Advice:
         return docs
 
     def safe_commands(self, docs) -> list:
-        """(who, command) for every command printed with safe: true: fixes of every finding (check, fix's
-        before) and the plan's step commands and `later` follow-ups (printed only when safe)."""
+        """Every command printed with safe: true, once: fixes of every finding (check, fix's before) and the
+        plan's step commands and `later` follow-ups (printed only when safe)."""
         found = []
-        for who, doc in docs:
+        for _, doc in docs:
             accounts = doc.get("accounts") or [doc.get("before") or {}]
             for account in accounts:
                 for finding in account.get("findings", ()):
-                    found += [(who, f["command"]) for f in finding["fixes"] if f["safe"]]
+                    found += [f["command"] for f in finding["fixes"] if f["safe"]]
             for step in (doc.get("plan") or {}).get("steps", ()):
                 if step["command"] and step["safe"]:
-                    found.append((who, step["command"]))
+                    found.append(step["command"])
                 if step["later"]:
-                    found.append((who, step["later"]))
+                    found.append(step["later"])
         return list(dict.fromkeys(found))
 
-    def run_printed(self, who: str, command: str):
-        """As printed: `sudo ...` as root (sudo is a function that runs its arguments: not installed here),
-        anything else as the account the report is for."""
+    def run_printed(self, command: str):
+        """As printed: a command with `sudo` as root (sudo is a function that runs its arguments: it is not
+        installed here), anything else as the account the report is for, whoever read the report."""
         path = f"{pipdoctor_bin().parent}:{pip_python().parent}:{sandbox.PATH}"
         script = 'sudo() { "$@"; }\n' + command
-        if command.startswith("sudo ") or who == "root" and "sudo " not in command:
+        if command.startswith("sudo ") or " sudo " in command:
             env = sandbox.pip_env(PATH=path, TMPDIR=str(self.tmp))
             return self._as_root(["sh", "-c", script], env)
         env = dict(self._user_env(), PATH=path, TMPDIR=str(self.tmp))
@@ -117,8 +117,8 @@ class Advice:
         commands = self.safe_commands(docs)
         assert commands, docs
         before = _state(self.watch)
-        for who, command in commands:
-            proc = self.run_printed(who, command)
+        for command in commands:
+            proc = self.run_printed(command)
             out = (proc.stdout + proc.stderr).decode(errors="replace")
             assert "Read-only file system" not in out, (command, out)
             assert _state(self.watch) == before, command
@@ -165,7 +165,7 @@ def test_a_bind_mount_inside_a_foreign_subtree(seal, user, victim):
     docs = advice.documents()
     assert not any("chown -R" in c and str(bucket) in c for c in _all_commands(docs))
     commands = advice.assert_safe_commands_stay_inside(docs)
-    assert any("pipdoctor fix --user " + user.name in c for _, c in commands)
+    assert any("pipdoctor fix --user " + user.name in c for c in commands)
 
 
 def test_a_hard_link_to_a_file_outside(seal, user, victim):
@@ -174,7 +174,7 @@ def test_a_hard_link_to_a_file_outside(seal, user, victim):
     advice = Advice(seal, user)
     docs = advice.documents()
     commands = advice.assert_safe_commands_stay_inside(docs)
-    assert any("-links +1" in c for _, c in commands)
+    assert any("-links +1" in c for c in commands)
     assert os.lstat(victim).st_uid == 0
 
 
