@@ -164,6 +164,9 @@ def test_a_bind_mount_inside_a_foreign_subtree(seal, user, victim):
     advice = Advice(seal, user, setup=f"mount --bind {shlex.quote(str(victim.parent))} {shlex.quote(str(point))}")
     docs = advice.documents()
     assert not any("chown -R" in c and str(bucket) in c for c in _all_commands(docs))
+    for _, doc in docs[:2]:  # the check, as the user and as root: the evidence names the mount point
+        [found] = [f for f in doc["accounts"][0]["findings"] if f["code"] == "PD103"]
+        assert any(f"{point} (mount point)" in e["text"] for e in found["evidence"]), found["evidence"]
     commands = advice.assert_safe_commands_stay_inside(docs)
     assert any("pipdoctor fix --user " + user.name in c for c in commands)
 
