@@ -104,14 +104,15 @@ class Advice:
 
     def run_printed(self, command: str):
         """As printed: a command with `sudo` as root (sudo is a function that runs its arguments: it is not
-        installed here), anything else as the account the report is for, whoever read the report."""
+        installed here), anything else as the account the report is for, whoever read the report. In bash, the
+        shell a command is pasted into (dash reads no $'...')."""
         path = f"{pipdoctor_bin().parent}:{pip_python().parent}:{sandbox.PATH}"
         script = 'sudo() { "$@"; }\n' + command
         if command.startswith("sudo ") or " sudo " in command:
             env = sandbox.pip_env(PATH=path, TMPDIR=str(self.tmp))
-            return self._as_root(["sh", "-c", script], env)
+            return self._as_root(["bash", "-c", script], env)
         env = dict(self._user_env(), PATH=path, TMPDIR=str(self.tmp))
-        return self._as_user(["sh", "-c", script], env)
+        return self._as_user(["bash", "-c", script], env)
 
     def assert_safe_commands_stay_inside(self, docs, extra=()):
         commands = self.safe_commands(docs)
@@ -288,3 +289,20 @@ def test_entries_past_path_max_are_counted(seal, user):
         assert account["cache"]["not_reached"]["count"] == 0, (who, account["cache"])
         found = [f for f in account["findings"] if f["code"] == "PD103"]
         assert found and f"{foreign:,} entries" in found[0]["message"], (who, account["findings"])
+
+
+def test_control_characters_in_names_are_escaped_and_exact(seal, user):
+    cache = new_user_cache(user)
+    odd = cache / "wheels" / "ev\x1b[31mil\nline\x07"
+    odd.mkdir()
+    (odd / "x.whl").write_bytes(b"x")
+    advice = Advice(seal, user)
+    docs = advice.documents()
+    everything = _all_commands(docs)
+    assert not any(ch in c for c in everything for ch in "\x1b\n\x07"), everything
+    assert any("$'" in c for c in everything)
+    [chown] = {c for c in advice.safe_commands(docs) if "chown -R" in c}
+    assert advice.run_printed(chown).returncode == 0
+    assert os.lstat(odd).st_uid == user.uid and os.lstat(odd / "x.whl").st_uid == user.uid  # the exact name
+    os.chown(odd, 0, 0)
+    advice.assert_safe_commands_stay_inside(docs)
