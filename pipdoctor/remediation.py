@@ -62,7 +62,7 @@ def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args) -> list
         elif identity.uid == 0:
             continue  # root must not take a user's cache: the no-root alternatives below apply
         elif facts.cache_dir and not (dir_.path + "/").startswith(facts.cache_dir.rstrip("/") + "/"):
-            fixes.append(Fix(f"sudo chown {identity.uid}:{identity.gid} {quoted}",
+            fixes.append(Fix(f"sudo chown -h {identity.uid}:{identity.gid} {quoted}",
                              f"Give {dir_.path} (above the cache) back to you, without -R: other programs' "
                              "files below it keep their owners.", True, ((CHOWN, dir_.path),)))
         else:
@@ -93,7 +93,7 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
         home = facts.identity.home if facts is not None else None
         # Debian's system users have /nonexistent on purpose: pointing pip elsewhere is the fix there.
         if home and not home.startswith(("/nonexistent", "/dev/null")):
-            fixes.insert(0, Fix(f"sudo mkdir -p {shell_quote(home)} && sudo chown "
+            fixes.insert(0, Fix(f"sudo mkdir -p {shell_quote(home)} && sudo chown -h "
                                 f"{facts.identity.uid}:{facts.identity.gid} {shell_quote(home)}",
                                 "Create the missing HOME for this user.", True, ((MKDIR, home), (CHOWN, home))))
     elif code == "PD105":
@@ -150,8 +150,14 @@ def _sudo(facts) -> str:
 
 
 def _as_user(facts) -> str:
-    """Prefix for commands the account itself may run: none when it runs the check, sudo for --user."""
-    return "" if facts.account.is_self and facts.account.uid == facts.cache_owner_uid else _sudo(facts)
+    """Prefix for commands the cache's owner runs on its own files: none when it runs the check, else
+    `sudo -u NAME`, never root (chmod has no -h: as root it would follow a symlink the user put there)."""
+    account = facts.account
+    if account.is_self and account.uid == facts.cache_owner_uid:
+        return ""
+    name = account.user if facts.cache_owner_uid == account.uid else (
+        facts.launch.sudo_user if facts.launch is not None else None)
+    return f"sudo -u {shell_quote(name or '#' + str(facts.cache_owner_uid))} "
 
 
 def _cache_args(facts) -> list:
@@ -164,7 +170,8 @@ def _cache_args(facts) -> list:
 
 def chown_command(sudo: str, uid: int, gid: int, targets) -> str:
     """The shell spelling of the chown cure, for `check`'s fix list and `fix`'s plan alike. GNU chown -R
-    changes symlinks themselves, never their targets (-P is its default with -R)."""
+    changes symlinks themselves, never their targets (-P is its default with -R); a chown without -R gets
+    -h for the same reason (coreutils chown(1): without it, a symlink named is dereferenced)."""
     return f"{sudo}chown -R {uid}:{gid} " + " ".join(shell_quote(t) for t in targets)
 
 
@@ -330,12 +337,12 @@ def suggest_check(finding: Finding, facts) -> Finding:
                                  f"list and write {path} again.", True, ((CHMOD, path),)))
             elif kind == "foreign-parent":
                 if facts.home.path and (path + "/").startswith(facts.home.path.rstrip("/") + "/"):
-                    fixes.append(Fix(f"{sudo}chown {ids} {quoted}", f"Give {path} back to its user, without -R: "
+                    fixes.append(Fix(f"{sudo}chown -h {ids} {quoted}", f"Give {path} back to its user, without -R: "
                                      "other programs' files below it keep their owners.", True,
                                      ((CHOWN, path),)))
                 elif facts.cache_path:
                     cache = shell_quote(facts.cache_path)
-                    fixes.append(Fix(f"{sudo}mkdir -p {cache} && {sudo}chown {ids} {cache}",
+                    fixes.append(Fix(f"{sudo}mkdir -p {cache} && {sudo}chown -h {ids} {cache}",
                                      "Create the cache dir for its user (the dirs above it stay as they are).",
                                      False, ((MKDIR, facts.cache_path), (CHOWN, facts.cache_path))))
             elif kind == "shared":
@@ -367,7 +374,7 @@ def suggest_check(finding: Finding, facts) -> Finding:
             fixes.append(Fix(f"export HOME={shell_quote(passwd_home)}", "Point HOME at the account's own home.",
                              True, ()))
         if home:
-            fixes.append(Fix(f"{sudo}mkdir -p {shell_quote(home)} && {sudo}chown {account.uid}:{account.gid} "
+            fixes.append(Fix(f"{sudo}mkdir -p {shell_quote(home)} && {sudo}chown -h {account.uid}:{account.gid} "
                              f"{shell_quote(home)}", f"Create the missing HOME for {account.label}.", True,
                              ((MKDIR, home), (CHOWN, home))))
         else:
@@ -382,7 +389,7 @@ def suggest_check(finding: Finding, facts) -> Finding:
                              f"HOME is {data['home_of']}'s home: use {account.user or account.uid}'s own.", True,
                              ()))
         elif home:
-            fixes.append(Fix(f"{sudo}chown {account.uid}:{account.gid} {shell_quote(home)}",
+            fixes.append(Fix(f"{sudo}chown -h {account.uid}:{account.gid} {shell_quote(home)}",
                              f"Give HOME itself (not -R) to {account.label}.", home == passwd_home,
                              ((CHOWN, home),)))
     elif code == "PD203":

@@ -21,6 +21,15 @@ from tests.checkkit import chown_to_root, deep_entries, new_user_cache, pipdocto
 pytestmark = pytest.mark.root
 
 BARE_UID = 12345
+# sudo is not installed in the test machine: run its arguments as root, or with -u as that user (or #uid).
+SUDO = """sudo() {
+  if [ "$1" = -u ]; then
+    u=$2; shift 2
+    case $u in '#'*) setpriv --reuid "${u#?}" --regid "${u#?}" --clear-groups -- "$@";;
+               *) runuser -u "$u" -- "$@";; esac
+  else "$@"; fi
+}
+"""
 
 
 def _doc(proc) -> dict:
@@ -107,7 +116,7 @@ class Advice:
         installed here), anything else as the account the report is for, whoever read the report. In bash, the
         shell a command is pasted into (dash reads no $'...')."""
         path = f"{pipdoctor_bin().parent}:{pip_python().parent}:{sandbox.PATH}"
-        script = 'sudo() { "$@"; }\n' + command
+        script = SUDO + command
         if command.startswith("sudo ") or " sudo " in command:
             env = sandbox.pip_env(PATH=path, TMPDIR=str(self.tmp))
             return self._as_root(["bash", "-c", script], env)
@@ -306,3 +315,36 @@ def test_control_characters_in_names_are_escaped_and_exact(seal, user):
     assert os.lstat(odd).st_uid == user.uid and os.lstat(odd / "x.whl").st_uid == user.uid  # the exact name
     os.chown(odd, 0, 0)
     advice.assert_safe_commands_stay_inside(docs)
+
+
+def _swap_for_symlink(path: Path, target: Path) -> None:
+    """What the user can do between the report and the admin's paste: put a symlink where a dir was."""
+    path.rename(path.with_name(path.name + ".old"))
+    os.symlink(target, path)
+    os.lchown(path, os.lstat(path.parent).st_uid, os.lstat(path.parent).st_gid)
+
+
+def test_a_symlink_swapped_in_after_the_report_steers_no_chown(seal, user, victim):
+    dot_cache = user.home / ".cache"
+    dot_cache.mkdir(mode=0o755)  # root's: pip cannot create ~/.cache/pip
+    advice = Advice(seal, user)
+    docs = [("root", _doc(advice._as_root([pipdoctor_bin(), "check", "--json", "--user", user.name])))]
+    [chown] = [c for c in advice.safe_commands(docs) if "chown" in c]
+    assert chown.startswith("sudo chown -h "), chown
+    _swap_for_symlink(dot_cache, victim)
+    before = _state(advice.watch)
+    advice.run_printed(chown)
+    assert _state(advice.watch) == before
+
+
+def test_a_symlink_swapped_in_after_the_report_steers_no_chmod(seal, user, victim):
+    cache = new_user_cache(user)
+    (cache / "wheels").chmod(0o555)
+    advice = Advice(seal, user)
+    docs = [("root", _doc(advice._as_root([pipdoctor_bin(), "check", "--json", "--user", user.name])))]
+    [chmod] = [c for c in advice.safe_commands(docs) if "chmod" in c]
+    assert chmod.startswith(f"sudo -u {user.name} chmod "), chmod  # as the user, never as root
+    _swap_for_symlink(cache / "wheels", victim)
+    before = _state(advice.watch)
+    advice.run_printed(chmod)
+    assert _state(advice.watch) == before

@@ -109,7 +109,7 @@ def test_home_missing(user):
     found = result.finding("PD201")
     assert f"HOME ({missing}, from HOME) does not exist" in found["message"]
     assert result.account["cache"]["path"] == f"{missing}/.cache/pip"
-    assert f"sudo mkdir -p {missing} && sudo chown {user.uid}:{user.gid} {missing}" in fix_commands(found)
+    assert f"sudo mkdir -p {missing} && sudo chown -h {user.uid}:{user.gid} {missing}" in fix_commands(found)
     assert f"export HOME={user.home}" in fix_commands(found)  # HOME differs from the passwd home, which exists
     assert "PD104" not in result.codes()  # PD201 explains why the cache cannot be created
     assert result.codes()[0] == "PD201"
@@ -123,7 +123,7 @@ def test_home_root_owned(user):
     found = result.finding("PD202")
     assert found["message"].startswith(f"HOME ({user.home}) is owned by root 0:0, not by {user.name} "
                                        f"{user.uid}:{user.gid}")
-    assert fix_commands(found)[0] == f"sudo chown {user.uid}:{user.gid} {user.home}"
+    assert fix_commands(found)[0] == f"sudo chown -h {user.uid}:{user.gid} {user.home}"
     # HOME itself is never `safe` (safety.py): the admin reviews it; meanwhile pip can run without a cache
     assert found["fixes"][0]["safe"] is False
     assert "pip install ... --no-cache-dir" in [f["command"] for f in found["fixes"] if f["safe"]]
