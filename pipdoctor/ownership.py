@@ -1161,13 +1161,19 @@ def alternate_cache_for(account: Account, home: HomeFacts, cache_path: Optional[
 
 
 def other_home_holding(path: str, uid: int) -> Optional[str]:
-    """The passwd home (not `/`) of an account other than uid that is path or one of its ancestors."""
-    import pwd
-
-    for entry in pwd.getpwall():
-        home = os.path.normpath(entry.pw_dir or "/")
-        if entry.pw_uid != uid and home != "/" and home.startswith("/") and _under(path, home):
-            return home
+    """The passwd home of an account other than uid that is path or one of its ancestors (below /): each
+    existing one is asked whose it is (its owner's passwd entry), so no account list is read (LDAP can be huge)."""
+    current = os.path.normpath(path)
+    while current != "/":
+        try:
+            owner = os.lstat(current).st_uid
+        except OSError:
+            owner = None
+        if owner is not None and owner != uid:
+            entry = _passwd(owner)
+            if entry is not None and os.path.normpath(entry.pw_dir or "/") == current:
+                return current
+        current = os.path.dirname(current)
     return None
 
 
