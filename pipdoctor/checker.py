@@ -370,6 +370,14 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
     if walk is not None and walk.foreign_subtree_count > len(walk.foreign_subtrees):
         evidence.append(f"... and {walk.foreign_subtree_count - len(walk.foreign_subtrees):,} more foreign "
                         "subtrees")
+    if walk is not None and (walk.mount_points or walk.hard_links or walk.specials):
+        counts = [_count(n, word, plural) for n, word, plural in (
+            (walk.mount_points, "mount point", None), (walk.hard_links, "file with other hard links",
+                                                       "files with other hard links"),
+            (walk.specials, "device, FIFO or socket", "devices, FIFOs or sockets")) if n]
+        evidence.append("the cache holds " + ", ".join(counts) + ": a `chown -R` would reach through them beyond "
+                        "the cache (`pipdoctor fix` skips them): "
+                        + ", ".join(f"{display_path(p)} ({kind})" for p, kind in walk.hazards))
     if walk is not None and walk.foreign_dirs_unwritable:
         evidence.append(f"{_count(walk.foreign_dirs_unwritable, 'directory', 'directories')}"
                         f" of these cannot be written by {owner_name or expected}: pip cannot add wheels or HTTP "

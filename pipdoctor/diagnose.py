@@ -42,15 +42,18 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
     from pipdoctor.classifier import classify
     from pipdoctor.findings import has_problem
     from pipdoctor.ownership import Facts, collect_facts, pick_alternate_cache
-    from pipdoctor.remediation import suggest
+    from pipdoctor.remediation import run_scope, suggest
     from pipdoctor.rules._common import cache_paths_named
 
     named = cache_paths_named(log)
     facts = collect_facts(named, environ)
     facts = Facts(facts.identity, facts.paths, cache_dir=next(iter(named.values()), None),
                   alternate_cache=pick_alternate_cache(facts.identity, environ))
-    findings = tuple(suggest(f, facts, pip_args) for f in classify(log, facts))
-    return RunDiagnosis(findings, _live_check(pip_args, environ) if failed or has_problem(findings) else None)
+    found = classify(log, facts)
+    live = _live_check(pip_args, environ) if failed or has_problem(found) else None
+    # The live check's walk tells the safety gate what a chown -R of the log's paths would reach.
+    scope = run_scope(facts, live.facts if live is not None and live.cache_path == facts.cache_dir else None)
+    return RunDiagnosis(tuple(suggest(f, facts, pip_args, scope) for f in found), live)
 
 
 def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> Optional["AccountReport"]:

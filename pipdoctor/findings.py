@@ -34,11 +34,14 @@ class Evidence:
 
 @record
 class Fix:
-    """A command that cures the finding; `safe` says whether it can be run without risk to anything else."""
+    """A command that cures the finding; `safe` says whether it can be run without risk to anything else.
+    `touches` declares what it changes, ((op, path), ...) as safety.py names them (() for nothing; None: not
+    declared, so a command that changes files is never safe): the gate judges `safe` from it."""
 
     command: str
     description: str
     safe: bool
+    touches: Optional[tuple] = None
 
 
 @record

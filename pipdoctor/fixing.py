@@ -85,7 +85,7 @@ def _refused_before_walk(account, pip_args) -> Optional[str]:
     """Refuse a cache root that is /, a system dir, a HOME or a symlink before the check walks it (a cache
     dir of / would make the check read the whole machine first)."""
     from pipdoctor.diagnose import check_account
-    from pipdoctor.remediation import unsafe_cache_root
+    from pipdoctor.safety import unsafe_cache_root
 
     facts = check_account(account, pip_args, walk=False).facts
     if facts is None or not facts.cache_path:
@@ -230,7 +230,8 @@ def _absolute(path: str) -> str:
 
 
 def run_undo(request: FixRequest, account, options) -> int:
-    from pipdoctor.remediation import cache_names_problem, unsafe_cache_root
+    from pipdoctor.remediation import cache_names_problem
+    from pipdoctor.safety import unsafe_cache_root
     from pipdoctor.repair.fs import RepairError
     from pipdoctor.repair.undo import undo
     from pipdoctor.report import render_undo_human, render_undo_json

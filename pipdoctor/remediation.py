@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix, Severity
 from pipdoctor.records import record
+from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, PIP_CACHE, REMOVE, REMOVE_TREE,
+                              Scope, gate, gate_all, shell_quote, unsafe_cache_root)
 
 if TYPE_CHECKING:
     from pipdoctor.ownership import Facts
@@ -22,7 +23,7 @@ _UNKNOWN_ARGS = ("install", "...")
 def pip_line(pip_args: Optional[Sequence[str]], *extra: str, raw_tail: str = "") -> str:
     """The user's own pip command with options added: what to type instead of what failed."""
     args = list(pip_args) if pip_args else list(_UNKNOWN_ARGS)
-    words = ["pip"] + [a if a == "..." else shlex.quote(a) for a in args] + [shlex.quote(e) for e in extra]
+    words = ["pip"] + [a if a == "..." else shell_quote(a) for a in args] + [shell_quote(e) for e in extra]
     return " ".join(words + ([raw_tail] if raw_tail else []))
 
 
@@ -30,12 +31,12 @@ def _no_root_alternatives(facts: Optional[Facts], pip_args) -> list[Fix]:
     alternate = facts.alternate_cache if facts is not None else None
     if alternate:
         fixes = [Fix(pip_line(pip_args, "--cache-dir", alternate),
-                     f"No root needed: use a fresh cache in {alternate}, a dir you can write.", True)]
+                     f"No root needed: use a fresh cache in {alternate}, a dir you can write.", True, ())]
     else:
         fixes = [Fix(pip_line(pip_args, raw_tail='--cache-dir "$(mktemp -d)"'),
-                     "No root needed: use a fresh, private cache for this run.", True)]
+                     "No root needed: use a fresh, private cache for this run.", True, ())]
     fixes.append(Fix(pip_line(pip_args, "--no-cache-dir"),
-                     "No root needed: run this once without a cache (slower; nothing is cached).", True))
+                     "No root needed: run this once without a cache (slower; nothing is cached).", True, ()))
     return fixes
 
 
@@ -47,34 +48,38 @@ def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args) -> list
         root = next((cache_root_of(p) for p in finding.paths if cache_root_of(p)), None)
         if root is None:
             return []
-        return [Fix(f'sudo chown -R "$(id -u):$(id -g)" {shlex.quote(root)}',
-                    "Run as the user who runs pip: gives the whole cache back to that user.", True)]
+        return [Fix(f'sudo chown -R "$(id -u):$(id -g)" {shell_quote(root)}',
+                    "Run as the user who runs pip: gives the whole cache back to that user.", True,
+                    ((CHOWN_TREE, root),))]
     identity = facts.identity
     fixes = []
     for dir_ in broken:
-        quoted = shlex.quote(dir_.path)
+        quoted = shell_quote(dir_.path)
         if not dir_.foreign:
-            fixes.append(Fix(f"chmod u+rwx {quoted}", f"Make {dir_.path} writable for its owner, you.", True))
+            fixes.append(Fix(f"chmod u+rwx {quoted}", f"Make {dir_.path} writable for its owner, you.", True,
+                             ((CHMOD, dir_.path),)))
         elif identity.uid == 0:
             continue  # root must not take a user's cache: the no-root alternatives below apply
         elif facts.cache_dir and not (dir_.path + "/").startswith(facts.cache_dir.rstrip("/") + "/"):
-            fixes.append(Fix(f"sudo chown {identity.uid}:{identity.gid} {quoted}",
+            fixes.append(Fix(f"sudo chown -h {identity.uid}:{identity.gid} {quoted}",
                              f"Give {dir_.path} (above the cache) back to you, without -R: other programs' "
-                             "files below it keep their owners.", True))
+                             "files below it keep their owners.", True, ((CHOWN, dir_.path),)))
         else:
             fixes.append(Fix(f"sudo chown -R {identity.uid}:{identity.gid} {quoted}",
                              f"Give {dir_.path} and everything in it back to you; nothing outside the cache "
-                             "changes.", True))
+                             "changes.", True, ((CHOWN_TREE, dir_.path),)))
     return fixes
 
 
 def _fresh_venv(pip_args) -> Fix:
     return Fix(f"python3 -m venv .venv && .venv/{pip_line(pip_args).replace('pip ', 'bin/pip ', 1)}",
-               "Install into a virtual environment you own instead (not --user, not sudo).", True)
+               "Install into a virtual environment you own instead (not --user, not sudo).", True, ())
 
 
-def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[Sequence[str]] = None) -> Finding:
-    """The finding with its fixes: least invasive first, never `sudo pip` or `--user` for a cache problem."""
+def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[Sequence[str]] = None,
+            scope: Optional[Scope] = None) -> Finding:
+    """The finding with its fixes: least invasive first, never `sudo pip` or `--user` for a cache problem.
+    Each passes the safety gate over `scope` (run_scope(): this machine's facts); without one, none is safe."""
     from pipdoctor.pathkinds import cache_root_of
 
     code = finding.code
@@ -87,53 +92,52 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
         home = facts.identity.home if facts is not None else None
         # Debian's system users have /nonexistent on purpose: pointing pip elsewhere is the fix there.
         if home and not home.startswith(("/nonexistent", "/dev/null")):
-            fixes.insert(0, Fix(f"sudo mkdir -p {shlex.quote(home)} && sudo chown "
-                                f"{facts.identity.uid}:{facts.identity.gid} {shlex.quote(home)}",
-                                "Create the missing HOME for this user.", True))
+            fixes.insert(0, Fix(f"sudo mkdir -p {shell_quote(home)} && sudo chown -h "
+                                f"{facts.identity.uid}:{facts.identity.gid} {shell_quote(home)}",
+                                "Create the missing HOME for this user.", True, ((MKDIR, home), (CHOWN, home))))
     elif code == "PD105":
-        target = shlex.quote(first) if first else "."
-        fixes = [Fix(f"df -h {target} && df -i {target}", "See which filesystem is full (space or inodes).", True),
-                 Fix(pip_line(pip_args, "--no-cache-dir"), "Retry without writing to the cache.", True)]
+        target = shell_quote(first) if first else "."
+        fixes = [Fix(f"df -h {target} && df -i {target}", "See which filesystem is full (space or inodes).", True,
+                     ()),
+                 Fix(pip_line(pip_args, "--no-cache-dir"), "Retry without writing to the cache.", True, ())]
     elif code == "PD106":
         fixes = _no_root_alternatives(facts, pip_args) if first and cache_root_of(first) else [_fresh_venv(pip_args)]
     elif code == "PD107":
         if first:
-            fixes = [Fix(f"rm -- {shlex.quote(first)}", "Remove only the damaged wheel; pip builds it again.", True)]
+            fixes = [Fix(f"rm -- {shell_quote(first)}", "Remove only the damaged wheel; pip builds it again.", True,
+                         ((REMOVE, first),))]
         elif finding.facts.get("http_cache"):
+            cache = facts.cache_dir if facts is not None else None
             fixes = [Fix('rm -rf "$(pip cache dir)/http" "$(pip cache dir)/http-v2"',
-                         "Drop the HTTP cache only (downloads); built wheels stay.", True)]
+                         "Drop the HTTP cache only (downloads); built wheels stay.", True,
+                         tuple((REMOVE_TREE, f"{cache}/{name}") for name in ("http", "http-v2")) if cache
+                         else ((ADMIN, ""),))]
         else:
-            fixes = [Fix("pip cache list", "Find the damaged wheel among the cached ones.", True)]
-        fixes.append(Fix(pip_line(pip_args, "--no-cache-dir"), "Retry once without the cache.", True))
+            fixes = [Fix("pip cache list", "Find the damaged wheel among the cached ones.", True, ())]
+        fixes.append(Fix(pip_line(pip_args, "--no-cache-dir"), "Retry once without the cache.", True, ()))
     elif code == "PD108":
-        fixes = [Fix(f"pip cache remove {shlex.quote(name)}", f"Rebuild {name} on the next install.", True)
+        cache = facts.cache_dir if facts is not None else None
+        fixes = [Fix(f"pip cache remove {shell_quote(name)}", f"Rebuild {name} on the next install.", True,
+                     ((PIP_CACHE, cache),) if cache else ((ADMIN, ""),))
                  for name in finding.facts.get("packages", ())]
     elif code in ("PD301", "PD302"):
         fixes = [_fresh_venv(pip_args)]
     elif code == "PD303":
+        home = facts.identity.home if facts is not None else None
         fixes = [Fix('mkdir -p "$HOME/tmp" && TMPDIR="$HOME/tmp" ' + pip_line(pip_args),
-                     "Build in a temp dir you own, on a filesystem that allows executing.", True)]
+                     "Build in a temp dir you own, on a filesystem that allows executing.", True,
+                     ((MKDIR, f"{home.rstrip('/')}/tmp"),) if home else ((ADMIN, ""),))]
     elif code == "PD304":
         fixes = [Fix(pip_line(pip_args, "--verbose"), "Show the build's full output; its first error is the cause.",
-                     True)]
+                     True, ())]
     else:
         fixes = []
-    return finding.but(fixes=tuple(fixes))
+    if scope is None:  # a log alone (explain): nothing is known of the machine it came from, so nothing is safe
+        return finding.but(fixes=tuple(f._replace(safe=f.safe and f.touches == ()) for f in fixes))
+    return finding.but(fixes=gate_all(fixes, scope, _no_root_alternatives(facts, pip_args)))
 
 
 # --- pipdoctor check: fixes for the checker's findings (checker.py), from the live facts ---------------
-
-
-def shell_quote(path: str) -> str:
-    """shlex.quote, and bash's $'...' for a name that is not UTF-8 (its bytes as \\xNN), so it stays exact."""
-    import os
-
-    raw = os.fsencode(path)
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "$'" + "".join(chr(b) if 32 <= b < 127 and chr(b) not in "'\\" else f"\\x{b:02x}" for b in raw) + "'"
-    return shlex.quote(path)
 
 
 def _sudo(facts) -> str:
@@ -145,8 +149,14 @@ def _sudo(facts) -> str:
 
 
 def _as_user(facts) -> str:
-    """Prefix for commands the account itself may run: none when it runs the check, sudo for --user."""
-    return "" if facts.account.is_self and facts.account.uid == facts.cache_owner_uid else _sudo(facts)
+    """Prefix for commands the cache's owner runs on its own files: none when it runs the check, else
+    `sudo -u NAME`, never root (chmod has no -h: as root it would follow a symlink the user put there)."""
+    account = facts.account
+    if account.is_self and account.uid == facts.cache_owner_uid:
+        return ""
+    name = account.user if facts.cache_owner_uid == account.uid else (
+        facts.launch.sudo_user if facts.launch is not None else None)
+    return f"sudo -u {shell_quote(name or '#' + str(facts.cache_owner_uid))} "
 
 
 def _cache_args(facts) -> list:
@@ -159,7 +169,8 @@ def _cache_args(facts) -> list:
 
 def chown_command(sudo: str, uid: int, gid: int, targets) -> str:
     """The shell spelling of the chown cure, for `check`'s fix list and `fix`'s plan alike. GNU chown -R
-    changes symlinks themselves, never their targets (-P is its default with -R)."""
+    changes symlinks themselves, never their targets (-P is its default with -R); a chown without -R gets
+    -h for the same reason (coreutils chown(1): without it, a symlink named is dereferenced)."""
     return f"{sudo}chown -R {uid}:{gid} " + " ".join(shell_quote(t) for t in targets)
 
 
@@ -176,28 +187,109 @@ def _blocker_fixes(facts, kinds) -> list:
         quoted = shell_quote(path)
         if kind == "immutable":
             fixes.append(Fix(f"{sudo}chattr -i {quoted}", f"Clear the immutable flag on {path} (someone set it "
-                             "on purpose: check why first).", False))
+                             "on purpose: check why first).", False, ((ADMIN, path),)))
         elif kind == "append-only":
-            fixes.append(Fix(f"{sudo}chattr -a {quoted}", f"Clear the append-only flag on {path}.", False))
+            fixes.append(Fix(f"{sudo}chattr -a {quoted}", f"Clear the append-only flag on {path}.", False,
+                             ((ADMIN, path),)))
         elif kind == "acl":
             who = f"u:{facts.account.user}" if facts.account.user else f"u:{facts.account.uid}"
             fixes.append(Fix(f"{sudo}setfacl -m {who}:rwx {quoted}", f"Let {user} write {path} despite the ACL "
-                             "entry that denies it (or remove that entry: setfacl -x).", False))
+                             "entry that denies it (or remove that entry: setfacl -x).", False,
+                             ((ADMIN, path),)))
         elif kind == "untraversable":
             who = f"u:{facts.account.user}" if facts.account.user else f"u:{facts.account.uid}"
             fixes.append(Fix(f"{sudo}setfacl -m {who}:x {quoted}", f"Let {user} pass through {path} (x only: "
-                             "it still cannot list or change it).", False))
+                             "it still cannot list or change it).", False, ((ADMIN, path),)))
         elif kind == "read-only" and path:
             fixes.append(Fix(f"{sudo}mount -o remount,rw {quoted}", f"Make {path} writable again, if it is not "
-                             "read-only on purpose (a container's read-only root, a full or failing disk).", False))
+                             "read-only on purpose (a container's read-only root, a full or failing disk).", False,
+                             ((ADMIN, path),)))
         elif kind == "nfs" and facts.mount is not None and ":" in (facts.mount.device or ""):
             server, export = facts.mount.device.split(":", 1)
             inside = facts.cache_path[len(facts.mount.mountpoint.rstrip("/")):] if facts.cache_path else ""
-            fixes.append(Fix(f"ssh {shlex.quote(server)} sudo chown -R {facts.cache_owner_uid}:"
+            fixes.append(Fix(f"ssh {shell_quote(server)} sudo chown -R {facts.cache_owner_uid}:"
                              f"{facts.cache_owner_gid} {shell_quote(export.rstrip('/') + inside)}",
                              "Run the chown on the NFS server, where root is not squashed (uids must match "
-                             "the server's).", False))
+                             "the server's).", False, ((ADMIN, export),)))
     return fixes
+
+
+# Findings about HOME or the cache under it that a bare uid with an unusable HOME (a container) runs into.
+_CONTAINER_CODES = ("PD104", "PD201", "PD202", "PD203", "PD102", "PD103")
+
+
+def container_home(facts) -> bool:
+    """HOME=/, or a uid with no passwd entry (a container's `--user 12345`) whose HOME is missing or not
+    writable by it: the answer is another HOME or cache, never a chown or chmod of / or of a dir not the uid's."""
+    from pipdoctor.ownership import class_bits
+
+    account, home = facts.account, facts.home
+    if home.path == "/":
+        return True
+    if account.user is not None:
+        return False
+    if not home.path or not home.exists or not home.is_dir or home.owner is None:
+        return True
+    return class_bits(home.owner.uid, home.owner.gid, home.mode or 0, account.uid, account.groups) & 3 != 3
+
+
+def _container_fixes(facts) -> list:
+    uid = facts.account.uid
+    return [Fix('export HOME="$(mktemp -d)"', f"Give uid {uid} a private, writable HOME (pip's cache goes "
+                "below it); in an image set it for good: ENV HOME=/tmp, or `docker run -e HOME=...`.", True, ()),
+            Fix(pip_line(None, "--no-cache-dir"), "Or install without a cache (a one-off build needs none).",
+                True, ()),
+            Fix("mkdir -p /opt/pip-cache && chgrp -R 0 /opt/pip-cache && chmod -R g+rwX /opt/pip-cache",
+                "For platforms that run images as an arbitrary uid in group 0 (OpenShift): make a group-0 cache "
+                "in the image (Dockerfile, as root), then ENV PIP_CACHE_DIR=/opt/pip-cache.", False,
+                ((ADMIN, "/opt/pip-cache"),))]
+
+
+def check_scope(facts) -> Scope:
+    """What the gate knows from a check's facts (ownership.CheckFacts)."""
+    walk = facts.walk
+    known = {}
+    for d in (facts.root, *facts.subdirs):
+        if d is not None and d.existing and d.owner is not None:
+            known[d.existing] = (d.kind, d.owner.uid)
+    for path in (walk.unwritable_own if walk is not None else ()):
+        known[path] = ("dir", facts.cache_owner_uid)
+    for path, owner in (walk.unreadable if walk is not None else ()):
+        if owner is not None:
+            known[path] = ("dir", owner.uid)
+    home = facts.home
+    if home.path and home.exists and home.owner is not None:
+        known.setdefault(home.path, ("dir" if home.is_dir else "file", home.owner.uid))
+    # HOME is another account's home (HOME=/home/bob as alice), unless that account is whose files the cache
+    # should hold (root under sudo with the invoking user's HOME).
+    borrowed = home.home_of and home.owner is not None and home.owner.uid != facts.cache_owner_uid
+    others = tuple(h for h in (facts.other_home, home.path if borrowed else None) if h)
+    root = facts.root
+    account = facts.account
+    user = account.user if facts.cache_owner_uid == account.uid else (
+        facts.launch.sudo_user if facts.launch is not None else None)
+    return Scope(facts.cache_path, root.kind if root is not None and root.existing == facts.cache_path else "missing",
+                 facts.cache_owner_uid, facts.cache_owner_gid, user, (home.path, account.passwd_home), others,
+                 known, walk, _sudo(facts), tuple(_cache_args(facts)))
+
+
+def run_scope(facts: Optional[Facts], check=None) -> Optional[Scope]:
+    """What the gate knows for a pip run's log findings: the live check's facts when it ran (its walk), else
+    the paths the log named as read from this machine; None for a log alone."""
+    if check is not None:
+        return check_scope(check)
+    if facts is None:
+        return None
+    identity = facts.identity
+    known = {}
+    for described in facts.paths.values():
+        known[described.existing] = ("dir" if described.is_dir else "file", described.owner.uid)
+    cache = facts.cache_dir
+    kind = known.get(cache, ("missing",))[0] if cache else "missing"
+    if cache and any(path.startswith(cache.rstrip("/") + "/") for path in known):
+        kind = "dir"  # something exists below it: it is a directory
+    return Scope(cache, kind, identity.uid, identity.gid, identity.user, (identity.home,), (), known, None,
+                 "" if identity.uid == 0 else "sudo ", ())
 
 
 def _check_alternatives(facts) -> list:
@@ -205,7 +297,7 @@ def _check_alternatives(facts) -> list:
     if facts.alternate_cache:
         fixes.insert(1, Fix(f"export PIP_CACHE_DIR={shell_quote(facts.alternate_cache)}",
                             "No root needed: make every pip run in this shell use that cache "
-                            "(add it to your shell profile to keep it).", True))
+                            "(add it to your shell profile to keep it).", True, ()))
     return fixes
 
 
@@ -233,7 +325,7 @@ def suggest_check(finding: Finding, facts) -> Finding:
             if kinds:
                 note += " Only after the fix above: chown alone does not cure it."
             fixes.append(Fix(chown_command(sudo, facts.cache_owner_uid, facts.cache_owner_gid, data.get("chown", ())),
-                             note, not shared and not kinds))
+                             note, not shared and not kinds, tuple((CHOWN_TREE, t) for t in data.get("chown", ()))))
         fixes += _check_alternatives(facts)
     elif code == "PD104":
         kinds = set(data.get("blockers", ()))
@@ -243,33 +335,36 @@ def suggest_check(finding: Finding, facts) -> Finding:
             quoted = shell_quote(path)
             if kind in ("mode", "unreadable"):
                 fixes.append(Fix(f"{user_sudo}chmod u+rwx {quoted}", f"Let the owner, {account.user or account.uid}, "
-                                 f"list and write {path} again.", True))
+                                 f"list and write {path} again.", True, ((CHMOD, path),)))
             elif kind == "foreign-parent":
                 if facts.home.path and (path + "/").startswith(facts.home.path.rstrip("/") + "/"):
-                    fixes.append(Fix(f"{sudo}chown {ids} {quoted}", f"Give {path} back to its user, without -R: "
-                                     "other programs' files below it keep their owners.", True))
+                    fixes.append(Fix(f"{sudo}chown -h {ids} {quoted}", f"Give {path} back to its user, without -R: "
+                                     "other programs' files below it keep their owners.", True,
+                                     ((CHOWN, path),)))
                 elif facts.cache_path:
                     cache = shell_quote(facts.cache_path)
-                    fixes.append(Fix(f"{sudo}mkdir -p {cache} && {sudo}chown {ids} {cache}",
+                    fixes.append(Fix(f"{sudo}mkdir -p {cache} && {sudo}chown -h {ids} {cache}",
                                      "Create the cache dir for its user (the dirs above it stay as they are).",
-                                     False))
+                                     False, ((MKDIR, facts.cache_path), (CHOWN, facts.cache_path))))
             elif kind == "shared":
                 who = f"u:{account.user}" if account.user else f"u:{account.uid}"
                 fixes.append(Fix(f"{sudo}setfacl -m {who}:rwx {quoted}", f"Let {account.user or account.uid} "
-                                 f"write the shared cache dir {path} (or add the user to its group).", False))
+                                 f"write the shared cache dir {path} (or add the user to its group).", False,
+                                 ((ADMIN, path),)))
             elif kind == "not-a-dir":
                 fixes.append(Fix(f"mv -- {quoted} {shell_quote(path + '.not-a-dir')}",
                                  f"Move the {path} that is in pip's way aside (look at it first); pip then "
-                                 "creates the directory.", False))
+                                 "creates the directory.", False, ((MOVE, path),)))
         fixes += _check_alternatives(facts)
     elif code == "PD105":
         target = shell_quote(data.get("mountpoint") or facts.cache_path or ".")
         fixes.append(Fix(f"df -h {target} && df -i {target}", "See what fills the filesystem (space or inodes).",
-                         True))
+                         True, ()))
         if facts.walk is not None and facts.walk.size:
             fixes.append(Fix(pip_line(["cache", "purge", *_cache_args(facts)]),
-                             "Free the space pip's own cache takes (pip rebuilds what it needs).", True))
-        fixes.append(Fix(pip_line(None, "--no-cache-dir"), "Install without writing to the cache.", True))
+                             "Free the space pip's own cache takes (pip rebuilds what it needs).", True,
+                             ((PIP_CACHE, facts.cache_path),)))
+        fixes.append(Fix(pip_line(None, "--no-cache-dir"), "Install without writing to the cache.", True, ()))
     elif code == "PD106":
         fixes += _check_alternatives(facts)
         fixes += _blocker_fixes(facts, {"read-only"})
@@ -278,47 +373,52 @@ def suggest_check(finding: Finding, facts) -> Finding:
         passwd_home = account.passwd_home
         if home and facts.home.env is not None and passwd_home and passwd_home != home and os.path.isdir(passwd_home):
             fixes.append(Fix(f"export HOME={shell_quote(passwd_home)}", "Point HOME at the account's own home.",
-                             True))
+                             True, ()))
         if home:
-            fixes.append(Fix(f"{sudo}mkdir -p {shell_quote(home)} && {sudo}chown {account.uid}:{account.gid} "
-                             f"{shell_quote(home)}", f"Create the missing HOME for {account.label}.", True))
+            fixes.append(Fix(f"{sudo}mkdir -p {shell_quote(home)} && {sudo}chown -h {account.uid}:{account.gid} "
+                             f"{shell_quote(home)}", f"Create the missing HOME for {account.label}.", True,
+                             ((MKDIR, home), (CHOWN, home))))
         else:
             fixes.append(Fix('export HOME="$(mktemp -d)"', "Give this shell a private HOME (also a cache dir).",
-                             True))
+                             True, ()))
         fixes += _check_alternatives(facts)
     elif code == "PD202":
         home = data.get("home")
         passwd_home = account.passwd_home
         if data.get("home_of") and passwd_home and os.path.isdir(passwd_home):
             fixes.append(Fix(f"export HOME={shell_quote(passwd_home)}",
-                             f"HOME is {data['home_of']}'s home: use {account.user or account.uid}'s own.", True))
+                             f"HOME is {data['home_of']}'s home: use {account.user or account.uid}'s own.", True,
+                             ()))
         elif home:
-            fixes.append(Fix(f"{sudo}chown {account.uid}:{account.gid} {shell_quote(home)}",
-                             f"Give HOME itself (not -R) to {account.label}.", home == passwd_home))
+            fixes.append(Fix(f"{sudo}chown -h {account.uid}:{account.gid} {shell_quote(home)}",
+                             f"Give HOME itself (not -R) to {account.label}.", home == passwd_home,
+                             ((CHOWN, home),)))
     elif code == "PD203":
         if facts.home.path is None or not facts.home.exists:
-            fixes.append(Fix('export HOME="$(mktemp -d)"', "Give this uid a private, writable HOME.", True))
-        home = facts.home.path if facts.home.exists else "/home/pipuser"
+            fixes.append(Fix('export HOME="$(mktemp -d)"', "Give this uid a private, writable HOME.", True, ()))
+        home = facts.home.path if facts.home.exists and facts.home.path != "/" else "/home/pipuser"
         fixes.append(Fix(f"{sudo}useradd --uid {account.uid} --no-create-home --home-dir {shell_quote(home)} "
                          f"pipuser{account.uid}", "Give the uid a passwd entry (in a container: in the image).",
-                         False))
+                         False, ((ADMIN, "/etc/passwd"),)))
     elif code == "PD204":
         fixes.append(Fix("sudo visudo -f /etc/sudoers.d/always_set_home",
                          "Add the line `Defaults always_set_home` (and drop HOME from any env_keep): sudo then "
-                         "sets HOME=/root and root's pip stops writing in the user's cache.", False))
+                         "sets HOME=/root and root's pip stops writing in the user's cache.", False,
+                         ((ADMIN, "/etc/sudoers.d"),)))
         fixes.append(Fix(_fresh_venv(None).command, "Better: do not run pip as root at all; install into a "
-                         "virtual environment you own (run it as the user, without sudo).", True))
+                         "virtual environment you own (run it as the user, without sudo).", True, ()))
     elif code == "PD102":
         setting = data.get("setting")
         if setting:
             name = setting.split("=", 1)[0].strip()
             if name.startswith("PIP_"):
                 fixes.append(Fix(f"unset {name}", f"Turn the cache back on (and remove {name} from the shell "
-                                 "profile or CI config that sets it).", True))
+                                 "profile or CI config that sets it).", True, ()))
             elif " in " in setting:
                 path = setting.rsplit(" in ", 1)[1].split(" [", 1)[0]
                 fixes.append(Fix(f"${{EDITOR:-vi}} {shell_quote(path)}", f"Delete the line `{setting.split(' in ')[0]}`"
-                                 " there: any value turns the cache off.", True))
+                                 " there: any value turns the cache off.", True,
+                                 () if account.is_self else ((ADMIN, path),)))
         else:
             fixes += _check_alternatives(facts)
     elif code == "PD303":
@@ -326,22 +426,19 @@ def suggest_check(finding: Finding, facts) -> Finding:
         if home and facts.home.exists:
             tmp = shell_quote(os.path.join(home, "tmp"))
             fixes.append(Fix(f"mkdir -p {tmp} && export TMPDIR={tmp}", "Build in a temp dir you own, on the "
-                             "home filesystem (writable, executable).", True))
-        fixes.append(Fix("unset TMPDIR", "Or let Python use /tmp.", True))
+                             "home filesystem (writable, executable).", True,
+                             ((MKDIR, os.path.join(home, "tmp")),)))
+        fixes.append(Fix("unset TMPDIR", "Or let Python use /tmp.", True, ()))
     elif code == "PD109":
         fixes.append(Fix(pip_line(["cache", "purge", *_cache_args(facts)]),
-                         "Empty the cache; the next installs download and build again.", True))
-    return finding.but(fixes=tuple(fixes))
+                         "Empty the cache; the next installs download and build again.", True,
+                         ((PIP_CACHE, facts.cache_path),)))
+    if code in _CONTAINER_CODES and container_home(facts):
+        fixes = _container_fixes(facts) + fixes
+    return finding.but(fixes=gate_all(fixes, check_scope(facts), _check_alternatives(facts)))
 
 
 # --- pipdoctor fix: the plan (pure; repair.py applies it) ------------------------------------------------
-
-# Directories that are never a pip cache, whatever a config or a symlink says.
-SYSTEM_DIRS = frozenset(
-    "/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root /run /sbin /snap /srv "
-    "/sys /tmp /usr /var /var/tmp /var/lib /var/cache /var/log /var/spool /var/mail /var/opt /var/local /usr/local "
-    "/usr/lib /usr/bin /usr/sbin /usr/share /usr/include /usr/src /usr/local/bin /usr/local/lib /nonexistent".split())
-
 
 @record
 class Step:
@@ -362,6 +459,7 @@ class Step:
     retry_args: tuple = ()  # alternate-cache: what a retry of pip's command adds
     later: str = ""  # a follow-up for the user (delete the moved-aside copy with root)
     pip_argv: tuple = ()  # a step pip itself carries out: its arguments, exactly what `command` shows
+    safe: bool = True  # the safety gate's verdict on `command` run as printed (safety.gate)
 
     @property
     def persist(self) -> bool:
@@ -406,29 +504,13 @@ class Plan:
                            "needs_root": s.needs_root, "description": s.description,
                            "targets": [_text(t) for t in s.targets], "new_names": [_text(t) for t in s.new_names],
                            "retry_args": list(s.retry_args), "persist": s.persist, "later": s.later,
-                           "changes_files": s.changes_files} for s in self.steps]}
+                           "changes_files": s.changes_files, "safe": s.safe} for s in self.steps]}
 
 
 def _text(path):
     import os
 
     return None if path is None else os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def unsafe_cache_root(path: str, homes=()) -> Optional[str]:
-    """Why `fix` must not act on this cache root (a system dir, /, a HOME), or None."""
-    import os
-    import posixpath
-
-    if not path or not path.startswith("/"):
-        return f"refusing to act on {path!r}: not an absolute path"
-    norm = posixpath.normpath(path)
-    if norm in SYSTEM_DIRS:
-        return f"refusing to act on {norm}: it is a system directory, not a pip cache"
-    for home in homes:  # the cache path is a realpath; a HOME may be reached through a symlink
-        if home and norm in (posixpath.normpath(home), os.path.realpath(home)):
-            return f"refusing to act on {norm}: it is a HOME directory, not a pip cache"
-    return None
 
 
 def cache_names_problem(names) -> Optional[str]:
@@ -491,16 +573,25 @@ def _move_aside_targets(facts) -> list:
     return [f"{facts.cache_path.rstrip('/')}/{name}" for name, _, _ in facts.walk.foreign_areas]
 
 
-def _move_aside_step(code: str, targets, stamp: str, cures: tuple, why: str, remove: str) -> Step:
+def _move_aside_step(code: str, targets, stamp: str, cures: tuple, why: str, remove: str, scope: Scope) -> Step:
     """Rename targets in place (name.pipdoctor-<stamp>): undoable, and pip no longer sees them; `remove` is
-    the command that deletes the moved copies for good, later."""
+    the command that deletes the moved copies for good, later (only when the gate finds it safe: an rm -rf
+    reaches through a mount point below)."""
     from pipdoctor.ownership import MOVED_ASIDE
 
     new = tuple(f"{t}{MOVED_ASIDE}{stamp}" for t in targets)
     command = " && ".join(f"mv -n -T -- {shell_quote(t)} {shell_quote(n)}" for t, n in zip(targets, new))
+    moved = gate(Fix(command, why, True, tuple((MOVE, t) for t in targets)), scope)
     later = f"{remove} -- " + " ".join(shell_quote(n) for n in new)
-    return Step("rename", code, command, False, f"{why} Delete the moved copies for good later: {later}",
-                tuple(targets), cures, new_names=new, later=later)
+    op = REMOVE_TREE if "-r" in remove else REMOVE
+    removal = gate(Fix(later, "", True, tuple((op, n) for n in new)), scope)
+    if removal is None or not removal.safe:
+        later, note = "", (" Delete the moved copies only once nothing is mounted below them: a mount point "
+                           "lies in the cache, and rm -rf would reach through it.")
+    else:
+        note = f" Delete the moved copies for good later: {later}"
+    return Step("rename", code, command, False, why + note, tuple(targets), cures, new_names=new, later=later,
+                safe=moved is not None and moved.safe)
 
 
 def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = False, root_names=None,
@@ -515,6 +606,7 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
     by_code = {f.code: f for f in findings}
     cache = facts.cache_path
     account = facts.account
+    scope = check_scope(facts)
     refused = None
     if cache:
         refused = unsafe_cache_root(cache, (facts.home.path, account.passwd_home))
@@ -545,17 +637,17 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
         elif as_root:
             targets = tuple(foreign.facts.get("chown", ()) or (cache,))
             who = account.user if uid == account.uid else None
-            steps.append(Step("chown", "PD103", chown_command(_sudo(facts), uid, gid, targets), True,
-                              f"Give the entries not owned by {who or uid} back to {uid}:{gid}: only inside the "
-                              "cache, never through a symlink, never a file with other hard links.",
-                              targets, cures, uid=uid, gid=gid))
+            steps.append(_chown_step(facts, scope, targets, cures,
+                                     f"Give the entries not owned by {who or uid} back to {uid}:{gid}: only inside "
+                                     "the cache, never through a symlink or a mount point, never a device file "
+                                     "or a file with other hard links."))
         else:
             targets = _move_aside_targets(facts)
             if targets:
                 steps.append(_move_aside_step(
                     "PD103", targets, stamp, cures, "No root needed: move the subtrees holding foreign entries "
                     "aside, inside the cache (a rename in a directory you own); pip makes them again on its next "
-                    "run. Their contents are not yours: deleting them needs root.", "sudo rm -rf"))
+                    "run. Their contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
             else:
                 steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args,
                                              "Without root nothing in this cache can be moved (the cache dir "
@@ -600,7 +692,7 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
                 steps.append(_move_aside_step(
                     "PD107", (entry,), stamp, ("PD107",), "Take only the damaged wheel out of pip's sight "
                     "(renamed in place, so undo can put it back; pip ignores a name that does not end in .whl) "
-                    "and pip builds or downloads it again.", "rm"))
+                    "and pip builds or downloads it again.", "rm", scope))
         elif (finding.code == "PD107" and finding.severity is Severity.ERROR and finding.facts.get("http_cache")
               and cache and not refused):
             # pip serves the damaged response on every run: its HTTP cache goes aside, pip refills a fresh one.
@@ -608,7 +700,7 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             if areas and (as_root or _user_can_rename(facts)):
                 steps.append(_move_aside_step(
                     "PD107", areas, stamp, ("PD107",), "Move pip's HTTP cache aside (renamed in place, so undo can "
-                    "put it back); pip downloads again and fills a fresh one.", "rm -rf"))
+                    "put it back); pip downloads again and fills a fresh one.", "rm -rf", scope))
             else:
                 steps.append(_alternate_step(facts, "PD107", ("PD107",), persist, pip_args,
                                              "The HTTP cache cannot be moved aside here."))
@@ -616,11 +708,38 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             # Only as the root cause: beside another finding, a reused wheel is just how pip found the package.
             for name in finding.facts.get("packages", ()):
                 argv = ("cache", "remove", name, *_cache_args(facts))
+                removal = gate(Fix(pip_line(argv), "", True, ((PIP_CACHE, cache),)), scope)
                 steps.append(Step("pip-cache-remove", "PD108", pip_line(argv), False,
                                   f"Remove the locally built {name} wheel(s) with pip's own command (not "
                                   "undoable; pip builds them again next time).",
-                                  (name,), ("PD108",), pip_argv=argv))
+                                  (name,), ("PD108",), pip_argv=argv, safe=removal is not None and removal.safe))
+    steps = [_advice_verdict(step, findings) for step in steps]
     return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, _one_alternate(steps), refused)
+
+
+def _chown_step(facts, scope: Scope, targets: tuple, cures: tuple, description: str) -> Step:
+    """Root's chown, applied by repair.py (which skips what the walk below finds); the shell command shown is
+    the gate's: `chown -R`, a form that skips hard-linked and special files, or none when a mount point lies
+    below (no shell command stops at a bind mount of the same filesystem)."""
+    uid, gid = facts.cache_owner_uid, facts.cache_owner_gid
+    command = chown_command(_sudo(facts), uid, gid, targets)
+    gated = gate(Fix(command, description, True, tuple((CHOWN_TREE, t) for t in targets)), scope)
+    if gated is None or not gated.touches:
+        command, safe = "", False
+        description += " No shell command does the same here: a chown -R would reach through a mount point."
+    else:
+        command, safe = gated.command, gated.safe
+        if gated.touches[0][0] != CHOWN_TREE:
+            description += " The command shown skips them too."
+    return Step("chown", "PD103", command, True, description, targets, cures, uid=uid, gid=gid, safe=safe)
+
+
+def _advice_verdict(step: Step, findings) -> Step:
+    """A `none` step shows a finding's fix, which went through the gate with it: keep its verdict."""
+    if step.kind != "none" or not step.command:
+        return step
+    verdicts = {fix.command: fix.safe for finding in findings for fix in finding.fixes}
+    return step._replace(safe=verdicts.get(step.command, False))
 
 
 def _one_alternate(steps: list) -> tuple:

@@ -164,8 +164,33 @@ def _check_finding_lines(finding: Finding, number: int) -> list:
     return lines
 
 
+def _not_reached(report) -> Optional[dict]:
+    """What the walk of the cache could not reach, and why (ownership.CacheWalk), or None when not walked."""
+    walk = getattr(report.facts, "walk", None)
+    if walk is None:
+        return None
+    return {"count": walk.not_reached_count, "reasons": dict(walk.not_reached),
+            "samples": [{"path": _text(path), "error": reason} for path, reason in walk.not_reached_samples]}
+
+
+def _not_reached_line(report) -> Optional[str]:
+    from pipdoctor.safety import shell_quote
+
+    walk = getattr(report.facts, "walk", None)
+    if walk is None or not walk.not_reached_count:
+        return None
+    reasons = ", ".join(f"{name}: {count:,}" for name, count in walk.not_reached)
+    # shell-quoted: a name's control characters come out as $'\x1b...', never raw on the terminal
+    samples = ", ".join(f"{shell_quote(path)} ({why})" for path, why in walk.not_reached_samples)
+    return (f"note: {walk.not_reached_count:,} entries in the cache could not be read ({reasons}): they and what "
+            f"lies below them are not counted: {samples}")
+
+
 def _check_account_lines(report, fixes: bool) -> list:
     out: list = [_check_header(report)]
+    not_reached = _not_reached_line(report)
+    if not_reached:
+        out.append(_paint("warning", not_reached))
     findings = list(report.findings)
     if not any(f.severity.value != "info" for f in findings):
         out.append("No problems found: pip can use its cache." if not report.cache_disabled
@@ -221,7 +246,7 @@ def _account_to_json(report) -> dict:
         "uid": report.uid,
         "home": _text(report.home),
         "cache": {"path": _text(report.cache_path), "disabled": report.cache_disabled,
-                  "source": _text(report.cache_source)},
+                  "source": _text(report.cache_source), "not_reached": _not_reached(report)},
         "findings": [finding_to_json(f) for f in report.findings],
     }
 

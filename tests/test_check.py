@@ -45,7 +45,8 @@ def test_healthy_user_after_a_real_pip_install_exits_0(user, tmp_path):
         assert result.problems() == []
         assert result.account["user"] == user.name
         assert result.account["cache"] == {"path": str(user_cache(user)), "disabled": False,
-                                           "source": "platform default"}
+                                           "source": "platform default",
+                                           "not_reached": {"count": 0, "reasons": {}, "samples": []}}
         assert_pip_agrees(result, runner_as(user), with_pip(sandbox.pip_env(HOME=user.home)))
         human = sandbox.run_as(user, [pipdoctor_bin(), "check"])
         assert human.returncode == 0
@@ -108,7 +109,7 @@ def test_home_missing(user):
     found = result.finding("PD201")
     assert f"HOME ({missing}, from HOME) does not exist" in found["message"]
     assert result.account["cache"]["path"] == f"{missing}/.cache/pip"
-    assert f"sudo mkdir -p {missing} && sudo chown {user.uid}:{user.gid} {missing}" in fix_commands(found)
+    assert f"sudo mkdir -p {missing} && sudo chown -h {user.uid}:{user.gid} {missing}" in fix_commands(found)
     assert f"export HOME={user.home}" in fix_commands(found)  # HOME differs from the passwd home, which exists
     assert "PD104" not in result.codes()  # PD201 explains why the cache cannot be created
     assert result.codes()[0] == "PD201"
@@ -122,8 +123,10 @@ def test_home_root_owned(user):
     found = result.finding("PD202")
     assert found["message"].startswith(f"HOME ({user.home}) is owned by root 0:0, not by {user.name} "
                                        f"{user.uid}:{user.gid}")
-    assert fix_commands(found) == [f"sudo chown {user.uid}:{user.gid} {user.home}"]
-    assert found["fixes"][0]["safe"] is True  # HOME is the passwd home: give back the dir itself, no -R
+    assert fix_commands(found)[0] == f"sudo chown -h {user.uid}:{user.gid} {user.home}"
+    # HOME itself is never `safe` (safety.py): the admin reviews it; meanwhile pip can run without a cache
+    assert found["fixes"][0]["safe"] is False
+    assert "pip install ... --no-cache-dir" in [f["command"] for f in found["fixes"] if f["safe"]]
     assert "PD104" not in result.codes()
     assert "PD102" in result.codes()  # pip cannot create ~/.cache: it will run uncached
     assert_pip_agrees(result, runner_as(user), with_pip(sandbox.pip_env(HOME=user.home)))

@@ -67,7 +67,8 @@ def test_acl_denies_the_user_a_shared_cache(user):
         env = _env(user, PIP_CACHE_DIR=shared)
         result = check_as(user, env=env)
         assert result.returncode == 1, result.output
-        assert result.account["cache"] == {"path": str(shared), "disabled": False, "source": "PIP_CACHE_DIR"}
+        assert result.account["cache"] == {"path": str(shared), "disabled": False, "source": "PIP_CACHE_DIR",
+                                           "not_reached": {"count": 0, "reasons": {}, "samples": []}}
         found = result.finding("PD104")
         assert found["message"] == f"{user.name} cannot write {shared}, a directory pip writes: an ACL denies it."
         evidence = "\n".join(e["text"] for e in found["evidence"])

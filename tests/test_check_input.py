@@ -30,7 +30,8 @@ def test_pip_no_cache_dir_false_turns_the_cache_off(user):
     env = _env(user, PIP_NO_CACHE_DIR="false")
     result = check_as(user, env=env)
     assert result.returncode == 1, result.output
-    assert result.account["cache"] == {"path": None, "disabled": True, "source": "PIP_NO_CACHE_DIR=false"}
+    assert result.account["cache"] == {"path": None, "disabled": True, "source": "PIP_NO_CACHE_DIR=false",
+                                       "not_reached": None}
     found = result.finding("PD102")
     assert found["message"] == ('pip\'s cache is off: PIP_NO_CACHE_DIR=false turns it off although it reads as '
                                 '"keep the cache".')
@@ -59,7 +60,7 @@ def test_cache_dir_from_a_config_file(user):
     result = check_as(user, env=env)
     assert result.returncode == 0, result.output
     assert result.account["cache"] == {"path": str(target), "disabled": False,
-                                       "source": f"config file {conf} [global] cache-dir"}
+                                       "source": f"config file {conf} [global] cache-dir", "not_reached": None}
     assert_pip_agrees(result, runner_as(user), env)
     # the check's own --cache-dir beats the config file, as pip's does
     other = user.home / "cli-cache"
@@ -111,6 +112,12 @@ def test_unreadable_subdirectories_as_the_user(user):
     evidence = "\n".join(e["text"] for e in result.finding("PD103")["evidence"])
     assert f"could not be listed (Permission denied), their contents are not counted: {foreign}" in evidence
     assert b"Traceback" not in result.output
+    # the walk's errors, reported as such: counted by errno, sampled, in JSON and in the human report
+    not_reached = result.account["cache"]["not_reached"]
+    assert not_reached["count"] == 2 and not_reached["reasons"] == {"EACCES": 2}
+    assert {s["path"] for s in not_reached["samples"]} == {str(own), str(foreign)}
+    human = sandbox.run_as(user, [pipdoctor_bin(), "check"], env=with_pip(sandbox.pip_env(HOME=str(user.home))))
+    assert b"note: 2 entries in the cache could not be read (EACCES: 2)" in human.stdout, human.stdout
 
 
 def test_cache_path_that_is_a_file(user):

@@ -134,7 +134,8 @@ def test_check_json_envelope_and_human_grouping():
     doc = json.loads(render_check_json([report], 1))
     assert list(doc) == ["schema_version", "pipdoctor_version", "command", "exit_code", "accounts", "findings"]
     assert doc["command"] == "check" and doc["exit_code"] == 1
-    assert doc["accounts"][0]["cache"] == {"path": CACHE, "disabled": False, "source": "platform default"}
+    assert doc["accounts"][0]["cache"] == {"path": CACHE, "disabled": False, "source": "platform default",
+                                           "not_reached": None}
     assert [f["code"] for f in doc["findings"]] == ["PD103", "PD102"]
     text = render_check_human([report], color=False)
     assert text.index("Errors:") < text.index("Warnings:") < text.index("Fix (copy and run")

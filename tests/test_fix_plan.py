@@ -8,7 +8,8 @@ import pytest
 from pipdoctor import checker
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.ownership import CacheWalk
-from pipdoctor.remediation import (cache_names_problem, make_plan, suggest_check, unsafe_cache_root)
+from pipdoctor.remediation import cache_names_problem, make_plan, suggest_check
+from pipdoctor.safety import unsafe_cache_root
 from tests.test_check_pure import CACHE, ROOT, _dir, _facts, _mount
 
 STAMP = "20250101T000000Z"
@@ -149,7 +150,7 @@ def test_log_findings_move_only_the_named_entry_aside_or_use_pip_cache_remove():
 
 
 def test_a_damaged_http_cache_goes_aside_only_when_pip_stopped_on_it():
-    facts = _facts()
+    facts = _facts(walk=_walk(areas=()))  # the walk found no mount point: `rm -rf` of the moved copy is safe
     stopped = Finding("PD107", "cache-corrupt", Severity.ERROR, "bad bytes", facts={"http_cache": True})
     plan = make_plan(facts, [], as_root=False, stamp=STAMP, root_names=["wheels", "http-v2"], log_findings=[stopped])
     [step] = plan.steps

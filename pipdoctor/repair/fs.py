@@ -111,7 +111,7 @@ def check_cache_root(root_fd: int, path: str, names_ok: Callable[[list], Optiona
     """Re-check, on the opened fd, what the plan checked on the path: a directory that is no system directory
     (by device and inode, whatever path led here) and looks like pip's cache (names_ok returns the reason it
     does not, or None)."""
-    from pipdoctor.remediation import SYSTEM_DIRS
+    from pipdoctor.safety import SYSTEM_DIRS
 
     st = os.fstat(root_fd)
     if not stat.S_ISDIR(st.st_mode):
