@@ -82,18 +82,15 @@ def confirm(question: str, yes: bool) -> tuple[bool, str]:
 
 
 def _refused_before_walk(account, pip_args) -> Optional[str]:
-    """Refuse a cache root that is /, a system dir, a HOME or a symlink before the check walks it (a cache
-    dir of / would make the check read the whole machine first)."""
+    """Refuse a cache root that is /, a system dir, a HOME, a symlink or another account's before the check walks
+    it (a cache dir of / would make the check read the whole machine first)."""
     from pipdoctor.diagnose import check_account
-    from pipdoctor.safety import unsafe_cache_root
+    from pipdoctor.remediation import refused_cache_root
 
     facts = check_account(account, pip_args, walk=False).facts
     if facts is None or not facts.cache_path:
         return None
-    reason = unsafe_cache_root(facts.cache_path, (facts.home.path, account.passwd_home))
-    if reason is None and facts.cache_configured:
-        reason = (f"refusing to act on {facts.cache_configured}: it is a symlink (to {facts.cache_path}); "
-                  "give the real directory with --cache-dir if that really is pip's cache")
+    reason = refused_cache_root(facts)
     return reason + "; nothing was changed" if reason else None
 
 

@@ -594,6 +594,28 @@ def _move_aside_step(code: str, targets, stamp: str, cures: tuple, why: str, rem
                 safe=moved is not None and moved.safe)
 
 
+def refused_cache_root(facts) -> Optional[str]:
+    """Why `fix` must not act on this account's cache at all, or None: / or a system dir, a HOME, a root reached
+    through a symlink, or another account's cache. The cache dir comes from the user's own pip config or
+    environment, which is input: `cache-dir = /home/bob/.cache/pip` in alice's pip.conf must not make root give
+    bob's files to alice. A root-owned root is the seed's state (sudo pip made it), so only a root owned by
+    another non-root uid, or one inside another account's home, counts as another account's."""
+    cache = facts.cache_path
+    refused = unsafe_cache_root(cache, (facts.home.path, facts.account.passwd_home))
+    if refused:
+        return refused
+    if facts.cache_configured:
+        return (f"refusing to act on {facts.cache_configured}: it is a symlink (to {cache}); run "
+                f"`pipdoctor fix --cache-dir {shell_quote(cache)}` if that really is pip's cache")
+    if facts.other_home:
+        return f"refusing to act on {cache}: it lies in another account's home ({facts.other_home})"
+    owner = facts.root.owner if facts.root is not None and facts.root.existing == cache else None
+    if owner is not None and owner.uid not in (0, facts.cache_owner_uid):
+        return (f"refusing to act on {cache}: it belongs to {owner.label}, not to "
+                f"{facts.account.user or 'uid ' + str(facts.cache_owner_uid)}")
+    return None
+
+
 def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = False, root_names=None,
               pip_args: Optional[Sequence[str]] = None, log_findings=()) -> Plan:
     """The least invasive cure that works for this user right now, per finding (facts: ownership.CheckFacts,
@@ -609,10 +631,7 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
     scope = check_scope(facts)
     refused = None
     if cache:
-        refused = unsafe_cache_root(cache, (facts.home.path, account.passwd_home))
-        if refused is None and facts.cache_configured:
-            refused = (f"refusing to act on {facts.cache_configured}: it is a symlink (to {cache}); run "
-                       f"`pipdoctor fix --cache-dir {shell_quote(cache)}` if that really is pip's cache")
+        refused = refused_cache_root(facts)
         if refused is None and root_names is not None:
             problem = cache_names_problem(root_names)
             refused = f"refusing to act on {cache}: {problem}" if problem else None

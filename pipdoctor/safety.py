@@ -127,8 +127,11 @@ def hazards_below(path: str, scope: Scope) -> Optional[tuple]:
 
 
 def _in_cache(path: str, scope: Scope) -> bool:
+    """path is in a cache that may be cured for this account: a real dir, not refused, and not another
+    account's (a root owned by another non-root uid: the cache dir comes from the user's own config)."""
+    _, root_owner = scope.known.get(_norm(scope.cache or ""), (None, None))
     return scope.cache_kind == "dir" and under(path, scope.cache) and unsafe_cache_root(
-        scope.cache or "", scope.homes) is None
+        scope.cache or "", scope.homes) is None and root_owner in (None, 0, scope.uid)
 
 
 def judge(op: str, path: str, scope: Scope) -> str:

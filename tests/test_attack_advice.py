@@ -86,13 +86,18 @@ class Advice:
         return sandbox.run(argv, env=with_pip(env), mount_setup=self.setup, separate_stderr=True, timeout=300)
 
     def documents(self, *, root=True) -> list:
-        """check --json and fix --dry-run --json, as the user and (with --user) as root."""
-        docs = []
+        """check --json and fix --dry-run --json, as the user and (with --user) as root. A fix refused before
+        its check (exit 2, one line: nothing to print but the reason) has no document and prints nothing."""
+        runs = []
         for command in (["check"], ["fix", "--dry-run"]):
-            docs.append(("user", _doc(self._as_user([pipdoctor_bin(), *command, "--json"], self._user_env()))))
+            runs.append(("user", self._as_user([pipdoctor_bin(), *command, "--json"], self._user_env())))
             if root and self.uid is None:
-                docs.append(("root", _doc(self._as_root([pipdoctor_bin(), *command, "--json", "--user",
-                                                         self.user.name]))))
+                runs.append(("root", self._as_root([pipdoctor_bin(), *command, "--json", "--user", self.user.name])))
+        docs = []
+        for who, proc in runs:
+            if proc.returncode == 2 and not proc.stdout and proc.stderr.startswith(b"pipdoctor: error: refusing"):
+                continue
+            docs.append((who, _doc(proc)))
         return docs
 
     def safe_commands(self, docs) -> list:
@@ -254,6 +259,31 @@ def test_another_users_home_as_the_cache(seal, user):
         docs = advice.documents()
         assert not any(str(bob.home) in c and "chown" in c for c in _all_commands(docs)), _all_commands(docs)
         advice.assert_safe_commands_stay_inside(docs)
+
+
+@pytest.mark.parametrize("where", ["bob's cache", "a dir bob owns outside any home"])
+def test_a_config_naming_another_accounts_cache_steers_no_fix(seal, user, where):
+    """alice's own pip.conf is input: `cache-dir = /home/bob/.cache/pip` (or a dir bob owns) must not make root's
+    `fix --user alice --yes` give bob's entries to alice. Refused before any change, exit 2, bob's files as
+    they were; the check prints no chown into them."""
+    with sandbox.unprivileged_user("pdb") as bob:
+        if where == "bob's cache":
+            cache = new_user_cache(bob)
+        else:
+            cache = seal.scratch / "bobs-cache"
+            cache.mkdir()
+            (cache / "wheels").mkdir()
+            (cache / "wheels" / "w.whl").write_bytes(b"bob's wheel")
+            sandbox.chown_tree(cache, bob.uid, bob.gid)
+        _config_naming(user, cache)
+        before = _state([cache])
+        advice = Advice(seal, user, watch=[cache])
+        fixed = advice._as_root([pipdoctor_bin(), "fix", "--json", "--user", user.name, "--yes"])
+        assert fixed.returncode == 2, fixed.stderr
+        assert b"refusing to act on" in fixed.stderr and b"Traceback" not in fixed.stderr, fixed.stderr
+        assert _state([cache]) == before
+        docs = advice.documents()
+        assert not any(str(cache) in c and "chown" in c for c in _all_commands(docs)), _all_commands(docs)
 
 
 def test_a_root_owned_parent_of_home(seal, user):
