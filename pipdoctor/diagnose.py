@@ -99,13 +99,49 @@ def _setting_value(location, environ: Mapping[str, str]) -> str:
 
 
 def _reader(account):
-    """How the account's config files are read: with this process's rights when it is that user, else
-    (root for another account) in a child holding the account's uid, gid and groups (userfiles)."""
-    if account.is_self:
-        return None
+    """How the account's config files are read: in a child holding the uid, gid and groups of whoever controls
+    them (userfiles): the account, when root checks another one; the user who started root when sudo kept that
+    user's environment (HOME, XDG_*, PIP_CONFIG_FILE are then theirs: input, read with their rights, never
+    root's); else with this process's own rights."""
     from pipdoctor.userfiles import read_files_as
 
-    return lambda paths: read_files_as(account.uid, account.gid, account.groups, paths)
+    if not account.is_self:
+        return lambda paths: read_files_as(account.uid, account.gid, account.groups, paths)
+    invoker = _environment_owner(account)
+    if invoker is None:
+        return None
+    return lambda paths: read_files_as(*invoker, paths)
+
+
+def _environment_owner(account) -> Optional[tuple]:
+    """(uid, gid, groups) of the user whose environment root runs with: sudo's invoking user (SUDO_UID), else the
+    owner of HOME when that is not root; None when this process is not root or the environment is root's own.
+    Dropping to any non-root uid can only read less than root would, so a forged SUDO_UID gains nothing."""
+    import pwd
+
+    if account.uid != 0:
+        return None
+    uid = None
+    sudo_uid = account.environ.get("SUDO_UID", "")
+    if sudo_uid.isdigit() and 0 < int(sudo_uid) < 2**32 - 1:
+        uid = int(sudo_uid)
+    elif account.environ.get("HOME"):
+        try:
+            owner = os.stat(account.environ["HOME"]).st_uid
+        except (OSError, ValueError):
+            owner = 0
+        uid = owner or None
+    if uid is None:
+        return None
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return uid, uid, ()
+    try:
+        groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
+    except OSError:
+        groups = (entry.pw_gid,)
+    return uid, entry.pw_gid, groups
 
 
 def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None, walk: bool = True) -> AccountReport:

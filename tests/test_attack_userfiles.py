@@ -107,6 +107,23 @@ def test_config_symlinked_to_a_root_only_file_is_never_shown(user, seal, where):
         assert_pip_agrees(_as_check_run(result), runner_as(user), _login_env(user))
 
 
+@pytest.mark.parametrize("launch", ["sudo", "su"])
+def test_roots_own_check_reads_the_invoking_users_config_with_their_rights(user, seal, launch):
+    """`sudo pipdoctor check` keeping the user's HOME (or `su` keeping it, no SUDO_UID): the config files come
+    from the user's environment, so root reads them with the user's rights. A pip.conf symlinked to a root-only
+    file is unreadable then, and its secret cache dir is neither used nor shown."""
+    target, secret = _secret_file(seal)
+    conf = _user_config(user)
+    os.symlink(target, conf)
+    os.lchown(conf, user.uid, user.gid)
+    extra = {"SUDO_UID": str(user.uid), "SUDO_GID": str(user.gid), "SUDO_USER": user.name} if launch == "sudo" else {}
+    env = sandbox.pip_env(HOME=str(user.home), PIP_CONFIG_FILE=None, **extra)
+    code, out, err, _ = _run_root(seal, "--json", "check", env=env)
+    assert code in (exitcodes.OK, exitcodes.FINDINGS) and b"Traceback" not in err, err
+    assert secret.encode() not in out + err
+    assert json.loads(out)["accounts"][0]["cache"]["path"] == str(user_cache(user))
+
+
 def _as_check_run(doc: dict):
     from tests.checkkit import CheckRun
 
