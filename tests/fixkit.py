@@ -144,5 +144,14 @@ def journal_of(run: FixRun) -> Optional[str]:
     return applied.get("journal")
 
 
+def fixed_by_root(user, seal) -> tuple:
+    """The seed failure, fixed by root (sealed): (cache, its listing before the fix, the journal)."""
+    cache = seed_failure(user)
+    before = listing(cache)
+    result = fix_as_root(seal, "--user", user.name, "--yes", "--json")
+    assert result.returncode == 0, result.text()
+    return cache, before, journal_of(result)
+
+
 def wheels_in(path: Path) -> list:
     return sorted(path.rglob("*.whl")) if path.exists() else []

@@ -18,7 +18,7 @@ from pipdoctor.repair.journal import Journal
 from pipdoctor.repair.store import root_store
 from tests import sandbox
 from tests.checkkit import new_user_cache
-from tests.fixkit import (fix_as, fix_as_root, journal_header, journal_of, listing, outside_file, plant_root_journal,
+from tests.fixkit import (fixed_by_root, fix_as, fix_as_root, journal_header, listing, outside_file, plant_root_journal,
                           root_journals, seed_failure)
 
 pytestmark = pytest.mark.root
@@ -140,19 +140,11 @@ def test_a_users_own_journal_never_holds_a_chown(user, victim):
 # --- where the journals are -------------------------------------------------------------------------------
 
 
-def _fixed_by_root(user, seal):
-    cache = seed_failure(user)
-    before = listing(cache)
-    result = fix_as_root(seal, "--user", user.name, "--yes", "--json")
-    assert result.returncode == 0, result.text()
-    return cache, before, journal_of(result)
-
-
 @pytest.mark.parametrize("level", ["pipdoctor", "journals", "uid"])
 def test_roots_store_replaced_by_a_symlink_at_any_level_is_refused(user, seal, level):
     """/var/lib/pipdoctor, .../journals or .../journals/UID a symlink (to a copy holding a journal that would
     revert the fix): undo and the next fix refuse it with one line; nothing changes."""
-    cache, _, journal = _fixed_by_root(user, seal)
+    cache, _, journal = fixed_by_root(user, seal)
     fixed = listing(cache)
     parts = {"pipdoctor": seal.store, "journals": seal.store / "journals", "uid": root_journals(seal, user.uid)}
     real = parts[level]
@@ -170,7 +162,7 @@ def test_roots_store_replaced_by_a_symlink_at_any_level_is_refused(user, seal, l
 @pytest.mark.parametrize("flaw", ["owned-by-user", "group-writable", "world-writable", "sticky-world-writable"])
 def test_roots_store_another_user_could_write_is_refused(user, seal, flaw):
     """Sticky or not: in a world-writable store anyone could plant a journal (a hard link to one of root's)."""
-    cache, _, journal = _fixed_by_root(user, seal)
+    cache, _, journal = fixed_by_root(user, seal)
     fixed = listing(cache)
     folder = root_journals(seal, user.uid)
     if flaw == "owned-by-user":
@@ -183,7 +175,7 @@ def test_roots_store_another_user_could_write_is_refused(user, seal, flaw):
 
 
 def test_a_journal_in_roots_store_that_is_not_roots_alone_is_refused(user, seal):
-    cache, _, journal = _fixed_by_root(user, seal)
+    cache, _, journal = fixed_by_root(user, seal)
     fixed = listing(cache)
     os.chown(root_journals(seal, user.uid) / os.path.basename(journal), user.uid, user.gid)
     _refused(fix_as_root(seal, "--user", user.name, "--undo", journal), "not root's alone")
@@ -213,7 +205,7 @@ def test_the_users_data_dir_symlinked_to_another_users_journals_is_refused(user,
 
 def test_roots_undo_of_one_user_never_reads_another_users_journals(user, seal):
     """Root's default undo for user A takes A's journals only: B's fix (here root's own, uid 0) stays."""
-    cache, _, journal = _fixed_by_root(user, seal)
+    cache, _, journal = fixed_by_root(user, seal)
     fixed = listing(cache)
     root_journals(seal, 0).mkdir(mode=0o700)
     os.rename(root_journals(seal, user.uid) / os.path.basename(journal), root_journals(seal, 0) / "moved.jsonl")
@@ -419,7 +411,7 @@ def test_an_undo_is_refused_while_a_fix_or_undo_holds_the_journal(user, seal):
     (the lock dies with its holder, kill -9 included, so a killed fix never blocks its undo)."""
     import fcntl
 
-    cache, _, journal = _fixed_by_root(user, seal)
+    cache, _, journal = fixed_by_root(user, seal)
     fixed = listing(cache)
     with open(root_journals(seal, user.uid) / os.path.basename(journal), "rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)

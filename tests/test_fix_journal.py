@@ -17,24 +17,15 @@ from pipdoctor.repair.store import Store, open_journal, root_store
 from pipdoctor.repair.undo import undo
 from tests import sandbox
 from tests.checkkit import chown_to_root, deep_entries, new_user_cache
-from tests.fixkit import (fix_as, fix_as_root, host_path, journal_of, listing, outside_file, root_journals,
+from tests.fixkit import (fixed_by_root, fix_as, fix_as_root, host_path, journal_of, listing, outside_file, root_journals,
                           seed_failure)
 
 pytestmark = pytest.mark.root
 
 
-def _fixed(user, seal):
-    """The seed failure, fixed by root: (cache, its listing before the fix, the journal)."""
-    cache = seed_failure(user)
-    before = listing(cache)
-    result = fix_as_root(seal, "--user", user.name, "--yes", "--json")
-    assert result.returncode == 0, result.text()
-    return cache, before, journal_of(result)
-
-
 @pytest.mark.parametrize("kind", ["symlink", "hardlink", "fifo"])
 def test_a_journal_name_that_is_a_link_or_a_fifo_is_refused(user, kind, seal):
-    cache, _, journal = _fixed(user, seal)
+    cache, _, journal = fixed_by_root(user, seal)
     sudoers = outside_file(seal.scratch, "sudoers-standin")
     content = sudoers.read_bytes()
     fixed = listing(cache)
@@ -55,7 +46,7 @@ def test_a_journal_name_that_is_a_link_or_a_fifo_is_refused(user, kind, seal):
 def test_a_file_recreated_on_the_same_inode_after_the_fix_is_left_alone_by_undo(user, seal):
     """The user deletes a wheel the fix gave back and writes a private file at the same path: ext4 hands out
     the freed inode at once, so device, inode, type and owner all match the journal; its ctime does not."""
-    cache, before, journal = _fixed(user, seal)
+    cache, before, journal = fixed_by_root(user, seal)
     wheel = sorted((cache / "wheels").rglob("*.whl"))[0]
     old_ino = os.lstat(wheel).st_ino
     made = sandbox.run_as(user, ["sh", "-c", f"rm -- '{wheel}' && umask 077 && echo private > '{wheel}'"])
@@ -102,7 +93,7 @@ def test_a_journal_cut_short_undoes_and_undoes_again(user, old_style, seal):
     """kill -9 (or a full disk) in the middle of writing a chunk record leaves half a line, and that chunk was
     never applied (each record is fsynced before its changes). Undo works, and so does a second one. The
     old style: an earlier undo glued its `undone` record onto the cut line."""
-    cache, before, journal = _fixed(user, seal)
+    cache, before, journal = fixed_by_root(user, seal)
     with open(host_path(seal, journal), "rb") as handle:
         lines = handle.read().rstrip(b"\n").split(b"\n")
     assert lines[-1].startswith(b'{"t":"end"')
@@ -123,7 +114,7 @@ def test_a_journal_cut_short_undoes_and_undoes_again(user, old_style, seal):
 
 
 def test_a_record_cut_short_before_others_is_still_an_error(user, seal):
-    cache, _, journal = _fixed(user, seal)
+    cache, _, journal = fixed_by_root(user, seal)
     with open(host_path(seal, journal), "rb") as handle:
         lines = handle.read().split(b"\n")
     lines.insert(1, lines[1][:20])
@@ -218,7 +209,7 @@ def test_undo_skips_an_entry_it_cannot_change_and_goes_on(user, seal):
     rest, and exits 1 with no traceback."""
     from tests.checkkit import fs_type
 
-    cache, before, journal = _fixed(user, seal)
+    cache, before, journal = fixed_by_root(user, seal)
     wheel = sorted((cache / "wheels").rglob("*.whl"))[0]
     if fs_type(cache) not in ("ext2/ext3", "ext4", "xfs", "btrfs", "f2fs"):
         pytest.skip(f"{cache} is on {fs_type(cache)}, which has no immutable flag (chattr +i)")
