@@ -112,9 +112,11 @@ class Host:
     def mount_setup(self) -> str:
         """The host's namespace: its own files bound in, then / read-only (tests/sealed.py's seal)."""
         q = lambda path: shlex.quote(str(path))  # noqa: E731
-        lines = [f"mount --bind {q(self.root / 'etc' / t)} /etc/{t}" for t in ("passwd", "group", "shadow")]
-        lines += [f"mount --bind {q(self.root / d)} {target}"
-                  for d, target in (("home", "/home"), ("rootdir", "/root"), ("opt", "/opt"), ("varlib", "/var/lib"))]
+        # The whole /etc, not its passwd alone: useradd on the machine (other tests) renames a new passwd over
+        # the old one, and since Linux 3.18 that detaches a bind on the file in every other namespace.
+        lines = [f"mount --bind {q(self.root / d)} {target}" for d, target in
+                 (("etc", "/etc"), ("home", "/home"), ("rootdir", "/root"), ("opt", "/opt"), ("varlib", "/var/lib"))]
+        lines.append("mount -o remount,bind,ro /etc")
         lines += ["mount -t tmpfs -o mode=1777 tmpfs /tmp", "mount -t tmpfs -o mode=0755 tmpfs /run",
                   "mkdir -m 0755 /run/sshd", "mount -o remount,bind,ro /"]
         return "\n".join(lines)
@@ -137,10 +139,18 @@ class Host:
         raise RuntimeError(f"sshd of {self.name} does not listen on {self.address}:{self.port}:\n{self.log()}")
 
     def stop(self) -> None:
-        """Kill the host's sshd and its sessions (its process group), as a host that goes down."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        """Kill every process of the host (its sshd, and the sessions, which leave its process group), as a
+        host that goes down: an open connection (ansible's ssh ControlPersist) dies with it."""
+        if not self.process or self.process.poll() is not None:
+            return
+        namespace = os.readlink(f"/proc/{self.process.pid}/ns/mnt")
+        for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+            try:
+                if os.readlink(f"/proc/{pid}/ns/mnt") == namespace:
+                    os.kill(pid, signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                pass  # gone meanwhile, or not ours to look at (the machine's init)
+        self.process.wait(timeout=10)
 
     def log(self) -> str:
         path = self.root / "sshd.log"
@@ -171,7 +181,8 @@ def free_port(addresses: Sequence[str]) -> int:
 
 def system_tables() -> dict:
     """The machine's passwd/group/shadow lines of system accounts only (uid/gid < 1000 and nobody), root's
-    with no password: a host starts with no regular user (others' tests add theirs to the real files)."""
+    with no password (`*`, not locked: sshd refuses a locked account a key login): a host starts with no
+    regular user (others' tests add theirs to the real files)."""
     tables = {}
     for table in ("passwd", "group", "shadow"):
         lines = Path("/etc", table).read_text().splitlines()
@@ -186,11 +197,21 @@ def system_tables() -> dict:
     return tables
 
 
+def copy_etc(dest: Path) -> None:
+    """A copy of the machine's /etc (owners and modes kept); a file that vanishes meanwhile (useradd's
+    locks and backups, made and removed by other tests) is no error."""
+    proc = subprocess.run(["cp", "-a", "/etc", str(dest)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    errors = [line for line in proc.stdout.splitlines() if not line.endswith("No such file or directory")]
+    if proc.returncode != 0 and errors:
+        raise RuntimeError(f"cp -a /etc {dest} exited {proc.returncode}:\n{proc.stdout}")
+
+
 def make_host(base: Path, name: str, address: str, port: int, client_key: Path) -> Host:
     root = base / name
-    for sub in ("etc", "home", "rootdir", "opt", "varlib", "ssh"):
+    for sub in ("home", "rootdir", "opt", "varlib", "ssh"):
         (root / sub).mkdir(parents=True, mode=0o755)
     root.chmod(0o755)
+    copy_etc(root / "etc")
     (root / "rootdir").chmod(0o700)
     for table, text in system_tables().items():
         (root / "etc" / table).write_text(text)
@@ -251,13 +272,14 @@ def ansible_env(home: Path) -> dict:
         ANSIBLE_LOCAL_TEMP=str(home / ".ansible-tmp"),
         ANSIBLE_SSH_CONTROL_PATH_DIR=str(home / "cp"),
         ANSIBLE_PIPELINING="True",
-        ANSIBLE_CONFIG=os.devnull,
+        ANSIBLE_CONFIG=str(home / "ansible.cfg"),  # an empty one: no /etc/ansible/ansible.cfg of the machine
         LC_ALL="C.UTF-8",
     )
 
 
 def playbook(home: Path, inventory: Path, name: str, *args: str, timeout: float = 300) -> PlaybookRun:
     """ansible-playbook of one of the collection's playbooks (pipdoctor.fleet.NAME), stdout and stderr."""
+    (home / "ansible.cfg").touch()
     argv = [ansible_venv() / "bin" / "ansible-playbook", "-i", inventory, f"pipdoctor.fleet.{name}", *args]
     proc = sandbox.run(argv, env=ansible_env(home), cwd=home, timeout=timeout)
     return PlaybookRun(proc.returncode, proc.stdout.decode("utf-8", "replace"))
