@@ -287,3 +287,18 @@ def playbook(home: Path, inventory: Path, name: str, *args: str, timeout: float 
 
 def load_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def run_module(name: str, args: dict, scratch: Path, check_mode: bool = False, env: Optional[dict] = None,
+               mount_setup: Optional[str] = None) -> tuple:
+    """Run one of the collection's modules as Ansible does on a node (its arguments in a JSON file, the
+    result on stdout) with the control node's Python: (exit status, result)."""
+    args_file = scratch / f"{name}-args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check_mode}}))
+    env = dict(sandbox.pip_env() if env is None else env, PYTHONPATH=str(COLLECTIONS))
+    argv = [ansible_venv() / "bin" / "python", COLLECTION / "plugins" / "modules" / f"{name}.py", args_file]
+    proc = sandbox.run(argv, env=env, separate_stderr=True, mount_setup=mount_setup)
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(f"{name} printed no JSON (exit {proc.returncode}):\n{proc.stdout!r}\n{proc.stderr!r}")

@@ -21,6 +21,27 @@ SCHEMA_VERSION = 1
 # README "Exit codes": 2 is a usage error or a refusal before any change; 0 and 1 are findings.
 EXIT_USAGE = 2
 SEVERITIES = ("error", "warning", "info")
+# Every key of pipdoctor's documents that these modules and the fleet report read, by document
+# (docs/schemas/NAME.schema.json in pipdoctor's repository; "*" is each item of an array). The repository's
+# tests/test_fleet_modules.py fails when a schema stops requiring one of them: the modules must follow.
+READS = {
+    "check": (
+        ("schema_version",), ("pipdoctor_version",), ("command",), ("findings", "*", "code"),
+        ("findings", "*", "severity"), ("accounts", "*", "user"), ("accounts", "*", "uid"),
+        ("accounts", "*", "home"), ("accounts", "*", "cache", "path"), ("accounts", "*", "findings", "*", "code"),
+        ("accounts", "*", "findings", "*", "severity"),
+    ),
+    "fix": (
+        ("schema_version",), ("command",), ("exit_code",), ("plan", "refused"), ("plan", "steps", "*", "changes_files"),
+        ("applied", "journal"), ("applied", "chowned"), ("applied", "restored"), ("applied", "renamed"),
+        ("before",), ("after",), ("note",),
+    ),
+    "fix-undo": (
+        ("schema_version",), ("command",), ("exit_code",), ("undone", "journal"), ("undone", "chowned"),
+        ("undone", "restored"), ("undone", "renamed"),
+    ),
+    "error": (("schema_version",), ("error",)),
+}
 
 
 class PipdoctorError(Exception):
@@ -56,6 +77,8 @@ def parse_document(rc, stdout, stderr, expected_command):
     try:
         document = json.loads(stdout)
     except ValueError:
+        if rc == EXIT_USAGE and error_line:  # an error before any document: pipdoctor's one line says it
+            raise PipdoctorError(error_line)
         raise PipdoctorError("pipdoctor exited %d without a JSON document: %s" % (rc, error_line or "no output"))
     if not isinstance(document, dict):
         raise PipdoctorError("pipdoctor exited %d; its output is not a JSON object" % rc)
