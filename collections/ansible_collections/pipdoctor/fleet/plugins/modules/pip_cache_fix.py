@@ -17,7 +17,7 @@ description:
     owner (only inside the cache, never through a symlink or a hard link), journaled first in
     C(/var/lib/pipdoctor/journals/UID/) on the node.
   - In check mode it runs C(pipdoctor fix --dry-run) and reports what would change; nothing changes.
-  - O(changed) is true only when pipdoctor changed an owner or a name; a second run on a cured cache reports
+  - C(changed) is true only when pipdoctor changed an owner or a name; a second run on a cured cache reports
     no change.
   - With O(undo=true) it runs C(pipdoctor fix --undo --yes) and reverts the newest fix of that account from
     its journal, giving back the exact previous owners and names.
@@ -39,7 +39,7 @@ options:
   undo:
     description:
       - Revert the newest fix of the account instead of fixing (C(pipdoctor fix --undo)).
-      - pipdoctor has no dry run of an undo, so in check mode nothing runs and O(changed) is false.
+      - pipdoctor has no dry run of an undo, so in check mode nothing runs and C(changed) is false.
     type: bool
     default: false
   persist:

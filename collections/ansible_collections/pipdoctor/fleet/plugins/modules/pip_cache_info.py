@@ -13,9 +13,9 @@ module: pip_cache_info
 short_description: Check pip's caches and homes on a node with pipdoctor
 description:
   - Runs C(pipdoctor --json check) on the managed node and returns its document as the fact
-    C(ansible_facts.pipdoctor), with a short O(summary).
-  - Never changes anything. Fails only when pipdoctor itself fails (its exit status 2: an unknown user,
-    a usage error), not when it finds problems.
+    C(ansible_facts.pipdoctor), with a short RV(summary).
+  - Never changes anything. Fails only when pipdoctor itself fails (its exit status 2, for an unknown user
+    or a usage error), not when it finds problems.
   - pipdoctor must be installed on the node, for example with the role P(pipdoctor.fleet.install#role).
 version_added: "0.1.0"
 author:
