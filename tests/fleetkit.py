@@ -10,8 +10,10 @@ ansible-core from the wheelhouse, in a venv of the test sandbox, installed offli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -20,9 +22,9 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
-from tests import sandbox
+from tests import checkkit, fixkit, sandbox
 
 # ansible-core and its dependencies, pinned like the rest of the wheelhouse (scripts/fetch-wheels).
 # 2.17 is the newest ansible-core whose controller still runs on Debian 12's Python 3.11 and manages 3.7+.
@@ -302,3 +304,82 @@ def run_module(name: str, args: dict, scratch: Path, check_mode: bool = False, e
         return proc.returncode, json.loads(proc.stdout)
     except ValueError:
         raise AssertionError(f"{name} printed no JSON (exit {proc.returncode}):\n{proc.stdout!r}\n{proc.stderr!r}")
+
+
+class Fleet:
+    """Hosts made, planted, started and with pipdoctor installed by the collection's role (running_fleet)."""
+
+    def __init__(self, base: Path, addresses: Mapping[str, str]):
+        self.base = base
+        self.control = base / "control"  # the control node's HOME and working dir
+        self.control.mkdir()
+        self.key = client_key(base)
+        port = free_port(list(addresses.values()))
+        self.hosts = {name: make_host(base, name, address, port, self.key) for name, address in addresses.items()}
+        self.inventory = write_inventory(base / "inventory.ini", list(self.hosts.values()), self.key)
+        self.caches = {}  # (host, account) -> the account's cache as the machine sees it
+        self.planted = {}  # (host, account) -> the cache's listing when planted (owners, inodes)
+
+    def plant(self, spec: Mapping[str, Mapping[str, Optional[str]]], uid_base: int = 62000) -> None:
+        """spec: {host: {account: who owns part of its cache}}: None (nobody else: healthy), "root" (wheels/
+        root's, as after `sudo pip install`) or another account of the host (http-v2/ theirs)."""
+        uid = uid_base
+        for host_name, accounts in spec.items():
+            host = self.hosts[host_name]
+            made = {}
+            for name in accounts:
+                uid += 1
+                made[name] = host.add_account(name, uid)
+                user = sandbox.User(name, uid, uid, made[name].host_home)
+                self.caches[host_name, name] = checkkit.new_user_cache(user, files=30)
+            for name, intruder in accounts.items():
+                if intruder == "root":
+                    sandbox.chown_tree(self.caches[host_name, name] / "wheels", 0, 0)
+                elif intruder:
+                    other = made[intruder]
+                    sandbox.chown_tree(self.caches[host_name, name] / "http-v2", other.uid, other.gid)
+            for name in accounts:
+                self.planted[host_name, name] = fixkit.listing(self.caches[host_name, name])
+
+    def install(self) -> None:
+        """pipdoctor's wheel (this checkout) and its dependencies' wheels, through the role pipdoctor.fleet.install."""
+        wheelhouse = self.base / "wheels"
+        wheelhouse.mkdir()
+        pipdoctor_wheel(wheelhouse)
+        for name, version in sandbox.PIPDOCTOR_DEPS.items():
+            shutil.copy(sandbox.wheel_file(name, version), wheelhouse)
+        run = self.playbook("install", "-e", f"pipdoctor_wheelhouse={wheelhouse}")
+        if run.returncode != 0:
+            raise RuntimeError(f"the install playbook exited {run.returncode}:\n{run.output}")
+
+    def playbook(self, name: str, *args: str) -> PlaybookRun:
+        return playbook(self.control, self.inventory, name, "-e", "pipdoctor_become=false", *args)
+
+    def ansible_argv(self, *args: str) -> list:
+        """An ad-hoc `ansible` command against the fleet, with ansible_env(self.control)."""
+        (self.control / "ansible.cfg").touch()
+        return [str(ansible_venv() / "bin" / "ansible"), "-i", str(self.inventory), *args]
+
+    def listings(self) -> dict:
+        return {key: fixkit.listing(cache) for key, cache in self.caches.items()}
+
+
+@contextlib.contextmanager
+def running_fleet(spec: Mapping[str, Mapping[str, Optional[str]]], addresses: Mapping[str, str]) -> Iterator[Fleet]:
+    """A fleet of sshd hosts with the planted accounts and pipdoctor installed; torn down afterwards."""
+    ansible_venv()
+    base = sandbox._sandbox_root() / f"fleet-{secrets.token_hex(4)}"
+    with sandbox.umask(0o022):
+        base.mkdir()
+    fleet = None
+    try:
+        fleet = Fleet(base, addresses)
+        fleet.plant(spec)
+        for host in fleet.hosts.values():
+            host.start()
+        fleet.install()
+        yield fleet
+    finally:
+        for host in fleet.hosts.values() if fleet else ():
+            host.stop()
+        shutil.rmtree(base, ignore_errors=True)
