@@ -16,6 +16,8 @@ description:
     on the host it runs on (the control node, in the triage playbook) as JSON (host, then accounts, then
     findings) and as a table a person can read (hosts by codes, worst first).
   - A host whose result says it was unreachable, or that its check failed, is listed as such.
+  - An action that runs on the control node itself, whatever host the task is for (the module file holds
+    only its documentation, as ansible.builtin.debug's does).
 version_added: "0.1.0"
 author:
   - pipdoctor's authors (@pipdoctor)
@@ -33,6 +35,7 @@ options:
     required: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   check_mode:
     support: full
@@ -41,6 +44,12 @@ attributes:
     support: none
   platform:
     platforms: posix
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
 seealso:
   - module: pipdoctor.fleet.pip_cache_info
 """
@@ -57,7 +66,6 @@ EXAMPLES = r"""
   pipdoctor.fleet.fleet_report:
     results: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'pipdoctor_triage'))) }}"
     dest: ./pipdoctor-report
-  delegate_to: localhost
   run_once: true
 """
 
@@ -81,48 +89,3 @@ table_path:
   returned: always
   type: str
 """
-
-import json
-import os
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pipdoctor.fleet.plugins.module_utils.report import build_report, render_table
-
-
-def write_if_different(module, path, text):
-    """Write text to path through a temp file and an atomic move; True when the content changed."""
-    try:
-        with open(path, "r") as current:
-            if current.read() == text:
-                return False
-    except (IOError, OSError):
-        pass
-    if not module.check_mode:
-        temp = path + ".tmp"
-        with open(temp, "w") as out:
-            out.write(text)
-        module.atomic_move(temp, path)
-    return True
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            results=dict(type="dict", required=True),
-            dest=dict(type="path", required=True),
-        ),
-        supports_check_mode=True,
-    )
-    report = build_report(module.params["results"])
-    table = render_table(report)
-    dest = module.params["dest"]
-    json_path, table_path = os.path.join(dest, "fleet-report.json"), os.path.join(dest, "fleet-report.txt")
-    if not module.check_mode and not os.path.isdir(dest):
-        os.makedirs(dest)
-    changed = write_if_different(module, json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
-    changed = write_if_different(module, table_path, table) or changed
-    module.exit_json(changed=changed, report=report, table=table, json_path=json_path, table_path=table_path)
-
-
-if __name__ == "__main__":
-    main()
