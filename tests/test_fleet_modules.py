@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tarfile
 
 import pytest
 
@@ -52,6 +53,11 @@ def _required_path(document: str, path: tuple, schemas: dict) -> list:
     return []
 
 
+@pytest.fixture(scope="module")
+def ansible():
+    return fleetkit.ansible_venv()
+
+
 def test_the_keys_the_modules_read_are_required_by_the_schemas():
     schemas = _schemas()
     assert set(pipdoctor.READS) <= {name[: -len(".schema.json")] for name in schemas}
@@ -91,6 +97,25 @@ def test_check_summary():
                                             "needs_care": ["alice", "uid:1234"]}
     assert pipdoctor.check_summary(check_document(account("bob", 1001))) == {
         "accounts": 1, "codes": [], "worst": None, "needs_care": []}
+
+
+def test_the_command_keeps_a_user_name_one_argument():
+    assert pipdoctor.command("/x/pipdoctor", "fix", user="--all-users", extra=["--yes"]) == [
+        "/x/pipdoctor", "--json", "fix", "--user=--all-users", "--yes"]
+    assert pipdoctor.command("pipdoctor", "check", all_users=True) == ["pipdoctor", "--json", "check", "--all-users"]
+
+
+def test_the_collection_builds(ansible, tmp_path):
+    proc = sandbox.run([ansible / "bin" / "ansible-galaxy", "collection", "build", "--output-path", tmp_path,
+                        fleetkit.COLLECTION], env=fleetkit.ansible_env(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout.decode()
+    (built,) = tmp_path.glob("pipdoctor-fleet-*.tar.gz")
+    with tarfile.open(built) as tar:
+        names = set(tar.getnames())
+    assert {"plugins/modules/pip_cache_info.py", "plugins/modules/pip_cache_fix.py", "plugins/action/fleet_report.py",
+            "roles/install/tasks/main.yml", "playbooks/triage.yml", "playbooks/repair.yml", "meta/runtime.yml",
+            "README.md"} <= names
+    assert not any(name.startswith("tests/output") for name in names)
 
 
 def test_changed_is_what_pipdoctor_changed():
@@ -141,11 +166,6 @@ def test_fleet_report_lists_every_host_worst_first():
 
 
 # --- the modules as Ansible runs them ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ansible():
-    return fleetkit.ansible_venv()
 
 
 def test_arguments_are_checked(ansible, tmp_path):

@@ -66,7 +66,7 @@ def command(pipdoctor, subcommand, user=None, all_users=False, extra=()):
     if all_users:
         argv.append("--all-users")
     if user is not None:
-        argv += ["--user", user]
+        argv.append("--user=" + user)  # one argument: no name can pass for an option
     argv += list(extra)
     return argv
 
