@@ -194,7 +194,8 @@ def system_tables() -> dict:
             kept = [line for line in lines if line.split(":")[0] in system]
             kept = [("root:*:" + line.split(":", 2)[2]) if line.startswith("root:") else line for line in kept]
         else:
-            kept = [line for line in lines if int(line.split(":")[2]) < 1000 or line.split(":")[0] in ("nobody", "nogroup")]
+            kept = [line for line in lines
+                    if int(line.split(":")[2]) < 1000 or line.split(":")[0] in ("nobody", "nogroup")]
         tables[table] = "\n".join(kept) + "\n"
     return tables
 
@@ -243,7 +244,8 @@ def write_inventory(path: Path, hosts: Sequence[Host], key: Path) -> Path:
     for host in hosts:
         lines.append(f"{host.name} ansible_host={host.address} ansible_port={host.port}")
     lines += ["", "[fleet:vars]", "ansible_user=root", f"ansible_ssh_private_key_file={key}",
-              "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5'",
+              "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+              "-o ConnectTimeout=5'",
               "ansible_python_interpreter=/usr/bin/python3", ""]
     path.write_text("\n".join(lines))
     return path
@@ -279,11 +281,16 @@ def ansible_env(home: Path) -> dict:
     )
 
 
-def playbook(home: Path, inventory: Path, name: str, *args: str, timeout: float = 300) -> PlaybookRun:
-    """ansible-playbook of one of the collection's playbooks (pipdoctor.fleet.NAME), stdout and stderr."""
+def playbook_argv(home: Path, inventory: Path, name: str, *args: str) -> list:
+    """ansible-playbook of one of the collection's playbooks (pipdoctor.fleet.NAME), to run with ansible_env(home)."""
     (home / "ansible.cfg").touch()
-    argv = [ansible_venv() / "bin" / "ansible-playbook", "-i", inventory, f"pipdoctor.fleet.{name}", *args]
-    proc = sandbox.run(argv, env=ansible_env(home), cwd=home, timeout=timeout)
+    return [str(a) for a in (ansible_venv() / "bin" / "ansible-playbook", "-i", inventory, f"pipdoctor.fleet.{name}",
+                             *args)]
+
+
+def playbook(home: Path, inventory: Path, name: str, *args: str, timeout: float = 300) -> PlaybookRun:
+    """Run a playbook to its end: its exit status, stdout and stderr."""
+    proc = sandbox.run(playbook_argv(home, inventory, name, *args), env=ansible_env(home), cwd=home, timeout=timeout)
     return PlaybookRun(proc.returncode, proc.stdout.decode("utf-8", "replace"))
 
 
@@ -354,6 +361,18 @@ class Fleet:
 
     def playbook(self, name: str, *args: str) -> PlaybookRun:
         return playbook(self.control, self.inventory, name, "-e", "pipdoctor_become=false", *args)
+
+    def playbook_watched(self, name: str, *args: str, on_line, timeout: float = 300) -> PlaybookRun:
+        """Run a playbook and call on_line(line) with each line of its output as it comes (to act mid-run)."""
+        argv = playbook_argv(self.control, self.inventory, name, "-e", "pipdoctor_become=false", *args)
+        lines = []
+        with subprocess.Popen(argv, env=ansible_env(self.control), cwd=self.control, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+            for line in proc.stdout:
+                lines.append(line)
+                on_line(line)
+            proc.wait(timeout=timeout)
+        return PlaybookRun(proc.returncode, "".join(lines))
 
     def ansible_argv(self, *args: str) -> list:
         """An ad-hoc `ansible` command against the fleet, with ansible_env(self.control)."""

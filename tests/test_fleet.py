@@ -1,7 +1,7 @@
 """The Ansible collection pipdoctor.fleet against a real fleet: three hosts reached over SSH (Debian's sshd, one
 loopback address each, each in its own mount namespace with its own users and /home: tests/fleetkit.py), one
 control node running ansible-playbook. Triage, repair in check mode, repair, repair again, undo, and a host
-that goes down, in that order: one story, so the fleet is built and pipdoctor installed on it once."""
+that goes down during a repair, in that order: one story, so the fleet is built and pipdoctor installed once."""
 
 from __future__ import annotations
 
@@ -62,6 +62,11 @@ def broken(host: str) -> list:
 
 
 def test_triage_repair_undo(fleet):
+    # The role again: pipdoctor is there, nothing changes.
+    reinstall = fleet.playbook("install", "-e", f"pipdoctor_wheelhouse={fleet.base / 'wheels'}")
+    assert reinstall.returncode == 0, reinstall.output
+    assert all(reinstall.recap(host)["changed"] == 0 for host in PLANTED), reinstall.output
+
     # Triage: each host's planted problems, and nothing else; one report on the control node.
     run, report = triage(fleet)
     assert run.returncode == 0, run.output
@@ -137,14 +142,28 @@ def assert_pip_caches(fleet, host: str, name: str) -> None:
     assert cached, f"pip cached no pdfleet wheel for {name}:\n{output}"
 
 
-def test_unreachable_host_is_listed_while_the_others_complete(fleet):
-    """web goes down: the first host of the inventory, the one the report's run_once task is for."""
-    fleet.hosts["web"].stop()
+def test_a_host_that_goes_down_mid_repair_is_reported_while_the_others_complete(fleet):
+    """ci goes down while the repair runs (after web's batch, serial: one host at a time); then the triage
+    lists it unreachable and finds web and db cured."""
+    plays = []
+
+    def watch(line: str) -> None:
+        if line.startswith("PLAY ["):
+            plays.append(line)
+            if len(plays) == 2:  # web's batch is done, db's begins
+                fleet.hosts["ci"].stop()
+
+    repaired = fleet.playbook_watched("repair", "-e", "pipdoctor_serial=1", on_line=watch)
+    assert len(plays) == 3, repaired.output
+    assert repaired.recap("ci")["unreachable"] == 1, repaired.output
+    assert [repaired.recap(host)["changed"] for host in ("web", "db")] == [1, 1], repaired.output
+    assert repaired.returncode == 4, repaired.output  # ansible-playbook: some host unreachable
+
     run, report = triage(fleet)
-    assert report["hosts"]["web"]["status"] == "unreachable", run.output
-    assert report["summary"]["unreachable"] == ["web"]
-    assert report["summary"]["checked"] == ["ci", "db"]
-    for host in ("ci", "db"):
-        assert found(report, host) == planted_with_root(host)
-    assert table(fleet)[1].split()[:2] == ["web", "unreachable"]  # worst first: a host nobody could check
     assert run.returncode == 0, run.output
+    assert report["hosts"]["ci"]["status"] == "unreachable", run.output
+    assert report["summary"]["unreachable"] == ["ci"]
+    assert report["summary"]["checked"] == ["db", "web"]
+    for host in ("db", "web"):
+        assert found(report, host) == {name: set() for name in planted_with_root(host)}
+    assert table(fleet)[1].split()[:2] == ["ci", "unreachable"]  # worst first: a host nobody could check
