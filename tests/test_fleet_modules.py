@@ -47,7 +47,8 @@ def _required_path(document: str, path: tuple, schemas: dict) -> list:
         else:
             if not any(key in node.get("required", ()) for node, _ in nodes):
                 return [f"{document}: {'.'.join(path)}: {key!r} is not required"]
-            nodes = [r for node, file in nodes for r in _resolve(node.get("properties", {}).get(key, {}), file, schemas)]
+            nodes = [r for node, file in nodes
+                     for r in _resolve(node.get("properties", {}).get(key, {}), file, schemas)]
         if not nodes and key != path[-1]:
             return [f"{document}: {'.'.join(path)}: nothing below {key!r}"]
     return []
@@ -92,7 +93,8 @@ def check_document(*accounts):
 
 def test_check_summary():
     doc = check_document(account("alice", 1000, finding("PD103"), finding("PD109", "info")),
-                         account(None, 1234, finding("PD102", "warning")), account("bob", 1001, finding("PD109", "info")))
+                         account(None, 1234, finding("PD102", "warning")),
+                         account("bob", 1001, finding("PD109", "info")))
     assert pipdoctor.check_summary(doc) == {"accounts": 3, "codes": ["PD102", "PD103", "PD109"], "worst": "error",
                                             "needs_care": ["alice", "uid:1234"]}
     assert pipdoctor.check_summary(check_document(account("bob", 1001))) == {
@@ -122,6 +124,7 @@ def test_changed_is_what_pipdoctor_changed():
     step = {"kind": "chown", "changes_files": True}
     plan = {"refused": None, "steps": [step]}
     assert pipdoctor.fix_result({"plan": plan, "applied": None}, check_mode=True)["changed"] is True
+    assert pipdoctor.fix_result({"plan": plan, "applied": None}, check_mode=False)["planned_changes"] is True
     assert pipdoctor.fix_result({"plan": {**plan, "refused": "a symlink"}, "applied": None}, True)["changed"] is False
     assert pipdoctor.fix_result({"plan": {"refused": None, "steps": [{"kind": "none", "changes_files": False}]},
                                  "applied": None}, True)["changed"] is False

@@ -161,6 +161,7 @@ def fix_result(document, check_mode):
     applied = document.get("applied")
     return {
         "changed": changes_planned(plan) if check_mode else changed_by(applied),
+        "planned_changes": changes_planned(plan),
         "plan": plan,
         "applied": applied,
         "journal": (applied or {}).get("journal"),

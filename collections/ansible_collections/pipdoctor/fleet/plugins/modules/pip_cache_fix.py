@@ -99,6 +99,13 @@ plan:
       with C(kind), C(code), C(command), C(changes_files) and C(targets)), or null when nothing needs fixing.
   returned: unless undo
   type: dict
+planned_changes:
+  description:
+    - Whether the plan has a step that changes files (a chown, a rename). False when nothing needs fixing, when
+      pipdoctor refuses the cache, and when every step is only explained (a problem no fix here cures).
+  returned: unless undo
+  type: bool
+  sample: true
 applied:
   description:
     - What the fix applied (C(journal), C(chowned), C(renamed), C(restored), C(already), C(skipped_count),
