@@ -1,9 +1,10 @@
 """A small fleet on one machine for the Ansible collection's test: managed hosts reached over real SSH.
 
 Each host is Debian's sshd (`sshd -D -f CONFIG`) on its own loopback address 127.0.0.N, in its own private
-mount namespace (`unshare -m`) where its own passwd/group/shadow, /home, /root, /opt (pipdoctor's venv) and
-/var/lib (root's journal store) are bound in from the host's directory, then / is remounted read-only (the
-seal of tests/sealed.py: pipdoctor runs there as root on planted, attacker-made state). So a user exists on
+mount namespace (`unshare -m`) where its own /etc (a copy of the machine's with the host's own passwd, group
+and shadow; read-only), /home, /root, /opt (pipdoctor's venv) and /var/lib (root's journal store) are bound in
+from the host's directory, then / is remounted read-only (the seal of tests/sealed.py: pipdoctor runs there as
+root on planted, attacker-made state). So a user exists on
 one host only, and what a playbook changes lands in that host's directory. The control node is
 ansible-core from the wheelhouse, in a venv of the test sandbox, installed offline once and reused.
 """
@@ -126,9 +127,9 @@ class Host:
     def start(self) -> None:
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-ec",
                 self.mount_setup() + '\nexec "$@"', "sh", SSHD, "-D", "-e", "-f", self.root / "ssh" / "sshd_config"]
-        log = open(self.root / "sshd.log", "ab")
-        self.process = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, env=sandbox.pip_env(), start_new_session=True)
+        with open(self.root / "sshd.log", "ab") as log:
+            self.process = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT, env=sandbox.pip_env(), start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -146,6 +147,8 @@ class Host:
         if not self.process or self.process.poll() is not None:
             return
         namespace = os.readlink(f"/proc/{self.process.pid}/ns/mnt")
+        if namespace == os.readlink("/proc/self/ns/mnt"):  # never: start() waited for sshd, in its own namespace
+            raise RuntimeError(f"{self.name}'s sshd shares the test's mount namespace; not killing it")
         for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
             try:
                 if os.readlink(f"/proc/{pid}/ns/mnt") == namespace:
