@@ -167,3 +167,12 @@ def test_a_host_that_goes_down_mid_repair_is_reported_while_the_others_complete(
     for host in ("db", "web"):
         assert found(report, host) == {name: set() for name in planted_with_root(host)}
     assert table(fleet)[1].split()[:2] == ["ci", "unreachable"]  # worst first: a host nobody could check
+
+    # db loses its pipdoctor: its check fails, it is listed as failed, the others go on.
+    venv = fleet.hosts["db"].root / "opt" / "pipdoctor"
+    venv.rename(venv.with_name("pipdoctor.gone"))
+    run, report = triage(fleet)
+    assert run.returncode == 0, run.output
+    assert [report["hosts"][h]["status"] for h in ("ci", "db", "web")] == ["unreachable", "failed", "ok"]
+    assert "pipdoctor" in report["hosts"]["db"]["message"]
+    assert [line.split()[:2] for line in table(fleet)[1:4]] == [["ci", "unreachable"], ["db", "failed"], ["web", "ok"]]
