@@ -57,7 +57,11 @@ def executable(module):
     given = module.params.get("executable")
     if given:
         return given
-    return module.get_bin_path("pipdoctor", required=True, opt_dirs=[INSTALL_BIN_DIR])
+    found = module.get_bin_path("pipdoctor", opt_dirs=[INSTALL_BIN_DIR])
+    if not found:
+        module.fail_json(msg="pipdoctor is neither in %s nor on PATH: install it with the role "
+                             "pipdoctor.fleet.install, or give its path as executable" % INSTALL_BIN_DIR)
+    return found
 
 
 def command(pipdoctor, subcommand, user=None, all_users=False, extra=()):
