@@ -1,0 +1,187 @@
+# -*- coding: utf-8 -*-
+# Copyright: pipdoctor's authors
+# MIT License (see the repository's LICENSE / setup.cfg)
+"""What the two modules share: find pipdoctor on the node, run it with --json, read its document.
+
+pipdoctor does the work; this file only runs it and reads its JSON contract (README "JSON output",
+docs/schemas/). The pure functions below take a document and return data, so the unit tests run them
+without a node.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+# Where the collection's `install` role puts pipdoctor (roles/install/defaults/main.yml: pipdoctor_prefix).
+INSTALL_BIN_DIR = "/opt/pipdoctor/venv/bin"
+# README "JSON output": schema_version changes only on an incompatible change.
+SCHEMA_VERSION = 1
+# README "Exit codes": 2 is a usage error or a refusal before any change; 0 and 1 are findings.
+EXIT_USAGE = 2
+SEVERITIES = ("error", "warning", "info")
+# Every key of pipdoctor's documents that these modules and the fleet report read, by document
+# (docs/schemas/NAME.schema.json in pipdoctor's repository; "*" is each item of an array). The repository's
+# tests/test_fleet_modules.py fails when a schema stops requiring one of them: the modules must follow.
+READS = {
+    "check": (
+        ("schema_version",), ("pipdoctor_version",), ("command",), ("findings", "*", "code"),
+        ("findings", "*", "severity"), ("accounts", "*", "user"), ("accounts", "*", "uid"),
+        ("accounts", "*", "home"), ("accounts", "*", "cache", "path"), ("accounts", "*", "findings", "*", "code"),
+        ("accounts", "*", "findings", "*", "severity"),
+    ),
+    "fix": (
+        ("schema_version",), ("command",), ("exit_code",), ("plan", "refused"), ("plan", "steps", "*", "changes_files"),
+        ("applied", "journal"), ("applied", "chowned"), ("applied", "restored"), ("applied", "renamed"),
+        ("before",), ("after",), ("note",),
+    ),
+    "fix-undo": (
+        ("schema_version",), ("command",), ("exit_code",), ("undone", "journal"), ("undone", "chowned"),
+        ("undone", "restored"), ("undone", "renamed"),
+    ),
+    "error": (("schema_version",), ("error",)),
+}
+
+
+class PipdoctorError(Exception):
+    """pipdoctor failed (exit 2), or printed no document these modules can read; `document` when it did."""
+
+    def __init__(self, message, document=None):
+        super(PipdoctorError, self).__init__(message)
+        self.document = document
+
+
+def executable(module):
+    """The pipdoctor to run: the `executable` option, else the role's install location, else PATH."""
+    given = module.params.get("executable")
+    if given:
+        return given
+    found = module.get_bin_path("pipdoctor", opt_dirs=[INSTALL_BIN_DIR])
+    if not found:
+        module.fail_json(msg="pipdoctor is neither in %s nor on PATH: install it with the role "
+                             "pipdoctor.fleet.install, or give its path as executable" % INSTALL_BIN_DIR)
+    return found
+
+
+def command(pipdoctor, subcommand, user=None, all_users=False, extra=()):
+    """The argv of one pipdoctor run with its JSON document on stdout (README "Commands")."""
+    argv = [pipdoctor, "--json", subcommand]
+    if all_users:
+        argv.append("--all-users")
+    if user is not None:
+        argv.append("--user=" + user)  # one argument: no name can pass for an option
+    argv += list(extra)
+    return argv
+
+
+def parse_document(rc, stdout, stderr, expected_command):
+    """pipdoctor's JSON document from one run; PipdoctorError with pipdoctor's own words when it failed."""
+    error_line = last_line(stderr)
+    try:
+        document = json.loads(stdout)
+    except ValueError:
+        if rc == EXIT_USAGE and error_line:  # an error before any document: pipdoctor's one line says it
+            raise PipdoctorError(error_line)
+        raise PipdoctorError("pipdoctor exited %d without a JSON document: %s" % (rc, error_line or "no output"))
+    if not isinstance(document, dict):
+        raise PipdoctorError("pipdoctor exited %d; its output is not a JSON object" % rc)
+    if document.get("schema_version") != SCHEMA_VERSION:
+        raise PipdoctorError(
+            "pipdoctor's JSON has schema_version %r; this collection reads %d: install the pipdoctor that ships "
+            "with it (role pipdoctor.fleet.install)" % (document.get("schema_version"), SCHEMA_VERSION))
+    if isinstance(document.get("error"), str):  # docs/schemas/error.schema.json
+        raise PipdoctorError(document["error"], document)
+    if document.get("command") != expected_command:
+        raise PipdoctorError("pipdoctor answered %r to %r" % (document.get("command"), expected_command), document)
+    if rc == EXIT_USAGE:
+        raise PipdoctorError(error_line or document.get("note") or "pipdoctor exited 2", document)
+    return document
+
+
+def run(module, argv, expected_command):
+    """Run pipdoctor on the node and return its document; fail the task with pipdoctor's own error line."""
+    # LANG: pipdoctor's messages and pip's, the same on every node whatever its locale.
+    rc, stdout, stderr = module.run_command(argv, environ_update={"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
+    try:
+        return parse_document(rc, stdout, stderr, expected_command)
+    except PipdoctorError as error:
+        module.fail_json(msg=str(error), rc=rc, cmd=argv, stderr=stderr, document=error.document)
+
+
+def last_line(text):
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def worst_severity(findings):
+    """The most severe of the findings' severities, or None for no finding."""
+    present = set(f.get("severity") for f in findings)
+    for severity in SEVERITIES:
+        if severity in present:
+            return severity
+    return None
+
+
+def account_name(account):
+    """The account's user name, or `uid:N` for a uid without passwd entry (README: user may be null)."""
+    return account["user"] if account.get("user") is not None else "uid:%d" % account["uid"]
+
+
+def needs_care(account):
+    """True when the account has a warning or error finding (check's exit 1), not only info."""
+    return any(f.get("severity") != "info" for f in account.get("findings", []))
+
+
+def check_summary(document):
+    """accounts, the codes found, the worst severity and the accounts that need care, from a check document."""
+    accounts = document.get("accounts", [])
+    findings = [f for account in accounts for f in account.get("findings", [])]
+    return {
+        "accounts": len(accounts),
+        "codes": sorted(set(f["code"] for f in findings)),
+        "worst": worst_severity(findings),
+        "needs_care": [account_name(a) for a in accounts if needs_care(a)],
+    }
+
+
+def changes_planned(plan):
+    """True when a fix plan has a step that changes files (a dry run's `would change`)."""
+    if not plan or plan.get("refused"):
+        return False
+    return any(step.get("changes_files") for step in plan.get("steps", []))
+
+
+def changed_by(outcome):
+    """True when a fix's `applied` or an undo's `undone` changed an owner or a name."""
+    if not outcome:
+        return False
+    return bool(outcome.get("chowned") or outcome.get("restored") or outcome.get("renamed"))
+
+
+def fix_result(document, check_mode):
+    """The fix module's result from a `fix` document: changed, plan, applied counts, journal, after, note."""
+    plan = document.get("plan")
+    applied = document.get("applied")
+    return {
+        "changed": changes_planned(plan) if check_mode else changed_by(applied),
+        "planned_changes": changes_planned(plan),
+        "plan": plan,
+        "applied": applied,
+        "journal": (applied or {}).get("journal"),
+        "before": document.get("before"),
+        "after": document.get("after"),
+        "note": document.get("note"),
+        "exit_code": document.get("exit_code"),
+    }
+
+
+def undo_result(document):
+    """The fix module's result from a `fix --undo` document."""
+    undone = document.get("undone")
+    return {
+        "changed": changed_by(undone),
+        "undone": undone,
+        "journal": (undone or {}).get("journal"),
+        "exit_code": document.get("exit_code"),
+    }

@@ -1,0 +1,225 @@
+"""The collection's modules on their own: the keys they read are the ones pipdoctor's JSON Schemas require,
+their pure parts (summary, changed, the fleet report), and the modules run as Ansible runs them on a node,
+with a real pipdoctor (sealed, as root) for check, fix, a second fix and undo."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tarfile
+
+import pytest
+
+from tests import fixkit, fleetkit, sandbox
+from tests.checkkit import pipdoctor_bin, with_pip
+
+sys.path.insert(0, str(fleetkit.COLLECTIONS))
+from ansible_collections.pipdoctor.fleet.plugins.module_utils import pipdoctor, report  # noqa: E402
+
+SCHEMAS = sandbox.REPO / "docs" / "schemas"
+
+
+def _schemas() -> dict:
+    return {p.name: json.loads(p.read_text()) for p in SCHEMAS.glob("*.schema.json")}
+
+
+def _resolve(node: dict, file: str, schemas: dict) -> list:
+    """The object schemas a node stands for: $ref followed, allOf merged, oneOf's non-null branches."""
+    if "$ref" in node:
+        target, _, pointer = node["$ref"].partition("#")
+        file = target or file
+        resolved = schemas[file]
+        for part in pointer.strip("/").split("/") if pointer else []:
+            resolved = resolved[part]
+        return _resolve(resolved, file, schemas)
+    found = [(node, file)] if ("properties" in node or "required" in node or "items" in node) else []
+    for combined in node.get("allOf", []) + node.get("oneOf", []):
+        found += _resolve(combined, file, schemas)
+    return found
+
+
+def _required_path(document: str, path: tuple, schemas: dict) -> list:
+    """The problems with one READS path: each key must be required (and described) where the modules read it."""
+    nodes = _resolve(schemas[f"{document}.schema.json"], f"{document}.schema.json", schemas)
+    for key in path:
+        if key == "*":
+            nodes = [r for node, file in nodes if "items" in node for r in _resolve(node["items"], file, schemas)]
+        else:
+            if not any(key in node.get("required", ()) for node, _ in nodes):
+                return [f"{document}: {'.'.join(path)}: {key!r} is not required"]
+            nodes = [r for node, file in nodes
+                     for r in _resolve(node.get("properties", {}).get(key, {}), file, schemas)]
+        if not nodes and key != path[-1]:
+            return [f"{document}: {'.'.join(path)}: nothing below {key!r}"]
+    return []
+
+
+@pytest.fixture(scope="module")
+def ansible():
+    return fleetkit.ansible_venv()
+
+
+def test_the_keys_the_modules_read_are_required_by_the_schemas():
+    schemas = _schemas()
+    assert set(pipdoctor.READS) <= {name[: -len(".schema.json")] for name in schemas}
+    problems = [p for document, paths in pipdoctor.READS.items() for path in paths
+                for p in _required_path(document, path, schemas)]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_dropped_key_is_caught():
+    """The check above can fail: a schema without `accounts.*.uid` (say, renamed) is reported."""
+    schemas = _schemas()
+    account = schemas["common.schema.json"]["$defs"]["account"]
+    account["required"] = [k for k in account["required"] if k != "uid"]
+    assert _required_path("check", ("accounts", "*", "uid"), schemas) == [
+        "check: accounts.*.uid: 'uid' is not required"]
+
+
+def finding(code, severity="error"):
+    return {"code": code, "severity": severity, "name": "x", "message": "m", "why": "w", "paths": [],
+            "evidence": [], "fixes": [], "doc": ""}
+
+
+def account(user, uid, *findings):
+    return {"user": user, "uid": uid, "home": f"/home/{user}", "findings": list(findings),
+            "cache": {"path": f"/home/{user}/.cache/pip", "disabled": False, "source": "default"}}
+
+
+def check_document(*accounts):
+    return {"schema_version": 1, "pipdoctor_version": "0.1.0", "command": "check", "exit_code": 1,
+            "accounts": list(accounts), "findings": [f for a in accounts for f in a["findings"]]}
+
+
+def test_check_summary():
+    doc = check_document(account("alice", 1000, finding("PD103"), finding("PD109", "info")),
+                         account(None, 1234, finding("PD102", "warning")),
+                         account("bob", 1001, finding("PD109", "info")))
+    assert pipdoctor.check_summary(doc) == {"accounts": 3, "codes": ["PD102", "PD103", "PD109"], "worst": "error",
+                                            "needs_care": ["alice", "uid:1234"]}
+    assert pipdoctor.check_summary(check_document(account("bob", 1001))) == {
+        "accounts": 1, "codes": [], "worst": None, "needs_care": []}
+
+
+def test_the_command_keeps_a_user_name_one_argument():
+    assert pipdoctor.command("/x/pipdoctor", "fix", user="--all-users", extra=["--yes"]) == [
+        "/x/pipdoctor", "--json", "fix", "--user=--all-users", "--yes"]
+    assert pipdoctor.command("pipdoctor", "check", all_users=True) == ["pipdoctor", "--json", "check", "--all-users"]
+
+
+def test_the_collection_builds(ansible, tmp_path):
+    proc = sandbox.run([ansible / "bin" / "ansible-galaxy", "collection", "build", "--output-path", tmp_path,
+                        fleetkit.COLLECTION], env=fleetkit.ansible_env(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout.decode()
+    (built,) = tmp_path.glob("pipdoctor-fleet-*.tar.gz")
+    with tarfile.open(built) as tar:
+        names = set(tar.getnames())
+    assert {"plugins/modules/pip_cache_info.py", "plugins/modules/pip_cache_fix.py", "plugins/action/fleet_report.py",
+            "roles/install/tasks/main.yml", "playbooks/triage.yml", "playbooks/repair.yml", "meta/runtime.yml",
+            "README.md"} <= names
+    assert not any(name.startswith("tests/output") for name in names)
+
+
+def test_changed_is_what_pipdoctor_changed():
+    step = {"kind": "chown", "changes_files": True}
+    plan = {"refused": None, "steps": [step]}
+    assert pipdoctor.fix_result({"plan": plan, "applied": None}, check_mode=True)["changed"] is True
+    assert pipdoctor.fix_result({"plan": plan, "applied": None}, check_mode=False)["planned_changes"] is True
+    assert pipdoctor.fix_result({"plan": {**plan, "refused": "a symlink"}, "applied": None}, True)["changed"] is False
+    assert pipdoctor.fix_result({"plan": {"refused": None, "steps": [{"kind": "none", "changes_files": False}]},
+                                 "applied": None}, True)["changed"] is False
+    applied = {"journal": "/var/lib/pipdoctor/journals/1000/j.jsonl", "chowned": 0, "renamed": [], "restored": 0}
+    result = pipdoctor.fix_result({"plan": plan, "applied": applied, "exit_code": 0}, check_mode=False)
+    assert (result["changed"], result["journal"]) == (False, applied["journal"])
+    assert pipdoctor.fix_result({"plan": plan, "applied": {**applied, "chowned": 3}}, False)["changed"] is True
+    assert pipdoctor.undo_result({"undone": {**applied, "restored": 2}})["changed"] is True
+    assert pipdoctor.undo_result({"undone": applied})["changed"] is False
+
+
+@pytest.mark.parametrize("rc, stdout, stderr, message", [
+    (2, "", "pipdoctor: error: no such user: 'zed'\n", "^pipdoctor: error: no such user"),
+    (1, "", "Traceback...\nKeyError: 1\n", "pipdoctor exited 1 without a JSON document: KeyError"),
+    (2, '{"schema_version": 1, "error": "no such user: \'zed\'", "exit_code": 2}', "", "no such user"),
+    (0, '{"schema_version": 2, "command": "check"}', "", "schema_version 2"),
+    (0, '[1]', "", "not a JSON object"),
+    (0, '{"schema_version": 1, "command": "fix"}', "", "answered 'fix' to 'check'"),
+    (2, '{"schema_version": 1, "command": "check", "note": "refused"}', "", "refused"),
+])
+def test_parse_document_refuses(rc, stdout, stderr, message):
+    with pytest.raises(pipdoctor.PipdoctorError, match=message.replace("(", r"\(")):
+        pipdoctor.parse_document(rc, stdout, stderr, "check")
+
+
+def test_fleet_report_lists_every_host_worst_first():
+    ok = {"ansible_facts": {"pipdoctor": check_document(account("alice", 1000, finding("PD103")),
+                                                        account("bob", 1001, finding("PD102", "warning")))}}
+    clean = {"ansible_facts": {"pipdoctor": check_document(account("carol", 1000))}}
+    warn = {"ansible_facts": {"pipdoctor": check_document(account("dave", 1000, finding("PD102", "warning")))}}
+    results = {"clean": clean, "warn": warn, "broken": ok, "down": {"unreachable": True, "msg": "ssh: refused"},
+               "odd\x1bhost": {"failed": True, "msg": "pipdoctor: error: x\nsecond line"}}
+    built = report.build_report(results)
+    assert built["hosts"]["broken"]["accounts"]["alice"]["findings"][0]["code"] == "PD103"
+    assert built["summary"] == {"hosts": 5, "checked": ["broken", "clean", "warn"], "unreachable": ["down"],
+                                "failed": ["odd\x1bhost"], "hosts_by_code": {"PD102": 2, "PD103": 1}}
+    lines = report.render_table(built).splitlines()
+    assert lines[0].split() == ["host", "status", "worst", "accounts", "PD103", "PD102"]
+    assert [line.split()[0] for line in lines[1:6]] == ["down", "odd\\x1bhost", "broken", "warn", "clean"]
+    assert lines[3].split() == ["broken", "ok", "error", "2", "1", "1"]
+    assert "\x1b" not in "\n".join(lines) and "odd\\x1bhost: failed pipdoctor: error: x second line" in lines
+
+
+# --- the modules as Ansible runs them ----------------------------------------------------------------
+
+
+def test_arguments_are_checked(ansible, tmp_path):
+    rc, result = fleetkit.run_module("pip_cache_info", {"user": "alice", "all_users": True}, tmp_path)
+    assert (rc, result["failed"]) == (1, True) and "mutually exclusive" in result["msg"]
+    rc, result = fleetkit.run_module("pip_cache_fix", {"undo": True, "persist": True}, tmp_path)
+    assert rc == 1 and "mutually exclusive" in result["msg"]
+    rc, result = fleetkit.run_module("pip_cache_info", {"users": "alice"}, tmp_path)
+    assert rc == 1 and "Unsupported parameters" in result["msg"]
+    rc, result = fleetkit.run_module("pip_cache_info", {"executable": str(tmp_path / "nope")}, tmp_path)
+    assert rc == 1 and result["failed"]
+
+
+def test_undo_in_check_mode_runs_nothing(ansible, tmp_path):
+    rc, result = fleetkit.run_module("pip_cache_fix", {"undo": True, "executable": "/bin/false"}, tmp_path,
+                                     check_mode=True)
+    assert (rc, result["changed"], result["undone"]) == (0, False, None)
+
+
+@pytest.mark.root
+def test_info_fix_and_undo_on_a_real_cache(ansible, user, seal):
+    cache = fixkit.seed_failure(user)  # wheels/ root's, as after `sudo pip install`
+    before = fixkit.listing(cache)
+    common = {"user": user.name, "executable": str(pipdoctor_bin())}
+
+    def module(name, check_mode=False, **args):
+        return fleetkit.run_module(name, {**common, **args}, seal.scratch, check_mode=check_mode,
+                                   env=with_pip(None), mount_setup=seal.setup)
+
+    rc, info = module("pip_cache_info", check_mode=True)
+    assert (rc, info["changed"]) == (0, False)
+    assert info["summary"] == {"accounts": 1, "codes": ["PD103"], "worst": "error", "needs_care": [user.name]}
+    assert info["ansible_facts"]["pipdoctor"]["accounts"][0]["uid"] == user.uid
+
+    rc, planned = module("pip_cache_fix", check_mode=True)
+    assert (rc, planned["changed"], planned["applied"]) == (0, True, None)
+    assert planned["plan"]["steps"][0]["kind"] == "chown" and fixkit.listing(cache) == before
+
+    rc, fixed = module("pip_cache_fix")
+    assert (rc, fixed["changed"]) == (0, True), fixed
+    assert fixed["journal"].startswith(f"/var/lib/pipdoctor/journals/{user.uid}/")
+    assert fixed["applied"]["chowned"] > 0 and fixed["after"]["findings"] == []
+    assert {(uid, gid) for uid, gid, _, _ in fixkit.listing(cache).values()} == {(user.uid, user.gid)}
+
+    rc, again = module("pip_cache_fix")
+    assert (rc, again["changed"]) == (0, False), again
+
+    rc, undone = module("pip_cache_fix", undo=True)
+    assert (rc, undone["changed"], undone["journal"]) == (0, True, fixed["journal"]), undone
+    assert fixkit.listing(cache) == before
+
+    rc, unknown = fleetkit.run_module("pip_cache_info", {**common, "user": "no-such-user-pd"}, seal.scratch,
+                                      env=with_pip(None), mount_setup=seal.setup)
+    assert (rc, unknown["failed"]) == (1, True) and unknown["msg"].startswith("pipdoctor: error:"), unknown
