@@ -27,18 +27,7 @@ from typing import Iterator, Mapping, Optional, Sequence
 
 from tests import checkkit, fixkit, sandbox
 
-# ansible-core and its dependencies, pinned like the rest of the wheelhouse (scripts/fetch-wheels).
-# 2.17 is the newest ansible-core whose controller still runs on Debian 12's Python 3.11 and manages 3.7+.
-ANSIBLE_WHEELS = {
-    "ansible-core": "2.17.14",
-    "jinja2": "3.1.6",
-    "markupsafe": "3.0.4",
-    "pyyaml": "6.0.4",
-    "resolvelib": "1.0.1",
-    "cryptography": "51.0.1",
-    "cffi": "2.1.1",
-    "pycparser": "3.12",
-}
+
 COLLECTIONS = sandbox.REPO / "collections"
 COLLECTION = COLLECTIONS / "ansible_collections" / "pipdoctor" / "fleet"
 SSHD = Path("/usr/sbin/sshd")
@@ -47,8 +36,8 @@ SHELL = "/bin/sh"
 
 def ansible_venv() -> Path:
     """A venv with ansible-core (the control node), built once from the wheelhouse and then reused."""
-    pins = [f"{name}=={version}" for name, version in ANSIBLE_WHEELS.items()]
-    path = sandbox._sandbox_root() / "venvs" / f"ansible-core-{ANSIBLE_WHEELS['ansible-core']}"
+    pins = [f"{name}=={version}" for name, version in sandbox.ANSIBLE_WHEELS.items()]
+    path = sandbox._sandbox_root() / "venvs" / f"ansible-core-{sandbox.ANSIBLE_WHEELS['ansible-core']}"
     if (path / sandbox._VENV_READY).exists():
         return path
     with sandbox.umask(0o022), sandbox.exclusive_lock(sandbox.SANDBOX / "venvs" / ".lock"):

@@ -33,6 +33,18 @@ PATH = "/usr/local/bin:/usr/bin:/bin"
 BUILD_WHEELS = {"setuptools": "80.9.0", "wheel": "0.45.1"}
 # pipdoctor's install_requires (setup.cfg), pinned so the wheelhouse is complete or not, never "stale".
 PIPDOCTOR_DEPS = {"psutil": "7.2.2", "colorama": "0.4.6", "packaging": "26.3"}
+# The fleet test's control node (tests/fleetkit.py): ansible-core and its dependencies, pinned like the rest of the wheelhouse (scripts/fetch-wheels).
+# 2.17 is the newest ansible-core whose controller still runs on Debian 12's Python 3.11 and manages 3.7+.
+ANSIBLE_WHEELS = {
+    "ansible-core": "2.17.14",
+    "jinja2": "3.1.6",
+    "markupsafe": "3.0.4",
+    "pyyaml": "6.0.4",
+    "resolvelib": "1.0.1",
+    "cryptography": "51.0.1",
+    "cffi": "2.1.1",
+    "pycparser": "3.12",
+}
 
 # World-traversable (0755) home of everything that an unprivileged user runs or owns during tests.
 SANDBOX = Path(os.environ.get("PIPDOCTOR_SANDBOX", "/var/tmp/pipdoctor-sandbox"))
