@@ -144,6 +144,25 @@ def order(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.severity.rank == 2, ORDER.get(f.code, 999)))
 
 
+# A run's findings that read "the user cannot write the cache": the log's guess at who is to blame.
+_OWNERSHIP_GUESSES = ("PD101", "PD102", "PD103", "PD104")
+# What an owner or mode change does (safety.py's ops): no cure on a read-only mount.
+_OWNER_CHANGES = ("chmod", "chown", "chown -R", "find -exec chown")
+
+
+def reconcile(from_log, live) -> tuple:
+    """A pip run's findings (root cause first) with the live check's read-only mount (PD106) put before an
+    ownership guess. pip reports a cache on a read-only mount as one it cannot write (check_path_owner's
+    os.access(W_OK) fails with EROFS, pip/_internal/utils/filesystem.py) and disables it: the log then reads
+    as PD102, whose chmod or chown cannot work. The mount is a fact; the guesses keep no chmod or chown."""
+    mount = [f for f in live if f.code == "PD106"]
+    if not mount or not from_log or from_log[0].code not in _OWNERSHIP_GUESSES:
+        return tuple(from_log)
+    rest = [f.but(fixes=tuple(x for x in f.fixes if not any(op in _OWNER_CHANGES for op, _ in x.touches or ())))
+            if f.code in _OWNERSHIP_GUESSES else f for f in from_log if f.code != "PD106"]
+    return (*mount, *rest)
+
+
 def _read_only(facts: CheckFacts) -> list[Finding]:
     mount = facts.mount
     if mount is None or not mount.read_only or facts.cache_path is None:

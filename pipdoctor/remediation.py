@@ -27,7 +27,21 @@ def pip_line(pip_args: Optional[Sequence[str]], *extra: str, raw_tail: str = "")
     return " ".join(words + ([raw_tail] if raw_tail else []))
 
 
+def _manages_the_cache(pip_args) -> bool:
+    """pip's own `pip cache ...`: --no-cache-dir makes it fail ("pip cache commands can not function since
+    cache is disabled", pip/_internal/commands/cache.py) and --cache-dir points it at another, empty cache, so
+    neither is a retry of it."""
+    command = next((a for a in pip_args or () if not a.startswith("-")), None)
+    return command == "cache"
+
+
+def _retry_without_cache(pip_args, why: str) -> list[Fix]:
+    return [] if _manages_the_cache(pip_args) else [Fix(pip_line(pip_args, "--no-cache-dir"), why, True, ())]
+
+
 def _no_root_alternatives(facts: Optional[Facts], pip_args) -> list[Fix]:
+    if _manages_the_cache(pip_args):
+        return []
     alternate = facts.alternate_cache if facts is not None else None
     if alternate:
         fixes = [Fix(pip_line(pip_args, "--cache-dir", alternate),
@@ -71,6 +85,29 @@ def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args) -> list
     return fixes
 
 
+def _existing_dir(path: Optional[str], facts: Optional[Facts]) -> str:
+    """The shell word for the directory a `df` of `path` must name: pip names the file it failed to write,
+    which never came to exist (nor, often, its directory). The nearest existing directory the live facts
+    found; from a log alone, the cache root, or the dir above pip's temp dirs (`pip-<kind>-XXXX`,
+    pip/_internal/utils/temp_dir.py), which pip deleted when it stopped; no path: the temp dir it built in."""
+    import posixpath
+
+    from pipdoctor.pathkinds import cache_root_of
+
+    if not path:
+        return '"${TMPDIR:-/tmp}"'
+    described = facts.paths.get(path) if facts is not None else None
+    if described is not None:
+        existing = described.existing
+        return shell_quote(existing if described.is_dir else posixpath.dirname(existing))
+    if cache_root_of(path):
+        return shell_quote(cache_root_of(path))
+    parent = posixpath.dirname(path)
+    while "/pip-" in parent:
+        parent = parent[:parent.index("/pip-")] or "/"
+    return shell_quote(parent)
+
+
 def _fresh_venv(pip_args) -> Fix:
     return Fix(f"python3 -m venv .venv && .venv/{pip_line(pip_args).replace('pip ', 'bin/pip ', 1)}",
                "Install into a virtual environment you own instead (not --user, not sudo).", True, ())
@@ -96,10 +133,10 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
                                 f"{facts.identity.uid}:{facts.identity.gid} {shell_quote(home)}",
                                 "Create the missing HOME for this user.", True, ((MKDIR, home), (CHOWN, home))))
     elif code == "PD105":
-        target = shell_quote(first) if first else "."
+        target = _existing_dir(first, facts)
         fixes = [Fix(f"df -h {target} && df -i {target}", "See which filesystem is full (space or inodes).", True,
                      ()),
-                 Fix(pip_line(pip_args, "--no-cache-dir"), "Retry without writing to the cache.", True, ())]
+                 *_retry_without_cache(pip_args, "Retry without writing to the cache.")]
     elif code == "PD106":
         fixes = _no_root_alternatives(facts, pip_args) if first and cache_root_of(first) else [_fresh_venv(pip_args)]
     elif code == "PD107":
@@ -114,7 +151,7 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
                          else ((ADMIN, ""),))]
         else:
             fixes = [Fix("pip cache list", "Find the damaged wheel among the cached ones.", True, ())]
-        fixes.append(Fix(pip_line(pip_args, "--no-cache-dir"), "Retry once without the cache.", True, ()))
+        fixes += _retry_without_cache(pip_args, "Retry once without the cache.")
     elif code == "PD108":
         cache = facts.cache_dir if facts is not None else None
         fixes = [Fix(f"pip cache remove {shell_quote(name)}", f"Rebuild {name} on the next install.", True,
@@ -357,7 +394,8 @@ def suggest_check(finding: Finding, facts) -> Finding:
                                  "creates the directory.", False, ((MOVE, path),)))
         fixes += _check_alternatives(facts)
     elif code == "PD105":
-        target = shell_quote(data.get("mountpoint") or facts.cache_path or ".")
+        mount = facts.mount
+        target = shell_quote(data.get("mountpoint") or (mount.path if mount is not None else None) or "/")
         fixes.append(Fix(f"df -h {target} && df -i {target}", "See what fills the filesystem (space or inodes).",
                          True, ()))
         if facts.walk is not None and facts.walk.size:
