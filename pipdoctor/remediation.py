@@ -297,6 +297,10 @@ def check_scope(facts) -> Scope:
     home = facts.home
     if home.path and home.exists and home.owner is not None:
         known.setdefault(home.path, ("dir" if home.is_dir else "file", home.owner.uid))
+    parent = facts.parent
+    if parent is not None and parent.existing == parent.path and parent.owner is not None:
+        known.setdefault(parent.path, (parent.kind, parent.owner.uid))
+    aside = {c.path: c.walk.mount_points for c in facts.moved_aside if c.walk is not None}
     # HOME is another account's home (HOME=/home/bob as alice), unless that account is whose files the cache
     # should hold (root under sudo with the invoking user's HOME).
     borrowed = home.home_of and home.owner is not None and home.owner.uid != facts.cache_owner_uid
@@ -307,7 +311,7 @@ def check_scope(facts) -> Scope:
         facts.launch.sudo_user if facts.launch is not None else None)
     return Scope(facts.cache_path, root.kind if root is not None and root.existing == facts.cache_path else "missing",
                  facts.cache_owner_uid, facts.cache_owner_gid, user, (home.path, account.passwd_home), others,
-                 known, walk, _sudo(facts), tuple(_cache_args(facts)))
+                 known, walk, _sudo(facts), tuple(_cache_args(facts)), aside)
 
 
 def run_scope(facts: Optional[Facts], check=None) -> Optional[Scope]:
@@ -471,6 +475,13 @@ def suggest_check(finding: Finding, facts) -> Finding:
         fixes.append(Fix(pip_line(["cache", "purge", *_cache_args(facts)]),
                          "Empty the cache; the next installs download and build again.", True,
                          ((PIP_CACHE, facts.cache_path),)))
+    elif code == "PD110":
+        for path, foreign in data.get("copies", ()):
+            fixes.append(Fix(f"{sudo if foreign else _as_user(facts)}rm -rf -- {shell_quote(path)}",
+                             f"Delete {path} for good (pip does not use it; undoing that fix is no longer possible "
+                             "once it is gone)." + (" Its entries are not the user's: this needs root."
+                                                    if foreign else ""), True, ((REMOVE_TREE, path),)))
+        return finding.but(fixes=gate_all(fixes, check_scope(facts)))
     if code in _CONTAINER_CODES and container_home(facts):
         fixes = _container_fixes(facts) + fixes
     return finding.but(fixes=gate_all(fixes, check_scope(facts), _check_alternatives(facts)))
@@ -564,6 +575,19 @@ def cache_names_problem(names) -> Optional[str]:
     return None
 
 
+def holds_cache(name: str):
+    """names_ok for the directory holding a cache that is moved aside whole: it must still hold it."""
+    return lambda names: None if name in names else f"the directory no longer holds {name}: nothing was changed"
+
+
+def holds_moved_cache(names) -> Optional[str]:
+    """names_ok for undoing a whole-cache move: a pip cache (a move inside it), or the directory holding a
+    cache moved aside whole (pip.pipdoctor-<stamp>); device, inode and the journal's records decide the rest."""
+    from pipdoctor.ownership import MOVED_ASIDE
+
+    return None if any(MOVED_ASIDE in n for n in names) else cache_names_problem(names)
+
+
 def _after(lead: str, sentence: str) -> str:
     """sentence after an optional lead-in: "Meanwhile: no root needed..." or a sentence of its own."""
     if not lead:
@@ -601,6 +625,20 @@ def _user_can_rename(facts) -> bool:
     if root is None or root.kind != "dir" or root.existing != facts.cache_path:
         return False
     return root.owner is not None and root.owner.uid == facts.account.uid and root.writable
+
+
+def _user_can_rename_cache(facts) -> bool:
+    """The cache root is another's (root's, after `sudo pip`) but the directory holding it is the user's own
+    and writable (~/.cache): renaming the whole cache aside needs no root (rename(2) needs write permission on
+    the directory, not on the entry; sticky bits do not bind a directory's owner)."""
+    root, parent = facts.root, facts.parent
+    if root is None or root.kind != "dir" or root.existing != facts.cache_path or parent is None:
+        return False
+    mine = facts.account.uid
+    return (root.owner is not None and root.owner.uid != mine and parent.kind == "dir"
+            and parent.existing == parent.path and parent.owner is not None and parent.owner.uid == mine
+            and parent.writable and unsafe_cache_root(parent.path, (facts.home.path, facts.account.passwd_home))
+            is None)
 
 
 def _move_aside_targets(facts) -> list:
@@ -705,10 +743,15 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
                     "PD103", targets, stamp, cures, "No root needed: move the subtrees holding foreign entries "
                     "aside, inside the cache (a rename in a directory you own); pip makes them again on its next "
                     "run. Their contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
+            elif _user_can_rename_cache(facts):
+                steps.append(_move_aside_step(
+                    "PD103", (cache,), stamp, cures, "No root needed: move the whole cache aside (a rename in "
+                    f"{facts.parent.path}, a directory you own); pip makes a fresh one on its next run. Its "
+                    "contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
             else:
                 steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args,
                                              "Without root nothing in this cache can be moved (the cache dir "
-                                             "itself is not yours)."))
+                                             "itself is not yours, nor the dir holding it)."))
     unwritable = by_code.get("PD104")
     if steps and steps[0].kind == "none" and unwritable is not None and foreign.facts.get("blockers"):
         # The same flag, ACL or mount that stops chown stops the write: one explanation cures both.
@@ -741,7 +784,11 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             steps.append(Step("none", code, by_code[code].fixes[0].command if by_code[code].fixes else "", False,
                               f"No change: {why}.", (), (code,)))
             steps.append(_alternate_step(facts, code, (code,), persist, pip_args, "Meanwhile:"))
+    # With the whole cache moved aside, nothing in it needs moving too (apply renames the root alone).
+    whole = any(step.kind == "rename" and step.targets == (cache,) for step in steps)
     for finding in log_findings:
+        if finding.code == "PD107" and whole:
+            continue
         if finding.code == "PD107" and finding.paths and cache and not refused:
             entry = finding.paths[0]
             inside = entry.startswith(cache.rstrip("/") + "/wheels/") and "/../" not in entry
