@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox
-from tests.checkkit import pipdoctor_bin
+from tests.checkkit import check_as, new_user_cache, pipdoctor_bin
+from tests.fixkit import fix_as, journal_of, listing, seed_failure
 
 pytestmark = pytest.mark.root
 
@@ -132,3 +133,66 @@ def test_no_chmod_for_you_of_a_directory_that_is_roots(user):
     assert f"/home/{user.name}-missing/.cache/pip" in stderr, stderr
     assert not [c for c in commands(doc) if c.split()[-1] == "/home"], commands(doc)
     assert not [c for c in commands(doc) if "chmod" in c], commands(doc)
+
+
+# --- the no-root cure for a cache that is wholly root's, and what it leaves behind ---------------------------
+
+
+def test_user_alone_moves_a_wholly_root_owned_cache_aside_and_undoes_it(user):
+    """`sudo pip` made the whole ~/.cache/pip root's, in a ~/.cache the user owns: renaming the cache in
+    ~/.cache needs no root, is journaled, and the user's own undo puts it back, inode for inode."""
+    cache = new_user_cache(user)
+    sandbox.chown_tree(cache, 0, 0)
+    before = listing(cache)
+    result = fix_as(user, "--yes", "--json")
+    assert result.returncode == 0, result.text()
+    step = result.doc["plan"]["steps"][0]
+    assert (step["kind"], step["needs_root"], step["safe"], step["targets"]) == ("rename", False, True, [str(cache)])
+    moved = step["new_names"][0]
+    assert moved.startswith(f"{cache}.pipdoctor-") and step["command"] == f"mv -n -T -- {cache} {moved}"
+    assert step["later"] == f"sudo rm -rf -- {moved}"
+    assert not cache.exists() and listing(Path(moved)) == before
+    assert [f["code"] for f in result.doc["after"]["findings"] if f["severity"] != "info"] == []
+    journal = journal_of(result)
+    assert journal.startswith(f"{user.home}/.local/share/pipdoctor/journals/")
+    assert os.stat(journal).st_uid == user.uid
+
+    undone = fix_as(user, "--undo", "--json")
+    assert undone.returncode == 0, undone.text()
+    assert listing(cache) == before and not os.path.lexists(moved)
+
+
+def test_check_reports_what_fix_moved_aside_with_its_size_and_the_root_command(user, seal):
+    """The moved-aside copies stayed forever: the check now reports each (info), with the `rm -rf` that
+    deletes it, marked safe; root runs it sealed and it removes the copy and nothing else."""
+    cache = seed_failure(user)
+    victim = seal.scratch / "victim"
+    victim.write_text("must stay")
+    assert fix_as(user, "--yes").returncode == 0
+    moved = next(cache.glob("wheels.pipdoctor-*"))
+    result = check_as(user)
+    assert result.returncode == 0, result.output  # info only: nothing is wrong with pip
+    found = result.finding("PD110")
+    assert found["severity"] == "info" and str(moved) in found["message"] + json.dumps(found["evidence"])
+    assert "kB" in found["message"]
+    fix = found["fixes"][0]
+    assert (fix["command"], fix["safe"]) == (f"sudo rm -rf -- {moved}", True)
+    done = sandbox.run(["sh", "-c", fix["command"].removeprefix("sudo ")], mount_setup=seal.setup)
+    assert done.returncode == 0, done.stdout.decode()
+    assert not moved.exists() and cache.is_dir() and victim.read_text() == "must stay"
+    assert "PD110" not in check_as(user).codes()
+
+
+def test_no_rm_rf_is_printed_for_a_moved_aside_copy_with_a_mount_below(user, seal):
+    """rm -rf reaches through a mount point: with one below a copy, no deletion command is shown; a symlink
+    named like a moved-aside cache is not pipdoctor's and is not reported at all."""
+    cache = seed_failure(user)
+    assert fix_as(user, "--yes").returncode == 0
+    moved = next(cache.glob("wheels.pipdoctor-*"))
+    inner = next(p for p in moved.rglob("*") if p.is_dir())
+    os.symlink(seal.scratch, cache.parent / "pip.pipdoctor-20990101T000000Z")
+    os.lchown(cache.parent / "pip.pipdoctor-20990101T000000Z", user.uid, user.gid)
+    result = check_as(user, mount_setup=f"mount -t tmpfs tmpfs {inner}")
+    found = result.finding("PD110")
+    assert found["paths"] == [str(moved)]
+    assert not [f for f in found["fixes"] if "rm -rf" in f["command"]], found["fixes"]
