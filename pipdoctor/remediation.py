@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix, Severity
 from pipdoctor.records import record
-from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, PIP_CACHE, REMOVE, REMOVE_TREE,
-                              Scope, gate, gate_all, shell_quote, unsafe_cache_root)
+from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, MOVED_ASIDE, PIP_CACHE, REMOVE,
+                              REMOVE_TREE, Scope, gate, gate_all, shell_quote, unsafe_cache_root)
 
 if TYPE_CHECKING:
     from pipdoctor.ownership import Facts
@@ -100,8 +100,9 @@ def _existing_dir(path: Optional[str], facts: Optional[Facts]) -> str:
     if described is not None:
         existing = described.existing
         return shell_quote(existing if described.is_dir else posixpath.dirname(existing))
-    if cache_root_of(path):
-        return shell_quote(cache_root_of(path))
+    root = cache_root_of(path)
+    if root:
+        return shell_quote(root)
     parent = posixpath.dirname(path)
     while "/pip-" in parent:
         parent = parent[:parent.index("/pip-")] or "/"
@@ -564,7 +565,7 @@ def _text(path):
 
 def cache_names_problem(names) -> Optional[str]:
     """Why a directory holding these top-level names does not look like pip's cache, or None."""
-    from pipdoctor.ownership import MOVED_ASIDE, PIP_WRITES
+    from pipdoctor.ownership import PIP_WRITES
 
     # What pip makes at the top of its cache; selfcheck.json and its lock before pip 20.0.
     unknown = sorted(n for n in names if n not in PIP_WRITES and not n.startswith("selfcheck")
@@ -583,8 +584,6 @@ def holds_cache(name: str):
 def holds_moved_cache(names) -> Optional[str]:
     """names_ok for undoing a whole-cache move: a pip cache (a move inside it), or the directory holding a
     cache moved aside whole (pip.pipdoctor-<stamp>); device, inode and the journal's records decide the rest."""
-    from pipdoctor.ownership import MOVED_ASIDE
-
     return None if any(MOVED_ASIDE in n for n in names) else cache_names_problem(names)
 
 
@@ -653,8 +652,6 @@ def _move_aside_step(code: str, targets, stamp: str, cures: tuple, why: str, rem
     """Rename targets in place (name.pipdoctor-<stamp>): undoable, and pip no longer sees them; `remove` is
     the command that deletes the moved copies for good, later (only when the gate finds it safe: an rm -rf
     reaches through a mount point below)."""
-    from pipdoctor.ownership import MOVED_ASIDE
-
     new = tuple(f"{t}{MOVED_ASIDE}{stamp}" for t in targets)
     command = " && ".join(f"mv -n -T -- {shell_quote(t)} {shell_quote(n)}" for t, n in zip(targets, new))
     moved = gate(Fix(command, why, True, tuple((MOVE, t) for t in targets)), scope)

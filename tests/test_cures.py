@@ -84,9 +84,9 @@ def test_read_only_cache_mount_is_the_root_cause_not_a_permission_to_chmod(user)
 
 
 def test_disk_full_cache_df_names_a_directory_that_exists(user, find_links):
-    """pip fails copying the built wheel into a full cache (`src -> dst`, dst in the cache, never made): the
-    `df` shown is of the nearest existing directory (not the half-written file), and it runs. (pip >= 25.3 copies inside the build
-    backend, whose error names no path.)"""
+    """pip fails copying the built wheel into a full cache (`src -> dst`, dst in the cache): the `df` shown is
+    of the nearest existing directory (not the half-written file), and it runs. (pip >= 25.3 copies inside the
+    build backend, whose error names no path.)"""
     venv = users_pip(user, "24.3.1")
     cache = cache_of(user)
     setup = (f"mount -t tmpfs -o size=256k,mode=0755,uid={user.uid},gid={user.gid} tmpfs {cache}\n"
