@@ -1328,9 +1328,9 @@ def installed_pip(environ: Mapping[str, str]) -> Optional[InstalledPip]:
     python = environ.get("PIPDOCTOR_PYTHON")
     command = python
     if not python:
-        import shutil
+        from pipdoctor.runner import users_pip_on_path
 
-        pip = shutil.which("pip", path=environ.get("PATH", os.defpath))
+        pip = users_pip_on_path(environ)
         if not pip:
             return None
         command = pip

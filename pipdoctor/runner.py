@@ -66,9 +66,8 @@ def pip_command(python: str | None, environ: Mapping[str, str],
         if not (os.path.isfile(python) and os.access(python, os.X_OK)):
             raise PipNotFound(f"{source}: not an executable file")
         return [python, "-m", "pip"]
-    # A missing PATH searches the same default as execvp(3) and the shell.
+    pip = users_pip_on_path(environ)
     own = _own_bin_dir(environ)
-    pip = _first_on_path("pip", environ.get("PATH", os.defpath), skip=own)
     if own is not None and _first_on_path("pip", environ.get("PATH", os.defpath)) != pip:
         if pip is None:
             raise PipNotFound(f"no pip on PATH but pipdoctor's own, in {own}; name the Python whose pip to "
@@ -76,6 +75,12 @@ def pip_command(python: str | None, environ: Mapping[str, str],
         if notice is not None:
             notice(f"pipdoctor: running {pip}, not pipdoctor's own pip in {own} (it is earlier on PATH)")
     return [pip] if pip else [sys.executable, "-m", "pip"]
+
+
+def users_pip_on_path(environ: Mapping[str, str]) -> str | None:
+    """The first `pip` on environ["PATH"] that is not pipdoctor's own: the one `pipdoctor install` runs and
+    `check` models. A missing PATH searches the same default as execvp(3) and the shell."""
+    return _first_on_path("pip", environ.get("PATH", os.defpath), skip=_own_bin_dir(environ))
 
 
 def _own_bin_dir(environ: Mapping[str, str]) -> str | None:
