@@ -25,6 +25,7 @@ CODES = (
     ("PD102", "cache-disabled", Severity.WARNING),
     ("PD303", "temp-dir-problem", Severity.ERROR),
     ("PD109", "cache-large", Severity.INFO),
+    ("PD110", "moved-aside-copies", Severity.INFO),
 )
 _NAME = {code: name for code, name, _ in CODES}
 _SEVERITY = {code: severity for code, _, severity in CODES}
@@ -137,11 +138,31 @@ def check(facts: CheckFacts) -> list[Finding]:
     findings += _cache_disabled(facts)
     findings += _temp(facts)
     findings += _large(facts)
+    findings += _moved_aside(facts)
     return order(findings)
 
 
 def order(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.severity.rank == 2, ORDER.get(f.code, 999)))
+
+
+# A run's findings that read "the user cannot write the cache": the log's guess at who is to blame.
+_OWNERSHIP_GUESSES = ("PD101", "PD102", "PD103", "PD104")
+# What an owner or mode change does (safety.py's ops): no cure on a read-only mount.
+_OWNER_CHANGES = ("chmod", "chown", "chown -R", "find -exec chown")
+
+
+def reconcile(from_log, live) -> tuple:
+    """A pip run's findings (root cause first) with the live check's read-only mount (PD106) put before an
+    ownership guess. pip reports a cache on a read-only mount as one it cannot write (check_path_owner's
+    os.access(W_OK) fails with EROFS, pip/_internal/utils/filesystem.py) and disables it: the log then reads
+    as PD102, whose chmod or chown cannot work. The mount is a fact; the guesses keep no chmod or chown."""
+    mount = [f for f in live if f.code == "PD106"]
+    if not mount or not from_log or from_log[0].code not in _OWNERSHIP_GUESSES:
+        return tuple(from_log)
+    rest = [f.but(fixes=tuple(x for x in f.fixes if not any(op in _OWNER_CHANGES for op, _ in x.touches or ())))
+            if f.code in _OWNERSHIP_GUESSES else f for f in from_log if f.code != "PD106"]
+    return (*mount, *rest)
 
 
 def _read_only(facts: CheckFacts) -> list[Finding]:
@@ -614,4 +635,38 @@ def _large(facts: CheckFacts) -> list[Finding]:
         why="Nothing is wrong; the cache only grows. Purging it costs one slower install per package.",
         paths=[facts.cache_path],
         evidence=[f"{walk.entries:,} entries, {size_text(walk.size)}"],
+    )]
+
+
+def _moved_aside(facts: CheckFacts) -> list[Finding]:
+    """What `pipdoctor fix` moved out of pip's sight and nobody deleted: it still takes its space, and when its
+    entries are root's only root can delete it. Beside the cache only in a directory the cache's owner owns
+    (there nobody else can have put it)."""
+    parent = facts.parent
+    parent_own = parent is not None and parent.owner is not None and parent.owner.uid == facts.cache_owner_uid
+    copies = [c for c in facts.moved_aside
+              if _under(c.path, facts.cache_path) or (parent_own and parent.existing == parent.path)]
+    if not copies:
+        return []
+    rows, shown = [], []
+    for copy in copies:
+        walk = copy.walk
+        entries = walk.entries if walk is not None else 0
+        size = walk.size if walk is not None else 0
+        foreign = copy.owner.uid != facts.cache_owner_uid or (walk is not None and walk.foreign_entries > 0)
+        rows.append((copy.path, foreign))
+        shown.append(f"{display_path(copy.path)}: owner {copy.owner.label}, {_count(entries, 'entry', 'entries')}"
+                     f" below it, {size_text(size)}")
+    total = sum(c.walk.size for c in copies if c.walk is not None)
+    return [_finding(
+        "PD110",
+        f"{_count(len(copies), 'copy', 'copies')} that `pipdoctor fix` moved out of pip's sight "
+        f"{'is' if len(copies) == 1 else 'are'} still there ({size_text(total)}): pip never reads "
+        f"{'it' if len(copies) == 1 else 'them'} again.",
+        why="A fix without root renames what the user cannot change (wheels.pipdoctor-<time>, or the whole cache: "
+            "pip.pipdoctor-<time>) so pip makes a fresh one; the copy stays until someone deletes it, and entries "
+            "owned by another user (root) can only be deleted by root.",
+        paths=[c.path for c in copies],
+        evidence=shown,
+        copies=tuple(rows),
     )]

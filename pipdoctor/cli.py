@@ -442,7 +442,7 @@ def watch_pip(pip_args: list[str], options: Options, environ):
         scanner = LogScanner(TRIGGERS)
 
     try:
-        command = runner.pip_command(options.python, environ)
+        command = runner.pip_command(options.python, environ, notice=lambda line: _tell(line + "\n"))
         run = runner.run_pip(command, pip_args, on_output=lambda data: scanner.feed(data), on_started=load_rules,
                              stdout_to_stderr=options.json)
     except runner.PipNotFound as error:

@@ -39,6 +39,7 @@ class RunDiagnosis:
 
 def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str], *, failed: bool) -> RunDiagnosis:
     """The log's findings with their fixes; when pip failed or a rule fired, the live check's too."""
+    from pipdoctor.checker import reconcile
     from pipdoctor.classifier import classify
     from pipdoctor.findings import has_problem
     from pipdoctor.ownership import Facts, collect_facts, pick_alternate_cache
@@ -53,7 +54,8 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
     live = _live_check(pip_args, environ) if failed or has_problem(found) else None
     # The live check's walk tells the safety gate what a chown -R of the log's paths would reach.
     scope = run_scope(facts, live.facts if live is not None and live.cache_path == facts.cache_dir else None)
-    return RunDiagnosis(tuple(suggest(f, facts, pip_args, scope) for f in found), live)
+    from_log = tuple(suggest(f, facts, pip_args, scope) for f in found)
+    return RunDiagnosis(reconcile(from_log, live.findings) if live is not None else from_log, live)
 
 
 def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> Optional["AccountReport"]:

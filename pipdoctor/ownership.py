@@ -8,6 +8,7 @@ import stat
 from typing import Mapping, Optional
 
 from pipdoctor.records import record
+from pipdoctor.safety import MOVED_ASIDE
 
 
 @record
@@ -185,9 +186,6 @@ _NO_LOGIN_SHELLS = ("nologin", "false", "sync", "halt", "shutdown")
 # Login shells of the uids pip runs as in sysadmin modes: UID_MIN from /etc/login.defs, Debian's default.
 _UID_MIN_DEFAULT = 1000
 _NOBODY = 65534
-# Top-level entries `pipdoctor fix` moved aside carry this in their name (wheels.pipdoctor-<stamp>): not pip's
-# any more, not walked; the plan (remediation) names them with it.
-MOVED_ASIDE = ".pipdoctor-"
 
 
 def display_path(path) -> str:
@@ -1125,6 +1123,42 @@ class CheckFacts:
     # Another account's passwd home that is the cache or holds it (PIP_CACHE_DIR=/home/bob as alice), or None:
     # no command for this account may touch it.
     other_home: Optional[str] = None
+    parent: Optional[DirFacts] = None  # the directory holding the cache root (a rename of the whole cache)
+    moved_aside: tuple = ()  # MovedAside copies `pipdoctor fix` left, in the cache and beside it
+
+
+@record
+class MovedAside:
+    """A copy `pipdoctor fix` moved out of pip's sight (wheels.pipdoctor-<stamp> in the cache, pip.pipdoctor-<stamp>
+    beside it): pip never reads it again, and when its entries are root's only root can delete it."""
+
+    path: str
+    owner: Owner
+    walk: Optional[CacheWalk]  # its entries, size and what an rm -rf would cross; None for a file
+
+
+def moved_aside_copies(cache: str, uid: int, groups) -> tuple:
+    """The moved-aside copies at the top of the cache and beside it (named after the cache), the first SAMPLES
+    by name; each walked like the cache (lstat only, never followed, mount points not entered). A symlink
+    with such a name is not pipdoctor's and is left out."""
+    parent, name = os.path.split(cache.rstrip("/"))
+    found = []
+    for where, wanted in ((cache, None), (parent or "/", name + MOVED_ASIDE)):
+        try:
+            names = os.listdir(where)
+        except OSError:
+            continue
+        for entry in names:
+            if (MOVED_ASIDE in entry) if wanted is None else entry.startswith(wanted):
+                found.append(os.path.join(where, entry))
+    copies = []
+    for path in sorted(found)[:SAMPLES]:
+        st, _ = _lstat(path)
+        if st is None or stat.S_ISLNK(st.st_mode):
+            continue
+        walked = walk_cache(path, uid, groups, check_modes=False) if stat.S_ISDIR(st.st_mode) else None
+        copies.append(MovedAside(path, owner_of(st), walked))
+    return tuple(copies)
 
 
 def sudo_keeps_home(account: Account, home: HomeFacts, launch: Optional[Launch]) -> bool:
@@ -1238,8 +1272,8 @@ def collect_check_facts(account: Account, cache_path: Optional[str], disabled: b
                 if inner.read_only and inner.mountpoint != mount.mountpoint:
                     mount = inner
                     break
-    scan = None
-    if walk and root.kind == "dir" and root.existing == real:
+    scan, aside = None, ()
+    if walk:
         if owner_uid == account.uid:
             scan_groups = account.groups
         else:
@@ -1248,12 +1282,16 @@ def collect_check_facts(account: Account, cache_path: Optional[str], disabled: b
                 scan_groups = os.getgrouplist(entry.pw_name, owner_gid) if entry else [owner_gid]
             except OSError:
                 scan_groups = [owner_gid]
-        scan = walk_cache(real, owner_uid, scan_groups, check_modes=owner_uid != 0)
+        if root.kind == "dir" and root.existing == real:
+            scan = walk_cache(real, owner_uid, scan_groups, check_modes=owner_uid != 0)
+        # Also when the cache itself was moved aside and pip has not made a new one yet.
+        aside = moved_aside_copies(real, owner_uid, scan_groups)
     nfs = bool(mount and mount.fstype and mount.fstype.startswith("nfs"))
+    parent = dir_facts(os.path.dirname(real), account) if real != "/" else None
     return CheckFacts(account, home, launch, real, configured if configured != real else None, False, source,
                       root, tuple(subdirs), pip_keeps_cache(root, account), mount, scan, temp,
                       alternate_cache_for(account, home, real), owner_uid, owner_gid, nfs, pip_version, pip_error,
-                      other_home_holding(real, owner_uid))
+                      other_home_holding(real, owner_uid), parent, aside)
 
 
 # --- which pip the user would run ----------------------------------------------------------------------
@@ -1290,9 +1328,9 @@ def installed_pip(environ: Mapping[str, str]) -> Optional[InstalledPip]:
     python = environ.get("PIPDOCTOR_PYTHON")
     command = python
     if not python:
-        import shutil
+        from pipdoctor.runner import users_pip_on_path
 
-        pip = shutil.which("pip", path=environ.get("PATH", os.defpath))
+        pip = users_pip_on_path(environ)
         if not pip:
             return None
         command = pip

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix, Severity
 from pipdoctor.records import record
-from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, PIP_CACHE, REMOVE, REMOVE_TREE,
-                              Scope, gate, gate_all, shell_quote, unsafe_cache_root)
+from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, MOVED_ASIDE, PIP_CACHE, REMOVE,
+                              REMOVE_TREE, Scope, gate, gate_all, shell_quote, unsafe_cache_root)
 
 if TYPE_CHECKING:
     from pipdoctor.ownership import Facts
@@ -27,7 +27,21 @@ def pip_line(pip_args: Optional[Sequence[str]], *extra: str, raw_tail: str = "")
     return " ".join(words + ([raw_tail] if raw_tail else []))
 
 
+def _manages_the_cache(pip_args) -> bool:
+    """pip's own `pip cache ...`: --no-cache-dir makes it fail ("pip cache commands can not function since
+    cache is disabled", pip/_internal/commands/cache.py) and --cache-dir points it at another, empty cache, so
+    neither is a retry of it."""
+    command = next((a for a in pip_args or () if not a.startswith("-")), None)
+    return command == "cache"
+
+
+def _retry_without_cache(pip_args, why: str) -> list[Fix]:
+    return [] if _manages_the_cache(pip_args) else [Fix(pip_line(pip_args, "--no-cache-dir"), why, True, ())]
+
+
 def _no_root_alternatives(facts: Optional[Facts], pip_args) -> list[Fix]:
+    if _manages_the_cache(pip_args):
+        return []
     alternate = facts.alternate_cache if facts is not None else None
     if alternate:
         fixes = [Fix(pip_line(pip_args, "--cache-dir", alternate),
@@ -71,6 +85,30 @@ def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args) -> list
     return fixes
 
 
+def _existing_dir(path: Optional[str], facts: Optional[Facts]) -> str:
+    """The shell word for the directory a `df` of `path` must name: pip names the file it failed to write,
+    which never came to exist (nor, often, its directory). The nearest existing directory the live facts
+    found; from a log alone, the cache root, or the dir above pip's temp dirs (`pip-<kind>-XXXX`,
+    pip/_internal/utils/temp_dir.py), which pip deleted when it stopped; no path: the temp dir it built in."""
+    import posixpath
+
+    from pipdoctor.pathkinds import cache_root_of
+
+    if not path:
+        return '"${TMPDIR:-/tmp}"'
+    described = facts.paths.get(path) if facts is not None else None
+    if described is not None:
+        existing = described.existing
+        return shell_quote(existing if described.is_dir else posixpath.dirname(existing))
+    root = cache_root_of(path)
+    if root:
+        return shell_quote(root)
+    parent = posixpath.dirname(path)
+    while "/pip-" in parent:
+        parent = parent[:parent.index("/pip-")] or "/"
+    return shell_quote(parent)
+
+
 def _fresh_venv(pip_args) -> Fix:
     return Fix(f"python3 -m venv .venv && .venv/{pip_line(pip_args).replace('pip ', 'bin/pip ', 1)}",
                "Install into a virtual environment you own instead (not --user, not sudo).", True, ())
@@ -96,10 +134,10 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
                                 f"{facts.identity.uid}:{facts.identity.gid} {shell_quote(home)}",
                                 "Create the missing HOME for this user.", True, ((MKDIR, home), (CHOWN, home))))
     elif code == "PD105":
-        target = shell_quote(first) if first else "."
+        target = _existing_dir(first, facts)
         fixes = [Fix(f"df -h {target} && df -i {target}", "See which filesystem is full (space or inodes).", True,
                      ()),
-                 Fix(pip_line(pip_args, "--no-cache-dir"), "Retry without writing to the cache.", True, ())]
+                 *_retry_without_cache(pip_args, "Retry without writing to the cache.")]
     elif code == "PD106":
         fixes = _no_root_alternatives(facts, pip_args) if first and cache_root_of(first) else [_fresh_venv(pip_args)]
     elif code == "PD107":
@@ -114,7 +152,7 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
                          else ((ADMIN, ""),))]
         else:
             fixes = [Fix("pip cache list", "Find the damaged wheel among the cached ones.", True, ())]
-        fixes.append(Fix(pip_line(pip_args, "--no-cache-dir"), "Retry once without the cache.", True, ()))
+        fixes += _retry_without_cache(pip_args, "Retry once without the cache.")
     elif code == "PD108":
         cache = facts.cache_dir if facts is not None else None
         fixes = [Fix(f"pip cache remove {shell_quote(name)}", f"Rebuild {name} on the next install.", True,
@@ -260,6 +298,10 @@ def check_scope(facts) -> Scope:
     home = facts.home
     if home.path and home.exists and home.owner is not None:
         known.setdefault(home.path, ("dir" if home.is_dir else "file", home.owner.uid))
+    parent = facts.parent
+    if parent is not None and parent.existing == parent.path and parent.owner is not None:
+        known.setdefault(parent.path, (parent.kind, parent.owner.uid))
+    aside = {c.path: c.walk.mount_points for c in facts.moved_aside if c.walk is not None}
     # HOME is another account's home (HOME=/home/bob as alice), unless that account is whose files the cache
     # should hold (root under sudo with the invoking user's HOME).
     borrowed = home.home_of and home.owner is not None and home.owner.uid != facts.cache_owner_uid
@@ -270,7 +312,7 @@ def check_scope(facts) -> Scope:
         facts.launch.sudo_user if facts.launch is not None else None)
     return Scope(facts.cache_path, root.kind if root is not None and root.existing == facts.cache_path else "missing",
                  facts.cache_owner_uid, facts.cache_owner_gid, user, (home.path, account.passwd_home), others,
-                 known, walk, _sudo(facts), tuple(_cache_args(facts)))
+                 known, walk, _sudo(facts), tuple(_cache_args(facts)), aside)
 
 
 def run_scope(facts: Optional[Facts], check=None) -> Optional[Scope]:
@@ -357,7 +399,8 @@ def suggest_check(finding: Finding, facts) -> Finding:
                                  "creates the directory.", False, ((MOVE, path),)))
         fixes += _check_alternatives(facts)
     elif code == "PD105":
-        target = shell_quote(data.get("mountpoint") or facts.cache_path or ".")
+        mount = facts.mount
+        target = shell_quote(data.get("mountpoint") or (mount.path if mount is not None else None) or "/")
         fixes.append(Fix(f"df -h {target} && df -i {target}", "See what fills the filesystem (space or inodes).",
                          True, ()))
         if facts.walk is not None and facts.walk.size:
@@ -433,6 +476,13 @@ def suggest_check(finding: Finding, facts) -> Finding:
         fixes.append(Fix(pip_line(["cache", "purge", *_cache_args(facts)]),
                          "Empty the cache; the next installs download and build again.", True,
                          ((PIP_CACHE, facts.cache_path),)))
+    elif code == "PD110":
+        for path, foreign in data.get("copies", ()):
+            fixes.append(Fix(f"{sudo if foreign else _as_user(facts)}rm -rf -- {shell_quote(path)}",
+                             f"Delete {path} for good (pip does not use it; undoing that fix is no longer possible "
+                             "once it is gone)." + (" Its entries are not the user's: this needs root."
+                                                    if foreign else ""), True, ((REMOVE_TREE, path),)))
+        return finding.but(fixes=gate_all(fixes, check_scope(facts)))
     if code in _CONTAINER_CODES and container_home(facts):
         fixes = _container_fixes(facts) + fixes
     return finding.but(fixes=gate_all(fixes, check_scope(facts), _check_alternatives(facts)))
@@ -515,7 +565,7 @@ def _text(path):
 
 def cache_names_problem(names) -> Optional[str]:
     """Why a directory holding these top-level names does not look like pip's cache, or None."""
-    from pipdoctor.ownership import MOVED_ASIDE, PIP_WRITES
+    from pipdoctor.ownership import PIP_WRITES
 
     # What pip makes at the top of its cache; selfcheck.json and its lock before pip 20.0.
     unknown = sorted(n for n in names if n not in PIP_WRITES and not n.startswith("selfcheck")
@@ -524,6 +574,17 @@ def cache_names_problem(names) -> Optional[str]:
         shown = ", ".join(_text(n) for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
         return f"the cache dir holds {shown}, which pip does not make: it does not look like pip's cache"
     return None
+
+
+def holds_cache(name: str):
+    """names_ok for the directory holding a cache that is moved aside whole: it must still hold it."""
+    return lambda names: None if name in names else f"the directory no longer holds {name}: nothing was changed"
+
+
+def holds_moved_cache(names) -> Optional[str]:
+    """names_ok for undoing a whole-cache move: a pip cache (a move inside it), or the directory holding a
+    cache moved aside whole (pip.pipdoctor-<stamp>); device, inode and the journal's records decide the rest."""
+    return None if any(MOVED_ASIDE in n for n in names) else cache_names_problem(names)
 
 
 def _after(lead: str, sentence: str) -> str:
@@ -565,6 +626,20 @@ def _user_can_rename(facts) -> bool:
     return root.owner is not None and root.owner.uid == facts.account.uid and root.writable
 
 
+def _user_can_rename_cache(facts) -> bool:
+    """The cache root is another's (root's, after `sudo pip`) but the directory holding it is the user's own
+    and writable (~/.cache): renaming the whole cache aside needs no root (rename(2) needs write permission on
+    the directory, not on the entry; sticky bits do not bind a directory's owner)."""
+    root, parent = facts.root, facts.parent
+    if root is None or root.kind != "dir" or root.existing != facts.cache_path or parent is None:
+        return False
+    mine = facts.account.uid
+    return (root.owner is not None and root.owner.uid != mine and parent.kind == "dir"
+            and parent.existing == parent.path and parent.owner is not None and parent.owner.uid == mine
+            and parent.writable and unsafe_cache_root(parent.path, (facts.home.path, facts.account.passwd_home))
+            is None)
+
+
 def _move_aside_targets(facts) -> list:
     """Top-level entries of the cache (wheels, http-v2, ...) holding foreign entries, when the user can rename
     them; pip makes them again."""
@@ -577,8 +652,6 @@ def _move_aside_step(code: str, targets, stamp: str, cures: tuple, why: str, rem
     """Rename targets in place (name.pipdoctor-<stamp>): undoable, and pip no longer sees them; `remove` is
     the command that deletes the moved copies for good, later (only when the gate finds it safe: an rm -rf
     reaches through a mount point below)."""
-    from pipdoctor.ownership import MOVED_ASIDE
-
     new = tuple(f"{t}{MOVED_ASIDE}{stamp}" for t in targets)
     command = " && ".join(f"mv -n -T -- {shell_quote(t)} {shell_quote(n)}" for t, n in zip(targets, new))
     moved = gate(Fix(command, why, True, tuple((MOVE, t) for t in targets)), scope)
@@ -667,10 +740,15 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
                     "PD103", targets, stamp, cures, "No root needed: move the subtrees holding foreign entries "
                     "aside, inside the cache (a rename in a directory you own); pip makes them again on its next "
                     "run. Their contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
+            elif _user_can_rename_cache(facts):
+                steps.append(_move_aside_step(
+                    "PD103", (cache,), stamp, cures, "No root needed: move the whole cache aside (a rename in "
+                    f"{facts.parent.path}, a directory you own); pip makes a fresh one on its next run. Its "
+                    "contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
             else:
                 steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args,
                                              "Without root nothing in this cache can be moved (the cache dir "
-                                             "itself is not yours)."))
+                                             "itself is not yours, nor the dir holding it)."))
     unwritable = by_code.get("PD104")
     if steps and steps[0].kind == "none" and unwritable is not None and foreign.facts.get("blockers"):
         # The same flag, ACL or mount that stops chown stops the write: one explanation cures both.
@@ -703,7 +781,11 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             steps.append(Step("none", code, by_code[code].fixes[0].command if by_code[code].fixes else "", False,
                               f"No change: {why}.", (), (code,)))
             steps.append(_alternate_step(facts, code, (code,), persist, pip_args, "Meanwhile:"))
+    # With the whole cache moved aside, nothing in it needs moving too (apply renames the root alone).
+    whole = any(step.kind == "rename" and step.targets == (cache,) for step in steps)
     for finding in log_findings:
+        if finding.code == "PD107" and whole:
+            continue
         if finding.code == "PD107" and finding.paths and cache and not refused:
             entry = finding.paths[0]
             inside = entry.startswith(cache.rstrip("/") + "/wheels/") and "/../" not in entry

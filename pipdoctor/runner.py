@@ -50,9 +50,11 @@ class PipRun:
         self.lost = lost
 
 
-def pip_command(python: str | None, environ: Mapping[str, str]) -> list[str]:
+def pip_command(python: str | None, environ: Mapping[str, str],
+                notice: Callable[[str], None] | None = None) -> list[str]:
     """The pip the user would get: --python PATH / PIPDOCTOR_PYTHON -> [PATH, "-m", "pip"];
-    else the first `pip` on environ["PATH"] -> [that path]; else [sys.executable, "-m", "pip"]."""
+    else the first `pip` on environ["PATH"] that is not pipdoctor's own -> [that path];
+    else [sys.executable, "-m", "pip"]. `notice` hears, in one line, that pipdoctor's own pip was passed over."""
     if python:
         source = f"--python {python}"
     else:
@@ -64,18 +66,54 @@ def pip_command(python: str | None, environ: Mapping[str, str]) -> list[str]:
         if not (os.path.isfile(python) and os.access(python, os.X_OK)):
             raise PipNotFound(f"{source}: not an executable file")
         return [python, "-m", "pip"]
-    # A missing PATH searches the same default as execvp(3) and the shell.
-    pip = _first_on_path("pip", environ.get("PATH", os.defpath))
+    pip = users_pip_on_path(environ)
+    own = _own_bin_dir(environ)
+    if own is not None and _first_on_path("pip", environ.get("PATH", os.defpath)) != pip:
+        if pip is None:
+            raise PipNotFound(f"no pip on PATH but pipdoctor's own, in {own}; name the Python whose pip to "
+                              "run with --python PATH")
+        if notice is not None:
+            notice(f"pipdoctor: running {pip}, not pipdoctor's own pip in {own} (it is earlier on PATH)")
     return [pip] if pip else [sys.executable, "-m", "pip"]
 
 
-def _first_on_path(name: str, path: str) -> str | None:
-    """shutil.which(name, path=path) on POSIX, without importing shutil (bz2, lzma, fnmatch: 4 ms)."""
+def users_pip_on_path(environ: Mapping[str, str]) -> str | None:
+    """The first `pip` on environ["PATH"] that is not pipdoctor's own: the one `pipdoctor install` runs and
+    `check` models. A missing PATH searches the same default as execvp(3) and the shell."""
+    return _first_on_path("pip", environ.get("PATH", os.defpath), skip=_own_bin_dir(environ))
+
+
+def _own_bin_dir(environ: Mapping[str, str]) -> str | None:
+    """The bin dir of the venv pipdoctor runs from (README: `~/.pipdoctor/bin` on PATH), or None: its pip
+    would install into pipdoctor's own venv. Not when pipdoctor runs from the system Python (its bin dir is
+    everyone's) nor from the venv the user activated (VIRTUAL_ENV: that pip is the one they mean)."""
+    if sys.prefix == sys.base_prefix:
+        return None
+    active = environ.get("VIRTUAL_ENV")
+    if active and os.path.realpath(active) == os.path.realpath(sys.prefix):
+        return None
+    return os.path.join(sys.prefix, "bin")
+
+
+def _first_on_path(name: str, path: str, skip: str | None = None) -> str | None:
+    """shutil.which(name, path=path) on POSIX, without importing shutil (bz2, lzma, fnmatch: 4 ms), passing
+    over the directory `skip` (the same directory by device and inode, however PATH spells it)."""
+    skipped = _identity(skip) if skip else None
     for directory in path.split(os.pathsep):
         candidate = os.path.join(directory, name)
         if os.path.exists(candidate) and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            if skipped is not None and _identity(directory or ".") == skipped:
+                continue
             return candidate
     return None
+
+
+def _identity(directory: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def run_pip(

@@ -97,6 +97,7 @@ class Scope:
     walk: object = None  # ownership.CacheWalk, None when the cache was not walked
     sudo: str = "sudo "  # the prefix of root's commands here ("" in a root shell)
     fix_args: tuple = ()  # what `pipdoctor fix` needs to find this cache (--cache-dir when not the default)
+    aside: Mapping = None  # path -> mount points below it, for the moved-aside copies the check walked
 
 
 def forbidden(path: str, scope: Scope) -> Optional[str]:
@@ -134,6 +135,40 @@ def _in_cache(path: str, scope: Scope) -> bool:
         scope.cache or "", scope.homes) is None and root_owner in (None, 0, scope.uid)
 
 
+# Top-level entries `pipdoctor fix` moved aside carry this in their name (wheels.pipdoctor-<stamp>, and the
+# whole cache: pip.pipdoctor-<stamp>): not pip's any more; the walk skips them, the check reports them.
+MOVED_ASIDE = ".pipdoctor-"
+
+
+def _parent_is_users(scope: Scope) -> bool:
+    """The directory holding the cache is the account's own (and no system dir or HOME): a rename in it, or
+    a copy named after the cache beside it, is the account's doing, not another's."""
+    parent = posixpath.dirname(_norm(scope.cache or "/"))
+    kind, owner = scope.known.get(parent, (None, None))
+    return kind == "dir" and owner == scope.uid and unsafe_cache_root(parent, scope.homes) is None
+
+
+def _moved_aside(path: str, scope: Scope) -> bool:
+    """path is a copy `pipdoctor fix` moved aside: at the top of a curable cache, or beside it, named after it,
+    in a directory the account owns."""
+    cache = _norm(scope.cache or "")
+    norm, parent = _norm(path), posixpath.dirname(_norm(path))
+    if not cache or MOVED_ASIDE not in posixpath.basename(norm):
+        return False
+    if parent == cache:
+        return _in_cache(path, scope)
+    return norm.startswith(cache + MOVED_ASIDE) and "/" not in norm[len(cache):] and _parent_is_users(scope)
+
+
+def _remove_moved_aside(path: str, scope: Scope) -> str:
+    """rm -rf of a moved-aside copy: what it holds was walked (safe without a mount point below, never printed
+    with one); one not made yet (the plan's own rename) holds what the cache or its entry holds now."""
+    mounts = (scope.aside or {}).get(_norm(path))
+    if mounts is not None:
+        return SAFE if mounts == 0 else DROP
+    return SAFE if scope.walk is not None and not scope.walk.mount_points else REVIEW
+
+
 def judge(op: str, path: str, scope: Scope) -> str:
     """SAFE, REVIEW or DROP for one change a command makes."""
     if op == ADMIN:
@@ -163,10 +198,14 @@ def judge(op: str, path: str, scope: Scope) -> str:
     if op == MOVE:  # a rename within the same directory
         if _in_cache(path, scope) and _norm(path) != _norm(scope.cache or ""):
             return SAFE  # whoever owns the entry: its name changes, inside the cache, and nothing else
+        if _in_cache(path, scope) and _parent_is_users(scope):
+            return SAFE  # the whole cache, renamed in the account's own directory: only its name changes
         in_home = any(under(path, h) and _norm(path) != _norm(h) for h in scope.homes if h)
         return REVIEW if in_home and owner == scope.uid else DROP
     if op == REMOVE:
         return SAFE if _in_cache(path, scope) and _norm(path) != _norm(scope.cache) else DROP
+    if op == REMOVE_TREE and _moved_aside(path, scope):
+        return _remove_moved_aside(path, scope)
     if op in (REMOVE_TREE, PIP_CACHE):
         if not _in_cache(path, scope):
             return DROP if op == REMOVE_TREE else REVIEW

@@ -378,3 +378,24 @@ def test_a_symlink_swapped_in_after_the_report_steers_no_chmod(seal, user, victi
     before = _state(advice.watch)
     advice.run_printed(chmod)
     assert _state(advice.watch) == before
+
+
+def test_planted_moved_aside_copies_with_links_out_and_a_device(seal, user, victim):
+    """Copies named as `fix` names what it moves aside (in the cache and beside it, where the user may plant
+    anything): a hard link and a symlink to a file outside and a device node in them. The check reports
+    them with an rm -rf marked safe; run as root, it deletes the copies' own names and nothing outside."""
+    cache = new_user_cache(user)
+    beside = cache.parent / "pip.pipdoctor-20250101T000000Z"
+    inside = cache / "wheels.pipdoctor-20250101T000000Z"
+    for copy in (beside, inside):
+        (copy / "ab").mkdir(parents=True)
+        os.link(victim, copy / "ab" / "shadow-link")
+        os.symlink(victim, copy / "ab" / "shadow-symlink")
+        os.mknod(copy / "ab" / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        sandbox.chown_tree(copy, 0, 0)
+    advice = Advice(seal, user)
+    docs = advice.documents()
+    commands = advice.assert_safe_commands_stay_inside(docs)
+    assert f"sudo rm -rf -- {beside}" in commands and f"sudo rm -rf -- {inside}" in commands
+    assert not beside.exists() and not inside.exists()
+    assert victim.read_text().startswith("root:") and os.lstat(victim).st_uid == 0

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -65,7 +66,9 @@ def test_json_reports_both_runs(user, links):
     fix = doc["fix"]
     assert fix["plan"]["steps"][0]["kind"] == "rename"
     assert fix["retry"]["pip"]["exit_code"] == 0
-    assert fix["after"]["findings"] == []
+    # nothing wrong after it; the copy moved aside is reported (PD110, info) until root deletes it
+    assert [(f["code"], f["paths"]) for f in fix["after"]["findings"]] == [
+        ("PD110", fix["plan"]["steps"][0]["new_names"])]
 
 
 def test_a_failure_pip_does_not_blame_on_the_cache_gets_no_cure_and_no_second_run(user, links):
@@ -98,26 +101,23 @@ def test_a_journal_that_cannot_be_kept_changes_nothing_and_keeps_pips_status(use
     assert not [p for p in os.listdir(cache) if ".pipdoctor-" in p]
 
 
-def test_whole_cache_root_owned_uses_the_alternate_cache(user, links):
+def test_whole_cache_root_owned_is_moved_aside_and_the_retry_caches_afresh(user, links):
+    """The whole ~/.cache/pip is root's, in a ~/.cache the user owns: install --fix renames the cache aside
+    (no root), and pip's next run makes and fills a fresh cache of the user's own."""
     cache = new_user_cache(user)
     sandbox.chown_tree(cache, 0, 0)
-    # pip's user config must count: a real config location instead of the test default (/dev/null)
-    env = sandbox.pip_env(HOME=user.home, PIP_CONFIG_FILE=None, XDG_CONFIG_HOME=user.home / ".config")
-    run = _install(user, links, "--fix", "--yes", "--persist", env=env)
-    err = run.stderr.decode()
-    assert run.returncode == 0, err
-    fresh = user.home / ".cache" / "pip-fresh"
-    assert f"pip config --user set global.cache-dir {fresh}" in err
-    assert os.stat(cache).st_uid == 0  # nothing of root's was touched
-    later = _install(user, links, name="pdlater", env=env)
+    run = _install(user, links, "--fix", "--yes", json_mode=True)
+    assert run.returncode == 0, run.stderr.decode()
+    fix = json.loads(run.stdout)["fix"]
+    [step] = fix["plan"]["steps"]
+    assert (step["kind"], step["targets"], step["needs_root"]) == ("rename", [str(cache)], False)
+    moved = Path(step["new_names"][0])
+    assert os.stat(moved).st_uid == 0 and not cache.exists()  # root's copy untouched, aside
+    assert fix["retry"] is None  # pip succeeded without its cache (it disabled it): nothing to run again
+    later = _install(user, links, name="pdlater")
     assert later.returncode == 0, later.stderr.decode()
-    assert [w.name for w in wheels_in(fresh / "wheels") if w.name.startswith("pdlater-")]
-    # the one-off form (no --persist): the failed-run retry would use --cache-dir; a dry `fix` shows it
-    plan = sandbox.run_as(user, [pipdoctor_bin(), "fix", "--dry-run", "--json"], env=with_pip(sandbox.pip_env(
-        HOME=user.home)), separate_stderr=True)
-    steps = json.loads(plan.stdout)["plan"]["steps"]
-    assert steps[0]["kind"] == "alternate-cache" and steps[0]["retry_args"] == ["--cache-dir", str(fresh)]
-
+    assert [w for w in wheels_in(cache / "wheels") if w.name.startswith("pdlater-")]
+    assert os.stat(cache).st_uid == user.uid
 
 
 def test_corrupt_cached_wheel_is_set_aside_alone_and_the_retry_rebuilds_it(user, links):

@@ -696,3 +696,31 @@ def test_a_pip_that_cannot_run_is_pip_not_found(tmp_path, problem):
     status, stdout, stderr, result = run_piped(tmp_path, [], command=[str(pip)])
     reason = "No such file or directory" if problem == "missing" else "Permission denied"
     assert (status, result["error"]) == (2, f"cannot run {pip}: {reason}")
+
+
+def test_pipdoctors_own_pip_first_on_path_is_passed_over(tmp_path):
+    """README puts ~/.pipdoctor/bin on PATH: its pip is pipdoctor's own, and `pipdoctor install` must run the
+    user's pip (the next on PATH), saying so once on stderr, not install into pipdoctor's own venv."""
+    import sandbox
+
+    target = sandbox.copy_venv(sandbox.pip_venv(sandbox.PIP_VERSIONS[-1]), tmp_path / "users-venv")
+    users_bin = tmp_path / "bin"
+    users_bin.mkdir()
+    executable(users_bin / "pip", f'#!/bin/sh\nexec {target}/bin/python -m pip "$@"\n')
+    own_bin = Path(sys.prefix) / "bin"
+    assert (own_bin / "pip").exists()
+    env = sandbox.pip_env(HOME=str(tmp_path), PATH=f"{own_bin}:{users_bin}:{sandbox.PATH}")
+    done = sandbox.run([PYTHON, "-m", "pipdoctor", "install", "--no-index", "--find-links", sandbox.wheelhouse(),
+                        "colorama"], env=env, separate_stderr=True)
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    assert list(target.glob("lib/python*/site-packages/colorama/__init__.py")), done.stdout.decode()
+    assert done.stderr.decode().splitlines()[0] == (f"pipdoctor: running {users_bin}/pip, not pipdoctor's own pip "
+                                                    f"in {own_bin} (it is earlier on PATH)")
+
+
+def test_only_pipdoctors_own_pip_on_path_is_an_error_not_its_venv(tmp_path):
+    own_bin = Path(sys.prefix) / "bin"
+    with pytest.raises(PipNotFound, match="no pip on PATH but pipdoctor's own"):
+        pip_command(None, {"PATH": f"{own_bin}:{tmp_path}"})
+    activated = {"PATH": f"{own_bin}:{tmp_path}", "VIRTUAL_ENV": sys.prefix}
+    assert pip_command(None, activated) == [f"{own_bin}/pip"]  # the venv the user activated: its pip is meant

@@ -8,7 +8,7 @@ import subprocess
 from pipdoctor import checker
 from pipdoctor.findings import Fix
 from pipdoctor.ownership import CacheWalk, HomeFacts, Owner, Subtree
-from pipdoctor.remediation import make_plan, suggest_check
+from pipdoctor.remediation import check_scope, make_plan, suggest_check
 from pipdoctor.safety import CHMOD, CHOWN, CHOWN_TREE, MOVE, gate, shell_quote
 from tests.test_check_pure import CACHE, ROOT, _dir, _facts
 
@@ -139,3 +139,45 @@ def test_a_pip_runs_advice_passes_the_same_gate():
     assert unknown.command == "sudo pipdoctor fix --user alice" and unknown.safe
     alone = suggest(finding, log_facts, args).fixes  # explain: a log from anywhere
     assert [f.safe for f in alone if "chown" in f.command] == [False]
+
+
+# --- the whole cache moved aside, and the copies fix leaves ------------------------------------------------
+
+def _root_owned_cache(parent_owner=None):
+    from tests.test_check_pure import ALICE
+
+    return _facts(walk=_walk(), root=_dir(CACHE, ROOT),
+                  parent=_dir("/home/alice/.cache", parent_owner or ALICE))
+
+
+def _user_plan(facts):
+    findings = [suggest_check(f, facts) for f in checker.check(facts)]
+    return make_plan(facts, findings, as_root=False, stamp=STAMP, root_names=["wheels"])
+
+
+def test_a_root_owned_cache_in_the_users_own_dir_is_renamed_there_without_root():
+    [step] = _user_plan(_root_owned_cache()).steps
+    moved = f"{CACHE}.pipdoctor-{STAMP}"
+    assert (step.kind, step.targets, step.new_names, step.safe) == ("rename", (CACHE,), (moved,), True)
+    assert step.command == f"mv -n -T -- {CACHE} {moved}" and step.later == f"sudo rm -rf -- {moved}"
+
+
+def test_no_rename_of_the_cache_in_a_dir_that_is_not_the_users():
+    facts = _root_owned_cache(parent_owner=ROOT)
+    assert [s.kind for s in _user_plan(facts).steps] == ["alternate-cache"]
+    assert gate(Fix(f"mv -n -T -- {CACHE} x", "", True, ((MOVE, CACHE),)), check_scope(facts)) is None
+
+
+def test_moved_aside_copies_get_an_rm_rf_only_without_a_mount_below():
+    from pipdoctor.ownership import MovedAside
+
+    beside, inside = f"{CACHE}.pipdoctor-{STAMP}", f"{CACHE}/wheels.pipdoctor-{STAMP}"
+    copies = (MovedAside(beside, ROOT, _walk()), MovedAside(inside, ROOT, _walk(mounts=1)))
+    facts = _facts(walk=_walk(), parent=_dir("/home/alice/.cache"), moved_aside=copies)
+    [found] = [f for f in checker.check(facts) if f.code == "PD110"]
+    assert found.severity.value == "info" and found.paths == (beside, inside)
+    fixes = suggest_check(found, facts).fixes
+    assert [(f.command, f.safe) for f in fixes] == [(f"sudo rm -rf -- {beside}", True)]
+    # beside a cache in a dir another account owns, a copy may be that account's doing: not reported
+    elsewhere = facts._replace(parent=_dir("/home/alice/.cache", ROOT), moved_aside=copies[:1])
+    assert "PD110" not in [f.code for f in checker.check(elsewhere)]

@@ -424,11 +424,19 @@ def apply_plan(plan, *, store: Optional[Store], environ: Mapping[str, str],
                pip_command: Optional[list] = None) -> Outcome:
     """Carry out the plan's changes: the filesystem ones through the journal, then pip's own commands
     (`pip cache remove`, `pip config --user set`) with the user's pip."""
-    from pipdoctor.remediation import cache_names_problem
+    from pipdoctor.remediation import cache_names_problem, holds_cache
 
     changes = []
+    root = plan.cache_root
     for step in plan.steps:
-        if step.kind == "chown":
+        if step.kind == "rename" and step.targets == (plan.cache_root,):
+            # The whole cache, renamed in the directory holding it (the user's own): journaled there, so undo
+            # finds the copy by device and inode below that directory.
+            if len([s for s in plan.steps if s.kind in ("chown", "rename")]) != 1:
+                raise RepairError("a plan that moves the whole cache aside changes nothing else in it")
+            root, name = os.path.split(plan.cache_root.rstrip("/"))
+            changes.append(Change("rename", name, new_name=os.path.basename(step.new_names[0])))
+        elif step.kind == "chown":
             changes += [Change("chown", _inside(plan.cache_root, t), step.uid, step.gid) for t in step.targets]
         elif step.kind == "rename":
             for target, new in zip(step.targets, step.new_names):
@@ -439,8 +447,9 @@ def apply_plan(plan, *, store: Optional[Store], environ: Mapping[str, str],
     if changes:
         if store is None:
             raise RepairError("no place for the journal (HOME and XDG_DATA_HOME are unset); nothing was changed")
-        outcome = apply_changes(plan.cache_root, changes, store=store, stamp=plan.stamp, owner_uid=plan.uid,
-                                owner_gid=plan.gid, owner_name=plan.user, names_ok=cache_names_problem,
+        names_ok = cache_names_problem if root == plan.cache_root else holds_cache(changes[0].rel)
+        outcome = apply_changes(root, changes, store=store, stamp=plan.stamp, owner_uid=plan.uid,
+                                owner_gid=plan.gid, owner_name=plan.user, names_ok=names_ok,
                                 extra_header={"steps": [s.kind for s in plan.steps if s.changes_files]})
     for step in plan.steps:
         argv = step.pip_argv  # what the plan showed, run with the user's pip
