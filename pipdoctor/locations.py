@@ -100,20 +100,19 @@ class _Rules:
 
 
 def _version_tuple(version: Union[str, Sequence[int], None]) -> Tuple[int, ...]:
-    """Version string or tuple -> comparable tuple: "24.1b1" is (24, 1); None is the newest known."""
+    """Version string or tuple -> its release numbers: "24.1b1" and "24.1+deb12u1" are (24, 1), None and a
+    version PEP 440 cannot read are the newest known. A pre-release already carries its release's code
+    (pip's rules change in the first beta), so only the release numbers count (packaging.version)."""
     if version is None:
         return LATEST_KNOWN_PIP
     if not isinstance(version, str):
         return tuple(version)
-    parts = []
-    for piece in version.split("."):
-        digits = piece[: len(piece) - len(piece.lstrip("0123456789"))]
-        if not digits:
-            break
-        parts.append(int(digits))
-        if digits != piece:
-            break
-    return tuple(parts) or LATEST_KNOWN_PIP
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return LATEST_KNOWN_PIP
 
 
 def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:

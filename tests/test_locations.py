@@ -549,6 +549,8 @@ def test_input_errors_are_usage_errors_that_name_their_source():
 @pytest.mark.parametrize("version, expected", [
     ("23.2.1", (23, 2, 1)), ("24.1b1", (24, 1)), ("26.0.dev0", (26, 0)), ((25, 2), (25, 2)),
     (None, locations.LATEST_KNOWN_PIP),
+    # PEP 440 spellings a hand-made parser misread: a leading "v", an epoch, a local version
+    ("v24.0", (24, 0)), ("1!24.0", (24, 0)), ("23.0.1+deb12u1", (23, 0, 1)), ("garbage", locations.LATEST_KNOWN_PIP),
 ])
 def test_pip_version_parsing(version, expected):
     assert locations._version_tuple(version) == expected
