@@ -10,6 +10,7 @@ import sys
 from typing import Callable, Collection, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from pipdoctor.errors import UsageError
+from pipdoctor.pipoptions import value_problem
 from pipdoctor.records import record
 
 # Citations below name pip's files under pip/_internal/ (pip 23.2.1 unless a version is given) and the
@@ -97,6 +98,7 @@ class _Rules:
     files_by_path: bool  # a file read at two levels counts once, at its first (lowest) level
     per_file_items: bool  # empty values and no-cache-dir checks are per file, not per merged key
     normalized_option_names: bool  # cache_dir and cache-dir in one section are the same option (duplicate)
+    version: Tuple[int, ...] = LATEST_KNOWN_PIP  # which options pip's parsers have (pipoptions)
 
 
 def _version_tuple(version: Union[str, Sequence[int], None]) -> Tuple[int, ...]:
@@ -137,6 +139,7 @@ def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:
         per_file_items=(25, 2) <= v < (26, 0),
         # pip 26.3 configuration.py _RawConfigParser.optionxform = _normalize_name
         normalized_option_names=v >= (26, 3),
+        version=v,
     )
 
 
@@ -400,7 +403,7 @@ def _normalize_name(name: str) -> str:
 
 
 def _parse_config(path: str, data: bytes, encoding: Optional[str], rules: _Rules) -> list:
-    """configuration.py _construct_parser + _load_file: one file's cache settings, or pip's load error."""
+    """configuration.py _construct_parser + _load_file: one file's settings, or pip's load error."""
     import configparser  # only when a config file exists (its import and regexes: ~1.5 ms of a check)
 
     if encoding is None:
@@ -424,8 +427,6 @@ def _parse_config(path: str, data: bytes, encoding: Optional[str], rules: _Rules
     for section in parser.sections():  # parser.items(section) includes [DEFAULT]'s keys
         for name, value in parser.items(section):
             key = _normalize_name(name)
-            if key not in ("cache-dir", "no-cache-dir"):
-                continue
             # the name as the file spells it (lower-cased; pip 26.3 normalizes it) and the section holding it
             written_in = "DEFAULT" if defaults.get(name) == value else section
             settings.append(_Setting(section, key, value, f"config file {path} [{written_in}] {name}"))
@@ -454,13 +455,12 @@ def _parse_problem(error) -> str:
 
 
 def _environ_settings(environ: Mapping[str, str]) -> list:
-    """configuration.py get_environ_vars: PIP_<NAME> for every option, in the environment's order."""
+    """configuration.py get_environ_vars: PIP_<NAME> for every option, in the environment's order
+    (ENV_NAMES_IGNORED: PIP_VERSION and PIP_HELP are not options)."""
     settings = []
     for name, value in environ.items():
-        if name.startswith("PIP_"):
-            key = _normalize_name(name[4:])
-            if key in ("cache-dir", "no-cache-dir"):
-                settings.append(_Setting(":env:", key, value, name))
+        if name.startswith("PIP_") and name[4:].lower() not in ("version", "help"):
+            settings.append(_Setting(":env:", _normalize_name(name[4:]), value, name))
     return settings
 
 
@@ -482,11 +482,20 @@ def _ordered_settings(
     by_path: dict = {}
     for config, settings in parsed:
         by_path[config.path] = settings  # read twice (PIP_CONFIG_FILE=/etc/pip.conf): keeps its first place
+    if rules.files_by_path:
+        # pip 25.2 configuration.py _dictionary: retval.update(self._config[variant]) over dicts keyed by file
+        # name, and the PIP_* variables are kept under the name ":env:" (_load_environment_vars): a config
+        # file named ":env:" (PIP_CONFIG_FILE=:env:, relative) is replaced by the variables, so it counts
+        # for nothing, although it exists (and so the user's files are skipped).
+        by_path.pop(":env:", None)
     files = list(by_path.values()) if rules.files_by_path else [settings for _, settings in parsed]
     if rules.per_file_items:
         # pip 25.2 configuration.py keeps values per file, and every file's non-empty value is applied in
-        # turn: an empty value no longer hides a lower file's value, and each no-cache-dir is checked.
-        items = [s for settings in [*files, env_settings] for s in settings if s.value]
+        # turn: an empty value no longer hides a lower file's value, and each no-cache-dir is checked. Within
+        # one file (and among the PIP_* variables) _normalized_keys fills one dict, so of two spellings of a
+        # key (cache-dir, cache_dir; PIP_CACHE_DIR, PIP_cache_dir) the last one wins, before empty values go
+        # (cli/parser.py _get_ordered_configuration_items: "ignore empty values").
+        items = [s for settings in [*files, env_settings] for s in _last_spelling(settings) if s.value]
     else:
         # configuration.py _dictionary merges the files key by key (later wins) before empty values are
         # dropped: an empty value in a higher file hides a lower file's value.
@@ -498,6 +507,14 @@ def _ordered_settings(
     return [s for name in order for s in items if s.section == name]
 
 
+def _last_spelling(settings: Sequence[_Setting]) -> list:
+    """One file's settings as a dict keyed by section and key would hold them: the first place, the last value."""
+    kept: dict = {}
+    for setting in settings:
+        kept[(setting.section, setting.key)] = setting
+    return list(kept.values())
+
+
 def _strtobool(value: str, show: bool) -> None:
     # utils/misc.py strtobool, whose ValueError message pip prints (with the value only when `show`: a
     # variable's value is the caller's own, a file's is not repeated)
@@ -505,8 +522,10 @@ def _strtobool(value: str, show: bool) -> None:
         raise ValueError(f"invalid truth value {value!r}" if show else "invalid truth value")
 
 
-def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[str, str]):
-    """cli/parser.py _update_defaults + get_default_values: the cache_dir default after config and env.
+def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[str, str], command: Optional[str]):
+    """cli/parser.py _update_defaults + get_default_values: the cache_dir default after config and env,
+    for the parser of `command` (None: the main parser). A value another option of that parser cannot
+    take stops pip (exit status 2 or 3) before any cache is used: PipInputError, as pip would meet it.
 
     Returns (value, source, written): value False means the cache is off, else the path (expanduser'd like
     pip); written is the value as given of the no-cache-dir setting that turned it off (else None).
@@ -517,6 +536,10 @@ def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[
         if setting.key == "cache-dir":
             # check_default -> _path_option_check expands "~" once, get_default_values once more
             value, source = ctx.expanduser(ctx.expanduser(setting.value)), setting.source
+        elif setting.key != "no-cache-dir":
+            problem = value_problem(setting.key, setting.value, command, ctx.rules.version, show=setting.section == ":env:")
+            if problem is not None:
+                raise PipInputError(problem, setting.source)
         else:
             try:
                 _strtobool(setting.value, show=setting.section == ":env:")  # cmdoptions.py _handle_no_cache_dir
@@ -624,7 +647,7 @@ def _decide(
     def settings_of(chosen):
         return [(f, parsed[id(f)]) for f in chosen if f.data is not None]
 
-    _apply_settings(_ordered_settings(settings_of(main_files), env_settings, None, rules), ctx, default)
+    _apply_settings(_ordered_settings(settings_of(main_files), env_settings, None, rules), ctx, default, None)
     unusable = tuple((f.path, f.problem) for f in main_files if f.problem is not None)
     command, cmd_args = _split_command(pip_args)
 
@@ -632,7 +655,7 @@ def _decide(
     isolated = "--isolated" in cmd_args
     cmd_files = _files_read(files, isolated=isolated, devnull=devnull)
     settings = _ordered_settings(settings_of(cmd_files), [] if isolated else env_settings, command, rules)
-    value, source, written = _apply_settings(settings, ctx, default)
+    value, source, written = _apply_settings(settings, ctx, default, command)
     cli, _ = _cli_settings(cmd_args, stop_at_positional=False)
     for name, given in cli:
         # optparse: later options win; --cache-dir's type "path" expands "~" (_path_option_check)
