@@ -238,10 +238,13 @@ class _Context:
         else:
             expanded = self.expanduser(tilde_path)
         if expanded.startswith("~"):
+            # "HOME" alone: there is no home at all (HOME unset or empty, no passwd entry); else HOME is set to
+            # a value that is itself a "~" path (HOME=~), which expanduser cannot expand either.
+            home = self.environ.get("HOME") or ""
             raise PipInputError(
                 f"could not determine the home directory for {tilde_path!r}, set HOME or an absolute XDG "
                 f"variable (pip needs it for {what})",
-                "HOME",
+                f"HOME={home}" if home else "HOME",
             )
         return expanded
 
