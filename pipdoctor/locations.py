@@ -39,6 +39,7 @@ _SHORTEST_PREFIX = {"--cache-dir": 4, "--no-cache-dir": 7}
 # Sources, as CacheLocation.source spells them.
 CLI_CACHE_DIR = "--cache-dir"
 CLI_NO_CACHE_DIR = "--no-cache-dir"
+CLI_PYTHON = "--python"
 XDG_CACHE_HOME = "XDG_CACHE_HOME"
 PLATFORM_DEFAULT = "platform default"
 
@@ -61,6 +62,9 @@ class CacheLocation:
     # ((path, why), ...): config files pip would read that pipdoctor did not (not regular files, too large);
     # the location is decided without them
     unusable: Tuple[Tuple[str, str], ...] = ()
+    # (value, source) of --python / PIP_PYTHON / python = (pip >= 22.3): pip runs itself again under that
+    # interpreter, whose sys.prefix holds the site config; resolve_cache_location follows it (None: no such)
+    python: Optional[Tuple[str, str]] = None
 
 
 class PipInputError(UsageError):
@@ -510,6 +514,22 @@ def _ordered_settings(
     return [s for name in order for s in items if s.section == name]
 
 
+def _python_option(settings: Sequence[_Setting], general_args: Sequence[Tuple[str, Optional[str]]], ctx: _Context):
+    """cli/main_parser.py parse_command (pip >= 22.3): the main parser's --python, from [global] python,
+    PIP_PYTHON (later wins) and the options before the command; pip re-runs itself under that interpreter
+    unless _PIP_RUNNING_IN_SUBPROCESS is set (as in the pip it runs). (value, source) or None."""
+    if ctx.rules.version < (22, 3) or "_PIP_RUNNING_IN_SUBPROCESS" in ctx.environ:
+        return None
+    found = None
+    for setting in settings:
+        if setting.key == "python":
+            found = (setting.value, setting.source)
+    for name, value in general_args:
+        if name == CLI_PYTHON:
+            found = (value, CLI_PYTHON)
+    return found if found and found[0] else None  # `if general_options.python`: "" is no interpreter
+
+
 def _last_spelling(settings: Sequence[_Setting]) -> list:
     """One file's settings as a dict keyed by section and key would hold them: the first place, the last value."""
     kept: dict = {}
@@ -571,7 +591,7 @@ def _match_long(opt: str) -> Optional[str]:
 
 
 def _cli_settings(args: Sequence[str], stop_at_positional: bool) -> Tuple[list, int]:
-    """optparse's walk over args: the cache options given, in order, and where parsing stopped.
+    """optparse's walk over args: the cache options (and --python) given, in order, and where parsing stopped.
 
     Options that are not general options are taken as flags: only a value spelled like a cache option
     could be misread that way (`-r --cache-dir`), and pip would reject most such lines anyway.
@@ -595,8 +615,8 @@ def _cli_settings(args: Sequence[str], stop_at_positional: bool) -> Tuple[list, 
                     raise PipInputError(f"{name} option requires 1 argument", name)
                 else:
                     return settings, index + 1
-                if name == CLI_CACHE_DIR:
-                    settings.append((CLI_CACHE_DIR, value))
+                if name in (CLI_CACHE_DIR, CLI_PYTHON):
+                    settings.append((name, value))
             elif name == CLI_NO_CACHE_DIR:
                 if has_value:
                     raise PipInputError(f"{name} option does not take a value", name)
@@ -608,16 +628,17 @@ def _cli_settings(args: Sequence[str], stop_at_positional: bool) -> Tuple[list, 
     return settings, index
 
 
-def _split_command(pip_args: Sequence[str]) -> Tuple[Optional[str], list]:
-    """cli/main_parser.py parse_command: the command name, and its args (the general options included)."""
-    _, stop = _cli_settings(pip_args, stop_at_positional=True)
+def _split_command(pip_args: Sequence[str]) -> Tuple[Optional[str], list, list]:
+    """cli/main_parser.py parse_command: the command name, its args (the general options included), and the
+    options the main parser took (those before the command)."""
+    general, stop = _cli_settings(pip_args, stop_at_positional=True)
     rest = list(pip_args[stop:])
     if not rest:
-        return None, list(pip_args)
+        return None, list(pip_args), general
     command = rest[0]
     cmd_args = list(pip_args)
     cmd_args.remove(command)  # the first equal argument, as pip does: cmd_args.remove(cmd_name)
-    return command, cmd_args
+    return command, cmd_args, general
 
 
 # --- putting it together ---------------------------------------------------------------------------------
@@ -650,9 +671,11 @@ def _decide(
     def settings_of(chosen):
         return [(f, parsed[id(f)]) for f in chosen if f.data is not None]
 
-    _apply_settings(_ordered_settings(settings_of(main_files), env_settings, None, rules), ctx, default, None)
+    main_settings = _ordered_settings(settings_of(main_files), env_settings, None, rules)
+    _apply_settings(main_settings, ctx, default, None)
     unusable = tuple((f.path, f.problem) for f in main_files if f.problem is not None)
-    command, cmd_args = _split_command(pip_args)
+    command, cmd_args, general = _split_command(pip_args)
+    python = _python_option(main_settings, general, ctx)
 
     # Second pass, the command's parser: cli/main.py create_command(isolated=("--isolated" in cmd_args)).
     isolated = "--isolated" in cmd_args
@@ -661,12 +684,14 @@ def _decide(
     value, source, written = _apply_settings(settings, ctx, default, command)
     cli, _ = _cli_settings(cmd_args, stop_at_positional=False)
     for name, given in cli:
+        if name == CLI_PYTHON:
+            continue
         # optparse: later options win; --cache-dir's type "path" expands "~" (_path_option_check)
         value, source, written = (ctx.expanduser(given) if name == CLI_CACHE_DIR else False), name, None
     existing = tuple(f.path for f in cmd_files if f.data is not None)
 
     if not value:  # base_command.py: `if options.cache_dir:` (False, or an empty --cache-dir "")
-        return CacheLocation(None, True, source, existing, None, written, unusable), None
+        return CacheLocation(None, True, source, existing, None, written, unusable, python), None
     value = ctx.expanduser(value)
     if "\0" in value:  # normalize_path -> os.path.realpath: "ValueError: embedded null byte", a traceback
         raise PipInputError("the cache dir holds a NUL byte (ValueError: embedded null byte)", source)
@@ -676,7 +701,7 @@ def _decide(
     # base_command.py: normalize_path(cache_dir): expanduser, realpath (abspath here), normcase
     raw = ctx.path.join(cwd or "", value)
     path = ctx.path.normcase(ctx.path.normpath(raw))
-    return CacheLocation(path, False, source, existing, path, None, unusable), raw
+    return CacheLocation(path, False, source, existing, path, None, unusable, python), raw
 
 
 def decide_cache_location(
@@ -749,6 +774,29 @@ class _PasswdHomes(Mapping):
         return len(pwd.getpwall())
 
 
+def identify_python_interpreter(python: str) -> Optional[str]:
+    """cli/main_parser.py identify_python_interpreter (pip 22.3 to 26.3): an existing file as it is, a directory
+    as a virtual environment (bin/python, Scripts/python.exe), else None. Existence is looked up with this
+    process's rights (root's for another account), like pip's os.path.exists; nothing is opened."""
+    if os.path.exists(python):
+        if not os.path.isdir(python):
+            return python
+        for exe in ("bin/python", "Scripts/python.exe"):
+            if os.path.exists(os.path.join(python, exe)):
+                return os.path.join(python, exe)
+    return None
+
+
+def interpreter_prefix(python: str) -> str:
+    """The sys.prefix an interpreter will have, without running it (site.py venv): the dir holding
+    pyvenv.cfg next to the executable or one above it, else two levels above the resolved executable."""
+    here = os.path.dirname(os.path.abspath(python))
+    for candidate in (here, os.path.dirname(here)):
+        if os.path.isfile(os.path.join(candidate, "pyvenv.cfg")):
+            return candidate
+    return os.path.dirname(os.path.dirname(os.path.realpath(python)))
+
+
 def resolve_cache_location(
     pip_args: Sequence[str],
     environ: Mapping[str, str],
@@ -787,21 +835,33 @@ def resolve_cache_location(
         probe = macos_user_data_dir(environ, home=home, pip_version=pip_version)
         if os.path.isdir(os.path.join(cwd or "", probe)):
             existing_dirs.add(probe)
-    candidates = candidate_config_files(environ, platform=platform, home=home, site_prefix=site_prefix,
-                                        pip_version=pip_version, existing_dirs=existing_dirs,
-                                        user_homes=user_homes)
-    devnull = "nul" if _is_windows(platform) else "/dev/null"
-    skip_all = any(kind == "env" and path == devnull for kind, path in candidates)
-    # pip checks os.path.exists(fname) relative to its working directory ("" never exists; in a deleted
-    # directory a relative name exists nowhere, as the reader finds); all in one read, one child for root
-    wanted = [os.path.join(cwd or "", path) for _, path in candidates if path and not skip_all]
-    read = iter(read_files(wanted))
-    files = []
-    for kind, path in candidates:
-        found = next(read) if path and not skip_all else None
-        files.append(ConfigFile(kind, path, found.data if found else None, found.problem if found else None))
-    location, raw = _decide(pip_args, environ, files, platform=platform, cwd=cwd, home=home,
-                            pip_version=pip_version, encoding=encoding, user_homes=user_homes)
+    def decide_with(environ: Mapping[str, str], site_prefix: str):
+        candidates = candidate_config_files(environ, platform=platform, home=home, site_prefix=site_prefix,
+                                            pip_version=pip_version, existing_dirs=existing_dirs,
+                                            user_homes=user_homes)
+        devnull = "nul" if _is_windows(platform) else "/dev/null"
+        skip_all = any(kind == "env" and path == devnull for kind, path in candidates)
+        # pip checks os.path.exists(fname) relative to its working directory ("" never exists; in a deleted
+        # directory a relative name exists nowhere, as the reader finds); all in one read, one child for root
+        wanted = [os.path.join(cwd or "", path) for _, path in candidates if path and not skip_all]
+        read = iter(read_files(wanted))
+        files = []
+        for kind, path in candidates:
+            found = next(read) if path and not skip_all else None
+            files.append(ConfigFile(kind, path, found.data if found else None, found.problem if found else None))
+        return _decide(pip_args, environ, files, platform=platform, cwd=cwd, home=home,
+                       pip_version=pip_version, encoding=encoding, user_homes=user_homes)
+
+    location, raw = decide_with(environ, site_prefix)
+    if location.python is not None and on_this_os:
+        # cli/main_parser.py parse_command: pip runs `<interpreter> <this pip>` with the same argv and
+        # _PIP_RUNNING_IN_SUBPROCESS=1; that pip reads the config files again, the site one from the other
+        # interpreter's sys.prefix (not this one's), and decides the cache there.
+        value, source = location.python
+        interpreter = identify_python_interpreter(os.path.join(cwd or "", value))
+        if interpreter is None:
+            raise PipInputError(f"Could not locate Python interpreter {value}", source)
+        location, raw = decide_with({**environ, "_PIP_RUNNING_IN_SUBPROCESS": "1"}, interpreter_prefix(interpreter))
     if raw is not None and on_this_os:
         # utils/misc.py normalize_path: os.path.realpath, so a symlinked cache is reported as its target
         location = location._replace(path=os.path.normcase(os.path.realpath(raw)))

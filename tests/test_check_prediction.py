@@ -80,3 +80,18 @@ def test_a_cache_root_fix_refuses_is_not_walked(user):
     assert result.account["cache"]["not_reached"] is None
     assert str(victim) not in result.output.decode()
     assert_pip_agrees(result, runner_as(user), env)
+
+
+def test_pip_python_moves_the_site_config(user):
+    """pip >= 22.3 runs itself again under PIP_PYTHON, and reads the site pip.conf of that interpreter's prefix;
+    check read the site config of the pip it found."""
+    other = user.home / "other"
+    (other / "bin").mkdir(parents=True)
+    (other / "bin" / "python").symlink_to(sandbox.READABLE_PYTHON)
+    (other / "pyvenv.cfg").write_text(f"home = {sandbox.READABLE_PYTHON.parent}\n")
+    (other / "pip.conf").write_text(f"[global]\ncache-dir = {user.home / 'other-cache'}\n")
+    sandbox.chown_tree(other, user.uid, user.gid)
+    env = _env(user, PIP_PYTHON=other, PIP_CONFIG_FILE=user.home / "absent.conf")
+    result = check_as(user, env=env)
+    assert result.account["cache"]["path"] == str(user.home / "other-cache"), result.output
+    assert_pip_agrees(result, runner_as(user), env)

@@ -56,6 +56,7 @@ class Scenario:
     pips: str = "venv"  # "all": pip versions disagree here, so run all four (CORE ones: .venv's and newest)
     not_owned: tuple = ()  # dirs (relative to {tmp}) to chown to OTHER_UID, for NOT_OWNED
     site_config: Optional[str] = None  # a pip.conf in sys.prefix: runs pip with a fresh venv's Python
+    other_python: Optional[str] = None  # a pip.conf in the prefix of another venv, {tmp}/other (for --python)
 
 
 CFG = "{tmp}/pip.conf"
@@ -236,6 +237,14 @@ SCENARIOS = [
     # pip 25.2: the variables are kept under the file name ":env:", which replaces a config file of that name
     Scenario("config-file-named-env", {"PIP_CONFIG_FILE": ":env:"}, pips="all",
              files={"cwd/:env:": glob("cache-dir = {tmp}/e"), USER_CFG: glob("cache-dir = {tmp}/u")}),
+    # pip >= 22.3 runs itself again under --python / PIP_PYTHON / python =, whose prefix holds the site config
+    Scenario("env-python-other-site-config", {**NO_CFG, "PIP_PYTHON": "{tmp}/other"}, pips="all",
+             other_python=glob("cache-dir = {tmp}/other-site")),
+    Scenario("cli-python-other-site-config", NO_CFG, args=("--python", "{tmp}/other/bin/python", *CACHE_DIR),
+             other_python=glob("cache-dir = {tmp}/other-site"), path="{tmp}/other-site"),
+    Scenario("config-python-other-site-config", WITH_CFG, files=cfg(glob("python = {tmp}/other")),
+             other_python=glob("cache-dir = {tmp}/other-site"), path="{tmp}/other-site"),
+    Scenario("env-python-missing", {"PIP_PYTHON": "{tmp}/nope"}, pips="all"),
     Scenario("config-file-also-global-file",
              {"PIP_CONFIG_FILE": "{tmp}/d1/pip/pip.conf", "XDG_CONFIG_DIRS": "{tmp}/d1"},
              site_config=glob("cache-dir = {tmp}/site"), pips="all",
@@ -298,6 +307,15 @@ def pips() -> dict:
     return found
 
 
+def _bare_venv(venv: Path, pip_conf: str) -> Path:
+    """A venv without pip is a fresh sys.prefix (pyvenv.cfg next to bin/), with this site pip.conf."""
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sandbox.READABLE_PYTHON)
+    (venv / "pyvenv.cfg").write_text(f"home = {sandbox.READABLE_PYTHON.parent}\n")
+    (venv / "pip.conf").write_text(pip_conf)
+    return venv
+
+
 def _run(scenario: Scenario, pip: Pip, base: Path) -> Outcome:
     tmp = base / f"{scenario.id}-{pip.label}"
     for sub in ("home", "cwd"):
@@ -317,13 +335,10 @@ def _run(scenario: Scenario, pip: Pip, base: Path) -> Outcome:
             env[name] = fill(value, tmp)
     argv, prefix = [pip.python, "-m", "pip"], pip.prefix
     if scenario.site_config is not None:
-        # A venv without pip is a fresh sys.prefix (pyvenv.cfg next to bin/); run this pip's package in it.
-        venv = tmp / "venv"
-        (venv / "bin").mkdir(parents=True)
-        (venv / "bin" / "python").symlink_to(sandbox.READABLE_PYTHON)
-        (venv / "pyvenv.cfg").write_text(f"home = {sandbox.READABLE_PYTHON.parent}\n")
-        (venv / "pip.conf").write_text(fill(scenario.site_config, tmp))
+        venv = _bare_venv(tmp / "venv", fill(scenario.site_config, tmp))
         argv, prefix = [str(venv / "bin" / "python"), pip.package], str(venv)
+    if scenario.other_python is not None:
+        _bare_venv(tmp / "other", fill(scenario.other_python, tmp))
     args = [fill(a, tmp) for a in scenario.args]
     proc = subprocess.run(argv + args, env=env, cwd=tmp / "cwd", stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
@@ -365,7 +380,7 @@ def test_matches_real_pip(scenario, role, outcomes, pips):
     said = outcome.output.strip()
     context = f"{outcome.pip.label} said (exit {outcome.returncode}):\n{said}\nwe said: {ours!r}"
     last = said.splitlines()[-1] if said else ""
-    if outcome.returncode in (2, 3) or "Traceback" in said:
+    if outcome.returncode in (2, 3) or "Traceback" in said or "Could not locate Python interpreter" in said:
         assert isinstance(ours, PipInputError), context  # pip refused its input before touching a cache
         return
     assert isinstance(ours, CacheLocation), context
