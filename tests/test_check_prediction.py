@@ -4,6 +4,8 @@ pip refuses, HOME=~, --isolated, a cache root fix refuses, --python. Each check 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +97,23 @@ def test_pip_python_moves_the_site_config(user):
     result = check_as(user, env=env)
     assert result.account["cache"]["path"] == str(user.home / "other-cache"), result.output
     assert_pip_agrees(result, runner_as(user), env)
+
+
+def test_pip_installed_with_user_is_the_pip_that_runs(user):
+    """`pip install --user pip` over the distribution's pip: Python imports the user site's pip first, and its
+    rules decide (here pip 26.3 ignores a relative XDG_CACHE_HOME; Debian's pip 23.0.1 would use it); check took
+    the version of the distribution's pip."""
+    system = "/usr/bin/python3"
+    if not list(Path("/usr/lib/python3/dist-packages").glob("pip-*.dist-info")):
+        pytest.skip("no distribution pip in /usr/lib/python3/dist-packages")
+    wheel = sandbox.wheel_file("pip", PIP_VERSION)
+    copy = user.home / wheel.name
+    shutil.copy(wheel, copy)
+    base = _env(user)
+    installed = sandbox.run_as(user, [system, "-m", "pip", "install", "--quiet", "--user", "--break-system-packages",
+                                      "--no-index", "--no-deps", str(copy)], env=base)
+    assert installed.returncode == 0, installed.stdout
+    env = {**base, "PIPDOCTOR_PYTHON": system, "XDG_CACHE_HOME": "rel"}
+    result = check_as(user, env=env, cwd=user.home)
+    assert result.account["cache"]["path"] == str(user.home / ".cache" / "pip"), result.output
+    assert_pip_agrees(result, runner_as(user), env, cwd=user.home, python=system)
