@@ -859,8 +859,9 @@ def resolve_cache_location(
         # interpreter's sys.prefix (not this one's), and decides the cache there.
         value, source = location.python
         interpreter = identify_python_interpreter(os.path.join(cwd or "", value))
-        if interpreter is None:
-            raise PipInputError(f"Could not locate Python interpreter {value}", source)
+        if interpreter is None:  # a file's value is not repeated (as for every other setting of a file)
+            shown = "named there" if source.startswith("config file ") else value
+            raise PipInputError(f"Could not locate Python interpreter {shown}", source)
         location, raw = decide_with({**environ, "_PIP_RUNNING_IN_SUBPROCESS": "1"}, interpreter_prefix(interpreter))
     if raw is not None and on_this_os:
         # utils/misc.py normalize_path: os.path.realpath, so a symlinked cache is reported as its target

@@ -90,6 +90,7 @@ SCENARIOS = [
     Scenario("home-unset", {"HOME": None}, source="platform default"),
     Scenario("home-empty", {"HOME": ""}, pips="all"),
     Scenario("home-relative", {"HOME": "rel-home"}, path="{cwd}/rel-home/.cache/pip"),
+    Scenario("home-tilde", {"HOME": "~"}, pips="all"),
     Scenario("env-cache-dir", {"PIP_CACHE_DIR": "{tmp}/env"}, source="PIP_CACHE_DIR", path="{tmp}/env"),
     Scenario("env-cache-dir-empty", {"PIP_CACHE_DIR": ""}, source="platform default",
              path="{home}/.cache/pip"),
@@ -551,6 +552,10 @@ def test_home_unset_falls_back_to_passwd_entry_then_to_relative_tilde():
     with pytest.raises(PipInputError) as raised:  # platformdirs 4.12 (pip 26.3) _expand_user
         decide(["install"], {}, home=None, pip_version="26.3")
     assert raised.value.source == "HOME"
+    with pytest.raises(PipInputError) as raised:  # HOME=~ is set, to a value expanduser cannot expand either
+        decide(["install"], {"HOME": "~"}, home="/home/pw", pip_version="26.3")
+    assert raised.value.source == "HOME=~"
+    assert decide(["install"], {"HOME": "~"}, pip_version="25.3").path == "/cwd/~/.cache/pip"
     assert decide(["install"], {"XDG_CACHE_HOME": "/x", "XDG_CONFIG_HOME": "/y"}, home=None).path == "/x/pip"
 
 
