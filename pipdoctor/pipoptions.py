@@ -10,10 +10,13 @@ from typing import Optional, Tuple
 #   count: strtobool or int, not negative, else self.error(...) -> exit 2
 #   append: val.split(), each word through check_default -> optparse check_value
 #   everything else: check_default -> optparse check_value (int, float, choice), else sys.exit(3)
-# Options of type "string" / "path" take any value; callbacks (--no-binary, ...) are not modelled here but
-# --no-cache-dir (locations). Names the parser does not have are ignored ("if option is None: continue").
+# Options of type "string" / "path" take any value; of the callbacks, those below and --no-cache-dir
+# (locations) are modelled, not the others (--no-binary, --group, ...). Names the parser does not have are ignored ("if option is None: continue").
 BOOL, COUNT, INT, FLOAT = "bool", "count", "int", "float"
 CHOICE, CHOICES = "choice", "choices"  # store one choice; append: every word a choice
+# callbacks (cli/cmdoptions.py) that refuse a value: _handle_no_use_pep517 any value, _handle_python_version
+# one that is not 1 to 3 integer parts, _handle_config_settings one without "=" (each: parser.error, exit 2)
+NO_VALUE, PYTHON_VERSION, KEY_VALUE = "no value", "python version", "key=value"
 
 _ALWAYS = ((0,), None)
 
@@ -80,6 +83,9 @@ _OPTIONS = (
     ("progress-bar", CHOICE, ("off", "on", "ascii", "pretty", "emoji", "raw", "auto"), _ALWAYS, False),
     ("root-user-action", CHOICE, ("warn", "ignore"), _since(22, 1), False),
     ("upgrade-strategy", CHOICE, ("only-if-needed", "eager"), _ALWAYS, False),
+    ("no-use-pep517", NO_VALUE, (), ((0,), (25, 3)), False),  # gone from pip 25.3 (legacy setup.py installs)
+    ("python-version", PYTHON_VERSION, (), _ALWAYS, False),
+    ("config-settings", KEY_VALUE, (), _since(22, 1), False),
 )
 _BY_NAME = {row[0]: row for row in _OPTIONS}
 
@@ -125,6 +131,19 @@ def value_problem(name: str, value: str, command: Optional[str], version: Tuple[
             return (f"{shown}is not a valid value for {name} option, please specify a boolean value like "
                     "yes/no, true/false or 1/0 instead")
         return None
+    if kind == NO_VALUE:  # "A value was passed for --no-use-pep517, probably using either the PIP_NO_USE_PEP517..."
+        return f"a value was passed for --{name}; use the use-pep517 option instead"
+    if kind == PYTHON_VERSION:  # cmdoptions.py _convert_python_version
+        parts = value.split(".")
+        if len(parts) > 3:
+            return f"invalid --{name}: at most three version parts are allowed"
+        try:
+            [int(part) for part in parts]  # as pip converts them: " 3" and "-1" pass, "" and "x" do not
+        except ValueError:
+            return f"invalid --{name}: each version part must be an integer"
+        return None
+    if kind == KEY_VALUE:
+        return None if "=" in value else f"arguments to --{name} must be of the form KEY=VAL"
     if kind == COUNT:
         try:
             count = int(_truth(value))

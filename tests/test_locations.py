@@ -229,6 +229,11 @@ SCENARIOS = [
              files=cfg(glob("progress-bar = garbage"))),
     Scenario("config-install-option-bad-for-install", WITH_CFG, args=("install",), pips="all",
              files=cfg(glob("progress-bar = garbage"))),
+    # (pip 25.3 dropped --no-use-pep517: its `pip install` then gets as far as naming a cache not its own)
+    Scenario("env-no-use-pep517-any-value", {"PIP_NO_USE_PEP517": "1", "PIP_CACHE_DIR": "{tmp}/theirs"},
+             args=("install",), not_owned=("theirs",), pips="all"),
+    Scenario("env-python-version-not-a-version", {"PIP_PYTHON_VERSION": "3.x"}, args=("install",)),
+    Scenario("env-config-settings-without-equals", {"PIP_CONFIG_SETTINGS": "foo"}, args=("install",)),
     Scenario("config-bad-value-hidden-by-higher-file", {**WITH_CFG, "XDG_CONFIG_DIRS": "{tmp}/d1"},
              files={"d1/pip/pip.conf": glob("timeout = abc"), **cfg(glob("timeout = 5"))}, pips="all"),
     # pip 25.2 to 25.x: one dict per file, so of two spellings of a key the last wins before empty values go

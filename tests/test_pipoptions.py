@@ -16,6 +16,8 @@ _DUMP = """
 import json
 from pip._internal.cli.main_parser import create_main_parser
 from pip._internal.commands import create_command
+CALLBACKS = {"_handle_no_use_pep517": "no value", "_handle_python_version": "python version",
+             "_handle_config_settings": "key=value"}
 def checked(parser):
     out = {}
     for o in parser._get_all_options():
@@ -27,6 +29,8 @@ def checked(parser):
             kind = o.type
         elif o.type == "choice":
             kind = "choices" if o.action == "append" else "choice"
+        elif o.action == "callback" and o.callback.__name__ in CALLBACKS:
+            kind = CALLBACKS[o.callback.__name__]
         else:
             continue
         for name in o._long_opts:
