@@ -217,8 +217,8 @@ SCENARIOS = [
              files=cfg(glob("cache-dir = {tmp}/env")), path="{tmp}/env"),
     # Another option's value pip cannot take stops pip (cli/parser.py _update_defaults: exit 2 or 3);
     # the cache's own parser ignores options it does not have.
-    Scenario("env-timeout-not-a-number", {"PIP_TIMEOUT": "abc"}, pips="all"),
-    Scenario("env-isolated-not-a-boolean", {"PIP_ISOLATED": "garbage"}, pips="all"),
+    Scenario("env-timeout-not-a-number", {"PIP_TIMEOUT": "abc"}),
+    Scenario("env-isolated-not-a-boolean", {"PIP_ISOLATED": "garbage"}),
     Scenario("env-verbose-negative", {"PIP_VERBOSE": "-1"}),
     Scenario("env-retries-octal-rules", {"PIP_RETRIES": "09"}),
     Scenario("env-resume-retries-only-from-25-1", {"PIP_RESUME_RETRIES": "x"}, pips="all"),
@@ -227,7 +227,7 @@ SCENARIOS = [
              files=cfg(ini("install", "timeout = abc"))),
     Scenario("config-install-option-not-in-cache-parser", WITH_CFG, source="platform default",
              files=cfg(glob("progress-bar = garbage"))),
-    Scenario("config-install-option-bad-for-install", WITH_CFG, args=("install",), pips="all",
+    Scenario("config-install-option-bad-for-install", WITH_CFG, args=("install",),
              files=cfg(glob("progress-bar = garbage"))),
     # (pip 25.3 dropped --no-use-pep517: its `pip install` then gets as far as naming a cache not its own)
     Scenario("env-no-use-pep517-any-value", {"PIP_NO_USE_PEP517": "1", "PIP_CACHE_DIR": "{tmp}/theirs"},
@@ -263,7 +263,8 @@ CORE = {"default", "xdg-cache-home", "home-unset", "env-cache-dir", "cli-cache-d
         "config-install-section-for-install", "config-file-devnull", "config-file-present-user-skipped",
         "user-config-xdg-config-home", "user-config-new-beats-legacy", "global-config-later-dir-wins",
         "global-command-section-beats-env-file-global-section", "isolated-ignores-env-and-user",
-        "isolated-still-checks-env", "site-config"}
+        "isolated-still-checks-env", "site-config", "env-timeout-not-a-number", "env-isolated-not-a-boolean",
+        "config-install-option-bad-for-install"}
 
 
 def roles(scenario: Scenario) -> tuple:
