@@ -153,7 +153,7 @@ def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None
         if disabled:
             source = _setting_value(location, environ)
     if walk and path and unsafe_cache_root(path, (environ.get("HOME"), account.passwd_home)):
-        walk = False  # /, a system dir or a HOME: fix refuses it, and its walk would read the whole tree (/: the machine)
+        walk = False  # /, a system dir or a HOME: fix refuses it, and a walk would read all of it (/: the machine)
     facts = collect_check_facts(account, path, disabled, source, walk=walk, pip_version=version, pip_error=pip_error,
                                 configured=configured)
     if facts.cache_configured:

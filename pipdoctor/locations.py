@@ -560,7 +560,8 @@ def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[
             # check_default -> _path_option_check expands "~" once, get_default_values once more
             value, source = ctx.expanduser(ctx.expanduser(setting.value)), setting.source
         elif setting.key != "no-cache-dir":
-            problem = value_problem(setting.key, setting.value, command, ctx.rules.version, show=setting.section == ":env:")
+            problem = value_problem(setting.key, setting.value, command, ctx.rules.version,
+                                    show=setting.section == ":env:")
             if problem is not None:
                 raise PipInputError(problem, setting.source)
         else:

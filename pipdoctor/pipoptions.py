@@ -11,7 +11,8 @@ from typing import Optional, Tuple
 #   append: val.split(), each word through check_default -> optparse check_value
 #   everything else: check_default -> optparse check_value (int, float, choice), else sys.exit(3)
 # Options of type "string" / "path" take any value; of the callbacks, those below and --no-cache-dir
-# (locations) are modelled, not the others (--no-binary, --group, ...). Names the parser does not have are ignored ("if option is None: continue").
+# (locations) are modelled, not the others (--no-binary, --group, ...). Names the parser does not have are
+# ignored ("if option is None: continue").
 BOOL, COUNT, INT, FLOAT = "bool", "count", "int", "float"
 CHOICE, CHOICES = "choice", "choices"  # store one choice; append: every word a choice
 # callbacks (cli/cmdoptions.py) that refuse a value: _handle_no_use_pep517 any value, _handle_python_version
