@@ -684,6 +684,11 @@ def _decide(
     settings = _ordered_settings(settings_of(cmd_files), [] if isolated else env_settings, command, rules)
     value, source, written = _apply_settings(settings, ctx, default, command)
     cli, _ = _cli_settings(cmd_args, stop_at_positional=False)
+    late = _python_option(settings, cli, ctx) if python is None and command is not None else None
+    if late is not None:
+        # cli/base_command.py _main (pip >= 22.3): a --python only the command's parser sees ([<command>]
+        # python =, or the option after the command name) ends pip with exit status 1
+        raise PipInputError("The --python option must be placed before the pip subcommand name", late[1])
     for name, given in cli:
         if name == CLI_PYTHON:
             continue
