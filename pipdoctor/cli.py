@@ -13,7 +13,7 @@ from pipdoctor.errors import OutputError, UsageError
 USAGE = """\
 usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip command> [pip args...]
        pipdoctor explain [--json] [LOG | - | PDnnn]
-       pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--cache-dir DIR | --no-cache-dir]
+       pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--cache-dir DIR | --no-cache-dir] [--isolated]
        pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--cache-dir DIR | --no-cache-dir]
        pipdoctor fix --undo [JOURNAL] [--user NAME]
        pipdoctor --fix [--yes] [--persist] install ...   (or: pipdoctor install --fix [--yes] ...)
@@ -26,7 +26,7 @@ and, when something went wrong, says which directory is really broken, why, and 
   explain PD101    show the documentation of a finding code
   check            find what will make pip's cache fail on this machine, before it fails (changes nothing);
                    as root, --user NAME checks another account, --all-users every account with a home;
-                   --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir as pip takes them
+                   --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir/--isolated as pip takes them
   fix              run the check, print the plan that cures what it found (each step, the finding, the shell
                    command, whether it needs root) and apply it when confirmed (or --yes); --dry-run only
                    prints; every change is journaled first and `fix --undo [JOURNAL]` reverts it; as root,
@@ -101,7 +101,7 @@ def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) 
     if arg in ("-q", "--quiet"):
         request.quiet = True
         return index + 1
-    if arg == "--no-cache-dir":
+    if arg in ("--no-cache-dir", "--isolated"):  # --isolated: pip skips the user's files and PIP_* (locations)
         request.pip_args.append(arg)
         return index + 1
     if arg == "--cache-dir" or arg.startswith("--cache-dir="):

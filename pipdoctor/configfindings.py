@@ -28,8 +28,9 @@ def input_finding(error) -> Finding:
         "PD205",
         f"pip stops before it uses any cache: {error.message} (from {error.source}).",
         why=("pip reads every config file it finds and every PIP_* variable before it does anything, and a "
-             "value it cannot use (a file that is not INI, an invalid yes/no, a path it cannot resolve) ends "
-             "the run with an error or a traceback: nothing is installed and no cache is used."),
+             "value it cannot use (a file that is not INI, a value an option cannot take, an interpreter it "
+             "cannot locate, a path it cannot resolve) ends the run with an error or a traceback: nothing is "
+             "installed and no cache is used."),
         paths=[path] if path else [],
         evidence=[f"from {error.source}"],
     )

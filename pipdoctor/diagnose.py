@@ -156,6 +156,7 @@ def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None
     from pipdoctor.locations import PipInputError, resolve_cache_location
     from pipdoctor.ownership import collect_check_facts, installed_pip
     from pipdoctor.remediation import suggest_check
+    from pipdoctor.safety import unsafe_cache_root
     from pipdoctor.userfiles import ReaderFailed
 
     environ = account.environ
@@ -189,6 +190,8 @@ def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None
         own += unusable_findings(location.unusable)
         if disabled:
             source = _setting_value(location, environ)
+    if walk and path and unsafe_cache_root(path, (environ.get("HOME"), account.passwd_home)):
+        walk = False  # /, a system dir or a HOME: fix refuses it, and a walk would read all of it (/: the machine)
     facts = collect_check_facts(account, path, disabled, source, walk=walk, pip_version=version, pip_error=pip_error,
                                 configured=configured)
     if facts.cache_configured:

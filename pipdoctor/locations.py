@@ -10,6 +10,7 @@ import sys
 from typing import Callable, Collection, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from pipdoctor.errors import UsageError
+from pipdoctor.pipoptions import value_problem
 from pipdoctor.records import record
 
 # Citations below name pip's files under pip/_internal/ (pip 23.2.1 unless a version is given) and the
@@ -38,6 +39,7 @@ _SHORTEST_PREFIX = {"--cache-dir": 4, "--no-cache-dir": 7}
 # Sources, as CacheLocation.source spells them.
 CLI_CACHE_DIR = "--cache-dir"
 CLI_NO_CACHE_DIR = "--no-cache-dir"
+CLI_PYTHON = "--python"
 XDG_CACHE_HOME = "XDG_CACHE_HOME"
 PLATFORM_DEFAULT = "platform default"
 
@@ -60,6 +62,9 @@ class CacheLocation:
     # ((path, why), ...): config files pip would read that pipdoctor did not (not regular files, too large);
     # the location is decided without them
     unusable: Tuple[Tuple[str, str], ...] = ()
+    # (value, source) of --python / PIP_PYTHON / python = (pip >= 22.3): pip runs itself again under that
+    # interpreter, whose sys.prefix holds the site config; resolve_cache_location follows it (None: no such)
+    python: Optional[Tuple[str, str]] = None
 
 
 class PipInputError(UsageError):
@@ -97,23 +102,23 @@ class _Rules:
     files_by_path: bool  # a file read at two levels counts once, at its first (lowest) level
     per_file_items: bool  # empty values and no-cache-dir checks are per file, not per merged key
     normalized_option_names: bool  # cache_dir and cache-dir in one section are the same option (duplicate)
+    version: Tuple[int, ...] = LATEST_KNOWN_PIP  # which options pip's parsers have (pipoptions)
 
 
 def _version_tuple(version: Union[str, Sequence[int], None]) -> Tuple[int, ...]:
-    """Version string or tuple -> comparable tuple: "24.1b1" is (24, 1); None is the newest known."""
+    """Version string or tuple -> its release numbers: "24.1b1" and "24.1+deb12u1" are (24, 1), None and a
+    version PEP 440 cannot read are the newest known. A pre-release already carries its release's code
+    (pip's rules change in the first beta), so only the release numbers count (packaging.version)."""
     if version is None:
         return LATEST_KNOWN_PIP
     if not isinstance(version, str):
         return tuple(version)
-    parts = []
-    for piece in version.split("."):
-        digits = piece[: len(piece) - len(piece.lstrip("0123456789"))]
-        if not digits:
-            break
-        parts.append(int(digits))
-        if digits != piece:
-            break
-    return tuple(parts) or LATEST_KNOWN_PIP
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return LATEST_KNOWN_PIP
 
 
 def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:
@@ -138,6 +143,7 @@ def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:
         per_file_items=(25, 2) <= v < (26, 0),
         # pip 26.3 configuration.py _RawConfigParser.optionxform = _normalize_name
         normalized_option_names=v >= (26, 3),
+        version=v,
     )
 
 
@@ -236,10 +242,13 @@ class _Context:
         else:
             expanded = self.expanduser(tilde_path)
         if expanded.startswith("~"):
+            # "HOME" alone: there is no home at all (HOME unset or empty, no passwd entry); else HOME is set to
+            # a value that is itself a "~" path (HOME=~), which expanduser cannot expand either.
+            home = self.environ.get("HOME") or ""
             raise PipInputError(
                 f"could not determine the home directory for {tilde_path!r}, set HOME or an absolute XDG "
                 f"variable (pip needs it for {what})",
-                "HOME",
+                f"HOME={home}" if home else "HOME",
             )
         return expanded
 
@@ -401,7 +410,7 @@ def _normalize_name(name: str) -> str:
 
 
 def _parse_config(path: str, data: bytes, encoding: Optional[str], rules: _Rules) -> list:
-    """configuration.py _construct_parser + _load_file: one file's cache settings, or pip's load error."""
+    """configuration.py _construct_parser + _load_file: one file's settings, or pip's load error."""
     import configparser  # only when a config file exists (its import and regexes: ~1.5 ms of a check)
 
     if encoding is None:
@@ -425,8 +434,6 @@ def _parse_config(path: str, data: bytes, encoding: Optional[str], rules: _Rules
     for section in parser.sections():  # parser.items(section) includes [DEFAULT]'s keys
         for name, value in parser.items(section):
             key = _normalize_name(name)
-            if key not in ("cache-dir", "no-cache-dir"):
-                continue
             # the name as the file spells it (lower-cased; pip 26.3 normalizes it) and the section holding it
             written_in = "DEFAULT" if defaults.get(name) == value else section
             settings.append(_Setting(section, key, value, f"config file {path} [{written_in}] {name}"))
@@ -455,13 +462,12 @@ def _parse_problem(error) -> str:
 
 
 def _environ_settings(environ: Mapping[str, str]) -> list:
-    """configuration.py get_environ_vars: PIP_<NAME> for every option, in the environment's order."""
+    """configuration.py get_environ_vars: PIP_<NAME> for every option, in the environment's order
+    (ENV_NAMES_IGNORED: PIP_VERSION and PIP_HELP are not options)."""
     settings = []
     for name, value in environ.items():
-        if name.startswith("PIP_"):
-            key = _normalize_name(name[4:])
-            if key in ("cache-dir", "no-cache-dir"):
-                settings.append(_Setting(":env:", key, value, name))
+        if name.startswith("PIP_") and name[4:].lower() not in ("version", "help"):
+            settings.append(_Setting(":env:", _normalize_name(name[4:]), value, name))
     return settings
 
 
@@ -483,11 +489,20 @@ def _ordered_settings(
     by_path: dict = {}
     for config, settings in parsed:
         by_path[config.path] = settings  # read twice (PIP_CONFIG_FILE=/etc/pip.conf): keeps its first place
+    if rules.files_by_path:
+        # pip 25.2 configuration.py _dictionary: retval.update(self._config[variant]) over dicts keyed by file
+        # name, and the PIP_* variables are kept under the name ":env:" (_load_environment_vars): a config
+        # file named ":env:" (PIP_CONFIG_FILE=:env:, relative) is replaced by the variables, so it counts
+        # for nothing, although it exists (and so the user's files are skipped).
+        by_path.pop(":env:", None)
     files = list(by_path.values()) if rules.files_by_path else [settings for _, settings in parsed]
     if rules.per_file_items:
         # pip 25.2 configuration.py keeps values per file, and every file's non-empty value is applied in
-        # turn: an empty value no longer hides a lower file's value, and each no-cache-dir is checked.
-        items = [s for settings in [*files, env_settings] for s in settings if s.value]
+        # turn: an empty value no longer hides a lower file's value, and each no-cache-dir is checked. Within
+        # one file (and among the PIP_* variables) _normalized_keys fills one dict, so of two spellings of a
+        # key (cache-dir, cache_dir; PIP_CACHE_DIR, PIP_cache_dir) the last one wins, before empty values go
+        # (cli/parser.py _get_ordered_configuration_items: "ignore empty values").
+        items = [s for settings in [*files, env_settings] for s in _last_spelling(settings) if s.value]
     else:
         # configuration.py _dictionary merges the files key by key (later wins) before empty values are
         # dropped: an empty value in a higher file hides a lower file's value.
@@ -499,6 +514,30 @@ def _ordered_settings(
     return [s for name in order for s in items if s.section == name]
 
 
+def _python_option(settings: Sequence[_Setting], general_args: Sequence[Tuple[str, Optional[str]]], ctx: _Context):
+    """cli/main_parser.py parse_command (pip >= 22.3): the main parser's --python, from [global] python,
+    PIP_PYTHON (later wins) and the options before the command; pip re-runs itself under that interpreter
+    unless _PIP_RUNNING_IN_SUBPROCESS is set (as in the pip it runs). (value, source) or None."""
+    if ctx.rules.version < (22, 3) or "_PIP_RUNNING_IN_SUBPROCESS" in ctx.environ:
+        return None
+    found = None
+    for setting in settings:
+        if setting.key == "python":
+            found = (setting.value, setting.source)
+    for name, value in general_args:
+        if name == CLI_PYTHON:
+            found = (value, CLI_PYTHON)
+    return found if found and found[0] else None  # `if general_options.python`: "" is no interpreter
+
+
+def _last_spelling(settings: Sequence[_Setting]) -> list:
+    """One file's settings as a dict keyed by section and key would hold them: the first place, the last value."""
+    kept: dict = {}
+    for setting in settings:
+        kept[(setting.section, setting.key)] = setting
+    return list(kept.values())
+
+
 def _strtobool(value: str, show: bool) -> None:
     # utils/misc.py strtobool, whose ValueError message pip prints (with the value only when `show`: a
     # variable's value is the caller's own, a file's is not repeated)
@@ -506,8 +545,10 @@ def _strtobool(value: str, show: bool) -> None:
         raise ValueError(f"invalid truth value {value!r}" if show else "invalid truth value")
 
 
-def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[str, str]):
-    """cli/parser.py _update_defaults + get_default_values: the cache_dir default after config and env.
+def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[str, str], command: Optional[str]):
+    """cli/parser.py _update_defaults + get_default_values: the cache_dir default after config and env,
+    for the parser of `command` (None: the main parser). A value another option of that parser cannot
+    take stops pip (exit status 2 or 3) before any cache is used: PipInputError, as pip would meet it.
 
     Returns (value, source, written): value False means the cache is off, else the path (expanduser'd like
     pip); written is the value as given of the no-cache-dir setting that turned it off (else None).
@@ -518,6 +559,11 @@ def _apply_settings(settings: Sequence[_Setting], ctx: _Context, default: Tuple[
         if setting.key == "cache-dir":
             # check_default -> _path_option_check expands "~" once, get_default_values once more
             value, source = ctx.expanduser(ctx.expanduser(setting.value)), setting.source
+        elif setting.key != "no-cache-dir":
+            problem = value_problem(setting.key, setting.value, command, ctx.rules.version,
+                                    show=setting.section == ":env:")
+            if problem is not None:
+                raise PipInputError(problem, setting.source)
         else:
             try:
                 _strtobool(setting.value, show=setting.section == ":env:")  # cmdoptions.py _handle_no_cache_dir
@@ -546,7 +592,7 @@ def _match_long(opt: str) -> Optional[str]:
 
 
 def _cli_settings(args: Sequence[str], stop_at_positional: bool) -> Tuple[list, int]:
-    """optparse's walk over args: the cache options given, in order, and where parsing stopped.
+    """optparse's walk over args: the cache options (and --python) given, in order, and where parsing stopped.
 
     Options that are not general options are taken as flags: only a value spelled like a cache option
     could be misread that way (`-r --cache-dir`), and pip would reject most such lines anyway.
@@ -570,8 +616,8 @@ def _cli_settings(args: Sequence[str], stop_at_positional: bool) -> Tuple[list, 
                     raise PipInputError(f"{name} option requires 1 argument", name)
                 else:
                     return settings, index + 1
-                if name == CLI_CACHE_DIR:
-                    settings.append((CLI_CACHE_DIR, value))
+                if name in (CLI_CACHE_DIR, CLI_PYTHON):
+                    settings.append((name, value))
             elif name == CLI_NO_CACHE_DIR:
                 if has_value:
                     raise PipInputError(f"{name} option does not take a value", name)
@@ -583,16 +629,17 @@ def _cli_settings(args: Sequence[str], stop_at_positional: bool) -> Tuple[list, 
     return settings, index
 
 
-def _split_command(pip_args: Sequence[str]) -> Tuple[Optional[str], list]:
-    """cli/main_parser.py parse_command: the command name, and its args (the general options included)."""
-    _, stop = _cli_settings(pip_args, stop_at_positional=True)
+def _split_command(pip_args: Sequence[str]) -> Tuple[Optional[str], list, list]:
+    """cli/main_parser.py parse_command: the command name, its args (the general options included), and the
+    options the main parser took (those before the command)."""
+    general, stop = _cli_settings(pip_args, stop_at_positional=True)
     rest = list(pip_args[stop:])
     if not rest:
-        return None, list(pip_args)
+        return None, list(pip_args), general
     command = rest[0]
     cmd_args = list(pip_args)
     cmd_args.remove(command)  # the first equal argument, as pip does: cmd_args.remove(cmd_name)
-    return command, cmd_args
+    return command, cmd_args, general
 
 
 # --- putting it together ---------------------------------------------------------------------------------
@@ -625,23 +672,32 @@ def _decide(
     def settings_of(chosen):
         return [(f, parsed[id(f)]) for f in chosen if f.data is not None]
 
-    _apply_settings(_ordered_settings(settings_of(main_files), env_settings, None, rules), ctx, default)
+    main_settings = _ordered_settings(settings_of(main_files), env_settings, None, rules)
+    _apply_settings(main_settings, ctx, default, None)
     unusable = tuple((f.path, f.problem) for f in main_files if f.problem is not None)
-    command, cmd_args = _split_command(pip_args)
+    command, cmd_args, general = _split_command(pip_args)
+    python = _python_option(main_settings, general, ctx)
 
     # Second pass, the command's parser: cli/main.py create_command(isolated=("--isolated" in cmd_args)).
     isolated = "--isolated" in cmd_args
     cmd_files = _files_read(files, isolated=isolated, devnull=devnull)
     settings = _ordered_settings(settings_of(cmd_files), [] if isolated else env_settings, command, rules)
-    value, source, written = _apply_settings(settings, ctx, default)
+    value, source, written = _apply_settings(settings, ctx, default, command)
     cli, _ = _cli_settings(cmd_args, stop_at_positional=False)
+    late = _python_option(settings, cli, ctx) if python is None and command is not None else None
+    if late is not None:
+        # cli/base_command.py _main (pip >= 22.3): a --python only the command's parser sees ([<command>]
+        # python =, or the option after the command name) ends pip with exit status 1
+        raise PipInputError("The --python option must be placed before the pip subcommand name", late[1])
     for name, given in cli:
+        if name == CLI_PYTHON:
+            continue
         # optparse: later options win; --cache-dir's type "path" expands "~" (_path_option_check)
         value, source, written = (ctx.expanduser(given) if name == CLI_CACHE_DIR else False), name, None
     existing = tuple(f.path for f in cmd_files if f.data is not None)
 
     if not value:  # base_command.py: `if options.cache_dir:` (False, or an empty --cache-dir "")
-        return CacheLocation(None, True, source, existing, None, written, unusable), None
+        return CacheLocation(None, True, source, existing, None, written, unusable, python), None
     value = ctx.expanduser(value)
     if "\0" in value:  # normalize_path -> os.path.realpath: "ValueError: embedded null byte", a traceback
         raise PipInputError("the cache dir holds a NUL byte (ValueError: embedded null byte)", source)
@@ -651,7 +707,7 @@ def _decide(
     # base_command.py: normalize_path(cache_dir): expanduser, realpath (abspath here), normcase
     raw = ctx.path.join(cwd or "", value)
     path = ctx.path.normcase(ctx.path.normpath(raw))
-    return CacheLocation(path, False, source, existing, path, None, unusable), raw
+    return CacheLocation(path, False, source, existing, path, None, unusable, python), raw
 
 
 def decide_cache_location(
@@ -724,6 +780,29 @@ class _PasswdHomes(Mapping):
         return len(pwd.getpwall())
 
 
+def identify_python_interpreter(python: str) -> Optional[str]:
+    """cli/main_parser.py identify_python_interpreter (pip 22.3 to 26.3): an existing file as it is, a directory
+    as a virtual environment (bin/python, Scripts/python.exe), else None. Existence is looked up with this
+    process's rights (root's for another account), like pip's os.path.exists; nothing is opened."""
+    if os.path.exists(python):
+        if not os.path.isdir(python):
+            return python
+        for exe in ("bin/python", "Scripts/python.exe"):
+            if os.path.exists(os.path.join(python, exe)):
+                return os.path.join(python, exe)
+    return None
+
+
+def interpreter_prefix(python: str) -> str:
+    """The sys.prefix an interpreter will have, without running it (site.py venv): the dir holding
+    pyvenv.cfg next to the executable or one above it, else two levels above the resolved executable."""
+    here = os.path.dirname(os.path.abspath(python))
+    for candidate in (here, os.path.dirname(here)):
+        if os.path.isfile(os.path.join(candidate, "pyvenv.cfg")):
+            return candidate
+    return os.path.dirname(os.path.dirname(os.path.realpath(python)))
+
+
 def resolve_cache_location(
     pip_args: Sequence[str],
     environ: Mapping[str, str],
@@ -762,21 +841,34 @@ def resolve_cache_location(
         probe = macos_user_data_dir(environ, home=home, pip_version=pip_version)
         if os.path.isdir(os.path.join(cwd or "", probe)):
             existing_dirs.add(probe)
-    candidates = candidate_config_files(environ, platform=platform, home=home, site_prefix=site_prefix,
-                                        pip_version=pip_version, existing_dirs=existing_dirs,
-                                        user_homes=user_homes)
-    devnull = "nul" if _is_windows(platform) else "/dev/null"
-    skip_all = any(kind == "env" and path == devnull for kind, path in candidates)
-    # pip checks os.path.exists(fname) relative to its working directory ("" never exists; in a deleted
-    # directory a relative name exists nowhere, as the reader finds); all in one read, one child for root
-    wanted = [os.path.join(cwd or "", path) for _, path in candidates if path and not skip_all]
-    read = iter(read_files(wanted))
-    files = []
-    for kind, path in candidates:
-        found = next(read) if path and not skip_all else None
-        files.append(ConfigFile(kind, path, found.data if found else None, found.problem if found else None))
-    location, raw = _decide(pip_args, environ, files, platform=platform, cwd=cwd, home=home,
-                            pip_version=pip_version, encoding=encoding, user_homes=user_homes)
+    def decide_with(environ: Mapping[str, str], site_prefix: str):
+        candidates = candidate_config_files(environ, platform=platform, home=home, site_prefix=site_prefix,
+                                            pip_version=pip_version, existing_dirs=existing_dirs,
+                                            user_homes=user_homes)
+        devnull = "nul" if _is_windows(platform) else "/dev/null"
+        skip_all = any(kind == "env" and path == devnull for kind, path in candidates)
+        # pip checks os.path.exists(fname) relative to its working directory ("" never exists; in a deleted
+        # directory a relative name exists nowhere, as the reader finds); all in one read, one child for root
+        wanted = [os.path.join(cwd or "", path) for _, path in candidates if path and not skip_all]
+        read = iter(read_files(wanted))
+        files = []
+        for kind, path in candidates:
+            found = next(read) if path and not skip_all else None
+            files.append(ConfigFile(kind, path, found.data if found else None, found.problem if found else None))
+        return _decide(pip_args, environ, files, platform=platform, cwd=cwd, home=home,
+                       pip_version=pip_version, encoding=encoding, user_homes=user_homes)
+
+    location, raw = decide_with(environ, site_prefix)
+    if location.python is not None and on_this_os:
+        # cli/main_parser.py parse_command: pip runs `<interpreter> <this pip>` with the same argv and
+        # _PIP_RUNNING_IN_SUBPROCESS=1; that pip reads the config files again, the site one from the other
+        # interpreter's sys.prefix (not this one's), and decides the cache there.
+        value, source = location.python
+        interpreter = identify_python_interpreter(os.path.join(cwd or "", value))
+        if interpreter is None:  # a file's value is not repeated (as for every other setting of a file)
+            shown = "named there" if source.startswith("config file ") else value
+            raise PipInputError(f"Could not locate Python interpreter {shown}", source)
+        location, raw = decide_with({**environ, "_PIP_RUNNING_IN_SUBPROCESS": "1"}, interpreter_prefix(interpreter))
     if raw is not None and on_this_os:
         # utils/misc.py normalize_path: os.path.realpath, so a symlinked cache is reported as its target
         location = location._replace(path=os.path.normcase(os.path.realpath(raw)))

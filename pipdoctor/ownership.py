@@ -1345,4 +1345,7 @@ def installed_pip(environ: Mapping[str, str]) -> Optional[InstalledPip]:
         if found:
             version = os.path.basename(found[-1])[len("pip-"):-len(".dist-info")]
             break
+    from pipdoctor.usersite import user_site_pip_version
+
+    version = user_site_pip_version(python, prefix, environ) or version  # `pip install --user pip` runs first
     return InstalledPip(command, prefix, version)

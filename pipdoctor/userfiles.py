@@ -105,8 +105,9 @@ def read_files(paths: Sequence[str]) -> tuple:
 def read_files_as(uid: int, gid: int, groups: Sequence[int], paths: Sequence[str],
                   timeout: Optional[float] = None) -> tuple:
     """Each path as the user uid:gid (with `groups`) reads it: in one forked child per account (not one per
-    file) that drops to those ids before it opens anything, so a symlink to a file only root may read stays unread (EACCES, which pip
-    run as that user meets too). When this process already is that user, no child is needed."""
+    file) that drops to those ids before it opens anything, so a symlink to a file only root may read stays
+    unread (EACCES, which pip run as that user meets too). When this process already is that user, no child
+    is needed."""
     if os.geteuid() == uid and os.getegid() == gid:
         return read_files(paths)
     if not paths:

@@ -1,0 +1,81 @@
+"""pipoptions' table against the parsers of every sandbox pip: the options whose values pip checks, per version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from pipdoctor import pipoptions
+from pipdoctor.locations import _version_tuple
+from tests import sandbox
+
+# Each parser's options whose config values pip converts and may refuse (cli/parser.py _update_defaults).
+_DUMP = """
+import json
+from pip._internal.cli.main_parser import create_main_parser
+from pip._internal.commands import create_command
+CALLBACKS = {"_handle_no_use_pep517": "no value", "_handle_python_version": "python version",
+             "_handle_config_settings": "key=value"}
+def checked(parser):
+    out = {}
+    for o in parser._get_all_options():
+        if o.action in ("store_true", "store_false"):
+            kind = "bool"
+        elif o.action == "count":
+            kind = "count"
+        elif o.type in ("int", "float"):
+            kind = o.type
+        elif o.type == "choice":
+            kind = "choices" if o.action == "append" else "choice"
+        elif o.action == "callback" and o.callback.__name__ in CALLBACKS:
+            kind = CALLBACKS[o.callback.__name__]
+        else:
+            continue
+        for name in o._long_opts:
+            out[name[2:]] = [kind, sorted(o.choices or ())]
+    return out
+print(json.dumps({"main": checked(create_main_parser()), "install": checked(create_command("install").parser)}))
+"""
+IGNORED = {"version", "help"}  # configuration.py ENV_NAMES_IGNORED; --version ends pip before any config matters
+
+
+@pytest.mark.parametrize("version", sandbox.PIP_VERSIONS)
+def test_table_matches_pips_own_parsers(version):
+    try:
+        wheel = sandbox.wheel_file("pip", version)
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    # a wheel is importable as it is: this pip's own parsers, without a venv
+    said = subprocess.check_output([str(sandbox.READABLE_PYTHON), "-c", _DUMP],
+                                   env=sandbox.pip_env(PYTHONPATH=str(wheel)))
+    parsers = json.loads(said)
+    release = _version_tuple(version)
+    for command, key in ((None, "main"), ("install", "install")):
+        pips = {name: spec for name, spec in parsers[key].items() if name not in IGNORED}
+        for name, (kind, choices) in pips.items():
+            ours = pipoptions.option_kind(name, command, release)
+            assert ours is not None, (version, command, name, kind)
+            assert ours[0] == kind and set(choices) <= set(ours[1]), (version, command, name, ours, kind, choices)
+        for name in pipoptions._BY_NAME:
+            if pipoptions.option_kind(name, command, release) is not None:
+                assert name in pips, (version, command, name, "not in this pip")
+
+
+def test_values_pip_takes_and_refuses():
+    new = _version_tuple("26.3")
+    takes = [("isolated", "Yes"), ("verbose", "3"), ("verbose", "off"), ("timeout", "1.5"), ("retries", "0x10"),
+             ("exists-action", "s i"), ("progress-bar", "garbage")]  # progress-bar: not the cache command's
+    for name, value in takes:
+        assert pipoptions.value_problem(name, value, "cache", new, show=True) is None, (name, value)
+    refuses = [("isolated", "garbage"), ("verbose", "-1"), ("timeout", "abc"), ("retries", "09"),
+               ("exists-action", "s x"), ("keyring-provider", "auto disabled")]
+    for name, value in refuses:
+        assert pipoptions.value_problem(name, value, None, new, show=True) is not None, (name, value)
+    assert pipoptions.value_problem("progress-bar", "garbage", "install", new, show=True)
+    # a file's value is not repeated (it may be a secret of the file's owner); a variable's is the caller's own
+    assert "s3cr3t" not in pipoptions.value_problem("timeout", "s3cr3t", None, new, show=False)
+    assert "'s3cr3t'" in pipoptions.value_problem("timeout", "s3cr3t", None, new, show=True)
+    # --resume-retries came with pip 25.1: an older pip ignores PIP_RESUME_RETRIES
+    assert pipoptions.value_problem("resume-retries", "x", None, _version_tuple("24.3.1"), show=True) is None
