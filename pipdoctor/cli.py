@@ -169,13 +169,39 @@ def main(argv: list[str] | None = None) -> int:
         _refuse_nul(args)
         return _dispatch(args)
     except UsageError as error:
-        _error(str(error))
-        return exitcodes.USAGE
+        return _fail(str(error), exitcodes.USAGE, args)
     except OutputError as error:
         _error(str(error))
         return exitcodes.OUTPUT_FAILED
     except KeyboardInterrupt:
-        return exitcodes.INTERRUPTED
+        return _fail("interrupted", exitcodes.INTERRUPTED, args, quiet=True)
+
+
+def _fail(message: str, code: int, args: list[str], quiet: bool = False) -> int:
+    """The one-line error on stderr (not for Ctrl-C, which the user saw); under --json also the error document
+    on stdout, so a script reading stdout always gets one object (docs/schemas/error.schema.json)."""
+    if not quiet:
+        _error(message)
+    if _wants_json(args):
+        from pipdoctor.report import render_error_json
+        from pipdoctor.terminal import write
+
+        try:
+            write(1, render_error_json(message, code))
+        except OutputError:
+            pass
+    return code
+
+
+def _wants_json(args: list[str]) -> bool:
+    """--json among pipdoctor's own arguments: before the pip command, or anywhere in explain/check/fix's
+    (where it is pipdoctor's, wherever it stands). After a pip command it is pip's argument."""
+    for index, arg in enumerate(args):
+        if arg == "--json":
+            return True
+        if arg == "--" or not arg.startswith("-"):
+            return arg in OWN_COMMANDS and "--json" in args[index + 1:]
+    return False
 
 
 def console() -> None:
@@ -361,7 +387,11 @@ def _explain(operands: list[str], options: Options) -> int:
     if options.json:
         write(1, render_json("explain", findings, code, log=None if target == "-" else target))
     elif findings:
-        write(1, render_human(findings, color=_color_for(1, options), headline=_headline(findings)))
+        from pipdoctor.findings import fix_acts_on
+        from pipdoctor.report import EXPLAIN_CURES
+
+        cures = EXPLAIN_CURES if fix_acts_on(findings[0]) else ()
+        write(1, render_human(findings, color=_color_for(1, options), headline=_headline(findings), cures=cures))
     else:
         write(1, "pipdoctor: no known problem found in this log.\n")
     return code
@@ -464,7 +494,7 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     if options.json:
         write(1, render_run_json(pip_args[0], run, diagnosis, run.returncode))
     else:
-        report_run(run, diagnosis, options)
+        report_run(run, diagnosis, options, pip_args)
     return run.returncode
 
 
@@ -475,22 +505,24 @@ def _warn_lost_output(run) -> None:
         _tell(f"pipdoctor: warning: pip's output was lost: cannot write to {run.lost}\n")
 
 
-def report_run(run, diagnosis, options: Options) -> None:
-    """The human report after pip's output, on stderr: nothing when pip succeeded and nothing is wrong. When
-    stderr is closed or full there is no one to tell, and pip's status stays the answer."""
-    from pipdoctor.findings import has_problem
-    from pipdoctor.report import render_human
+def report_run(run, diagnosis, options: Options, pip_args=None) -> None:
+    """The human report after pip's output, on stderr: nothing when pip succeeded and nothing is wrong. What
+    the check of the machine found is shown (one line each) only when pip's output names a cache cause: after
+    a typo or a missing package it would only bury the answer. With `pip_args` (not under --fix, which cures
+    next) it ends with the commands that cure it. When stderr is closed or full there is no one to tell, and
+    pip's status stays the answer."""
+    from pipdoctor.findings import fix_acts_on, has_problem, is_cache_cause
+    from pipdoctor.report import render_human, run_cures
 
     findings, cause = diagnosis.findings, diagnosis.root_cause
-    color = _color_for(2, options)
     text = ""
     if cause is not None and (run.returncode != 0 or has_problem(findings)):
         status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
-        text = "\n" + render_human(findings, color=color,
+        cache = is_cache_cause(cause)
+        cures = run_cures(pip_args, options.python) if fix_acts_on(cause) and pip_args and not options.fix else ()
+        text = "\n" + render_human(diagnosis.from_log, color=_color_for(2, options), cures=cures,
+                                   also=findings[len(diagnosis.from_log):] if cache else (),
                                    headline=f"pipdoctor: {status}; root cause: {cause.code} {cause.name}")
     elif run.returncode != 0:
         text = f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n"
-        if has_problem(findings):
-            text += "\n" + render_human(findings, color=color, headline="The check of this machine finds "
-                                                                        "(maybe unrelated to this failure):")
     _tell(text)
