@@ -268,7 +268,7 @@ _GROUPS = (("error", "Errors"), ("warning", "Warnings"), ("info", "Info"))
 
 
 def _check_header(report) -> _Span:
-    who = f"{report.user} (uid {report.uid})" if report.user is not None else f"uid {report.uid} (no passwd entry)"
+    who = _who(report)
     if report.cache_disabled or report.cache_path is None:
         cache = f"cache off ({report.cache_source})"
     elif report.disabled_by == "ownership":
@@ -344,14 +344,35 @@ def _check_account_lines(report, fixes: bool) -> list:
 
 
 def _check_lines(reports: Sequence, fixes: bool) -> list:
-    out: list = []
+    out: list = _summary_lines(reports) if len(reports) > 1 else []
     for index, report in enumerate(reports):
-        if index:
+        if index or out:
             out.append("")
             out.append(_paint("dim", "-" * 72))
         out.extend(_check_account_lines(report, fixes))
     if not reports:
         out.append("pipdoctor check: no account to check.")
+    return out
+
+
+def _who(report) -> str:
+    return f"{report.user} (uid {report.uid})" if report.user is not None else f"uid {report.uid} (no passwd entry)"
+
+
+def _summary_lines(reports: Sequence) -> list:
+    """Several accounts (--all-users): one line each first, the accounts with problems marked, then the
+    details account by account."""
+    troubled = [r for r in reports if any(f.severity.value != "info" for f in r.findings)]
+    out: list = [_paint("bold", f"pipdoctor check: {len(reports)} accounts, {len(troubled)} with problems")]
+    for report in reports:
+        counts = [f"{n} {severity}{'s' if n > 1 else ''}" for severity, n in
+                  ((s, sum(f.severity.value == s for f in report.findings)) for s, _ in _GROUPS[:2]) if n]
+        codes = ", ".join(dict.fromkeys(f.code for f in report.findings if f.severity.value != "info"))
+        if counts:
+            out.append(("  ", _paint(report.findings[0].severity.value, "!"), f" {_who(report)}: "
+                        f"{', '.join(counts)} ({codes})"))
+        else:
+            out.append(f"    {_who(report)}: no problems")
     return out
 
 
