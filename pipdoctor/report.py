@@ -252,10 +252,11 @@ def render_json(command: str, findings: Sequence[Finding], exit_code: int, **ext
 
 
 def render_run_json(command: str, run, diagnosis, exit_code: int, **extra) -> TerminalText:
-    """A pip command's document: pip's run, the root cause (null when pip's output shows none), the findings."""
+    """A pip command's document: pip's run, the root cause (null when pip's output shows none), the findings,
+    and the live check's account (its cache's counts, sizes, owners and mount as fields) when it ran."""
     cause = diagnosis.root_cause
     return render_json(command, diagnosis.findings, exit_code, pip=_run_json(run),
-                       root_cause=cause.code if cause else None, **extra)
+                       root_cause=cause.code if cause else None, check=_check_report_json(diagnosis.check), **extra)
 
 
 def _run_json(run) -> dict:

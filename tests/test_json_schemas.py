@@ -158,6 +158,9 @@ BROKEN_EXPLAIN = {
     "a fix without safe": _drop("findings", 0, "fixes", 0, "safe"),
     "safe as text": _set("yes", "findings", 0, "fixes", 0, "safe"),
     "no log": _drop("log"),
+    "doc a relative path": _set("docs/codes/PD101.md", "findings", 0, "doc"),
+    "a finding without facts": _drop("findings", 0, "facts"),
+    "raw bytes not by pointer": _set({"findings": "eA=="}, "raw_bytes"),
 }
 
 BROKEN_CHECK = {
@@ -166,6 +169,9 @@ BROKEN_CHECK = {
     "cache without disabled": _drop("accounts", 0, "cache", "disabled"),
     "disabled as text": _set("no", "accounts", 0, "cache", "disabled"),
     "command of another document": _set("explain", "command"),
+    "disabled without a reason": _set(True, "accounts", 0, "cache", "disabled"),
+    "an unknown disabled_by": _set("mood", "accounts", 0, "cache", "disabled_by"),
+    "no raw_bytes": _drop("raw_bytes"),
 }
 
 

@@ -85,6 +85,7 @@ def test_a_failure_that_is_not_the_cache_gets_no_cache_findings(user, pip_comman
     doc = json.loads(sandbox.run_as(user, [pipdoctor_bin(), "--json", *pip_command], env=env, separate_stderr=True,
                                     timeout=300).stdout)
     assert doc["root_cause"] is None and [f["code"] for f in doc["findings"]] == ["PD103"]  # --json keeps all
+    assert doc["check"]["cache"]["usage"]["foreign"]["owners"][0]["uid"] == 0  # with the check's facts
 
 
 def test_a_build_failure_after_another_cause_is_not_a_second_cause():
