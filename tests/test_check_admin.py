@@ -35,11 +35,11 @@ def test_user_as_root_judges_like_the_user(broken):
     assert judged.codes() == own.codes() == ["PD103"]
     account = judged.account
     assert (account["user"], account["uid"], account["home"]) == (broken.name, broken.uid, str(broken.home))
-    assert account["cache"] == own.account["cache"]
+    assert judged.cache == own.cache
     assert judged.finding("PD103")["message"] == own.finding("PD103")["message"]
     # the caller's environment is not the user's: root's PIP_CACHE_DIR does not apply
     env = with_pip(sandbox.pip_env(PIP_CACHE_DIR="/nonexistent-root-setting"))
-    assert check_as_root("--user", broken.name, env=env).account["cache"] == own.account["cache"]
+    assert check_as_root("--user", broken.name, env=env).cache == own.cache
     # a numeric uid with a passwd entry names the same account
     assert check_as_root("--user", str(broken.uid)).account["user"] == broken.name
 
