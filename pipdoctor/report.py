@@ -344,8 +344,8 @@ def _check_account_lines(report, fixes: bool) -> list:
     return out
 
 
-def _check_lines(reports: Sequence, fixes: bool) -> list:
-    out: list = _summary_lines(reports) if len(reports) > 1 else []
+def _check_lines(reports: Sequence, fixes: bool, summary: bool = False) -> list:
+    out: list = _summary_lines(reports) if summary and reports else []
     for index, report in enumerate(reports):
         if index or out:
             out.append("")
@@ -361,8 +361,8 @@ def _who(report) -> str:
 
 
 def _summary_lines(reports: Sequence) -> list:
-    """Several accounts (--all-users): one line each first, the accounts with problems marked, then the
-    details account by account."""
+    """--all-users: one line per account first, those with problems marked, then the details account by
+    account."""
     troubled = [r for r in reports if any(f.severity.value != "info" for f in r.findings)]
     out: list = [_paint("bold", f"pipdoctor check: {len(reports)} accounts, {len(troubled)} with problems")]
     for report in reports:
@@ -377,10 +377,10 @@ def _summary_lines(reports: Sequence) -> list:
     return out
 
 
-def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True) -> TerminalText:
-    """`pipdoctor check`'s report: per account, findings grouped by severity, the fix commands last (not when
-    `fix` prints its plan instead)."""
-    return _assemble(_check_lines(reports, fixes), color)
+def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True, summary: bool = False) -> TerminalText:
+    """`pipdoctor check`'s report: with `summary` (--all-users) one line per account first; per account, findings
+    grouped by severity, the fix commands last (not when `fix` prints its plan instead)."""
+    return _assemble(_check_lines(reports, fixes, summary), color)
 
 
 def _account_to_json(report) -> dict:

@@ -201,3 +201,60 @@ def test_a_name_that_is_not_utf8_is_shown_as_xNN_and_kept_exact_in_raw_bytes(use
         assert node == shown
     subtree = doc["accounts"][0]["cache"]["usage"]["foreign"]["subtrees"][0]
     assert subtree["path"] == shown and raw["/accounts/0/cache/usage/foreign/subtrees/0/path"] == odd
+
+
+# --- the renderer itself (pure) --------------------------------------------------------------------------------
+
+FORGED = "x\n\x1b[32mOK all good\x07"
+
+
+def _finding(code="PD101", evidence=1, **changes):
+    from pipdoctor.findings import Evidence, Finding, Fix, Severity
+
+    return Finding(code, "cache-permission-denied", Severity.ERROR, f"broken {FORGED}", why="because",
+                   evidence=tuple(Evidence(f"line {FORGED} {n}", n) for n in range(1, evidence + 1)),
+                   fixes=(Fix("chown it", "gives it back", True), Fix("rm -rf it", "review", False)))._replace(**changes)
+
+
+def test_the_cause_shows_a_few_evidence_lines_and_counts_the_rest():
+    from pipdoctor.report import render_human
+
+    text = render_human([_finding(evidence=9)], color=False)
+    shown = [line for line in text.splitlines() if line.startswith("    line ")]
+    assert len(shown) == 4 and "    ... and 5 more (--json shows them all)" in text
+    assert "    rm -rf it  # review before running" in text  # another way, one line, its caution kept
+
+
+def test_summary_and_folded_lines_are_escaped_one_line_each():
+    from pipdoctor.diagnose import AccountReport
+    from pipdoctor.report import render_check_human, render_human
+
+    folded = render_human([_finding(), _finding(code="PD103")], color=False)
+    # the cause's message and evidence, the folded finding's message: each escaped, inside its own line
+    assert folded.count("OK all good") == 3 and "\nOK all good" not in folded
+    reports = [AccountReport(FORGED, 1001, "/home/x", "/home/x/.cache/pip", False, "platform default",
+                             (_finding(),)),
+               AccountReport("bob", 1002, "/home/bob", "/home/bob/.cache/pip", False, "platform default", ())]
+    lines = render_check_human(reports, color=False, summary=True).splitlines()
+    assert lines[:3] == ["pipdoctor check: 2 accounts, 1 with problems",
+                         "  ! x\\n\\x1b[32mOK all good\\x07 (uid 1001): 1 error (PD101)",
+                         "    bob (uid 1002): no problems"]
+
+
+@pytest.mark.parametrize("pip_args", [
+    ["install", "--no-index", "pdtiny"],
+    ["install", "a b", "$(touch pwned)", "x;y", "new\nline", "'quoted'"],
+    ["wheel", "-w", "dist dir", "pdtiny"],
+])
+def test_the_printed_cure_gives_pipdoctor_the_same_pip_arguments_when_pasted(pip_args, tmp_path):
+    from pipdoctor.report import run_cures
+
+    rerun, fix = run_cures(pip_args)
+    assert fix == ("pipdoctor fix", "only cure the cache")
+    command = rerun[0]
+    # bash runs the pasted line with a `pipdoctor` that prints its arguments, one per NUL.
+    script = "pipdoctor() { printf '%s\\0' \"$@\"; }\n" + command + f"  # {rerun[1]}\n"
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, stdout=subprocess.PIPE, timeout=30)
+    got = proc.stdout.decode().split("\0")[:-1]
+    pipdoctor_flags = ["install", "--fix"] if pip_args[0] == "install" else ["--fix", pip_args[0]]
+    assert got == pipdoctor_flags + pip_args[1:] and not os.listdir(tmp_path)
