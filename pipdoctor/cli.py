@@ -518,10 +518,9 @@ def report_run(run, diagnosis, options: Options, pip_args=None) -> None:
     text = ""
     if cause is not None and (run.returncode != 0 or has_problem(findings)):
         status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
-        cache = is_cache_cause(cause)
         cures = run_cures(pip_args, options.python) if fix_acts_on(cause) and pip_args and not options.fix else ()
         text = "\n" + render_human(diagnosis.from_log, color=_color_for(2, options), cures=cures,
-                                   also=findings[len(diagnosis.from_log):] if cache else (),
+                                   also=diagnosis.from_check if is_cache_cause(cause) else (),
                                    headline=f"pipdoctor: {status}; root cause: {cause.code} {cause.name}")
     elif run.returncode != 0:
         text = f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n"

@@ -27,10 +27,15 @@ class RunDiagnosis:
 
     @property
     def findings(self) -> tuple:
+        return self.from_log + self.from_check
+
+    @property
+    def from_check(self) -> tuple:
+        """The live check's findings whose codes the log does not show."""
         if self.check is None:
-            return self.from_log
+            return ()
         seen = {f.code for f in self.from_log}
-        return self.from_log + tuple(f for f in self.check.findings if f.code not in seen)
+        return tuple(f for f in self.check.findings if f.code not in seen)
 
     @property
     def root_cause(self) -> Optional[Finding]:
@@ -90,8 +95,8 @@ class AccountReport:
         "pip-stops" (pip stops before it looks at a cache: its configuration, or no HOME at all),
         "configuration" (--no-cache-dir, PIP_NO_CACHE_DIR, no-cache-dir in a config file), "ownership" (pip's own
         check_path_owner fails: PD102), "home-missing" (HOME does not exist: PD201)."""
-        if self.cache_source.startswith(("none:", "unknown:")):
-            return "pip-stops" if self.cache_source.startswith("none:") else None
+        if self.cache_source.startswith("none:"):
+            return "pip-stops"
         if self.cache_disabled:
             return "configuration"
         codes = {f.code: f for f in self.findings}
