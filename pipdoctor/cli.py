@@ -361,7 +361,7 @@ def _check(request: CheckRequest, options: Options) -> int:
     if options.json:
         write(1, render_check_json(reports, code))
     else:
-        write(1, render_check_human(reports, color=_color_for(1, options), summary=request.all_users))
+        write(1, render_check_human(reports, color=_color_for(1, options), summary=request.all_users, cure=True))
     return code
 
 

@@ -8,7 +8,7 @@ import os
 from typing import Mapping, Optional, Sequence
 
 from pipdoctor import __version__
-from pipdoctor.findings import Finding
+from pipdoctor.findings import Finding, fix_acts_on
 from pipdoctor.terminal import TerminalText, terminal_safe
 
 # Bump on any incompatible change to the JSON document; adding keys is compatible (README, "JSON output").
@@ -313,7 +313,17 @@ def _not_reached_line(report) -> Optional[str]:
             f"lies below them are not counted: {samples}")
 
 
-def _check_account_lines(report, fixes: bool) -> list:
+def _fix_command(report) -> Optional[str]:
+    """`pipdoctor fix` for the account checked: as itself, or as root with --user NAME (None: an account
+    without passwd entry, which `fix --user` cannot name)."""
+    from pipdoctor.safety import shell_quote
+
+    if report.facts is None or report.facts.account.is_self:
+        return "pipdoctor fix"
+    return f"pipdoctor fix --user {shell_quote(report.user)}" if report.user is not None else None
+
+
+def _check_account_lines(report, fixes: bool, cure: bool = False) -> list:
     out: list = [_check_header(report)]
     not_reached = _not_reached_line(report)
     if not_reached:
@@ -341,16 +351,20 @@ def _check_account_lines(report, fixes: bool) -> list:
                 note = fix.description if fix.safe else f"{fix.description} (review before running)"
                 out.append(_paint("dim", f"  # {note}"))
                 out.append(("  ", _paint("fix", fix.command)))
+    command = _fix_command(report) if cure else None
+    if command and any(fix_acts_on(f) and f.severity.value != "info" for f in findings):
+        out += ["", _paint("bold", "Or let pipdoctor cure it (you confirm each change; `pipdoctor fix --undo` "
+                                   "reverts it):"), ("  ", _paint("fix", command))]
     return out
 
 
-def _check_lines(reports: Sequence, fixes: bool, summary: bool = False) -> list:
+def _check_lines(reports: Sequence, fixes: bool, summary: bool = False, cure: bool = False) -> list:
     out: list = _summary_lines(reports) if summary and reports else []
     for index, report in enumerate(reports):
         if index or out:
             out.append("")
             out.append(_paint("dim", "-" * 72))
-        out.extend(_check_account_lines(report, fixes))
+        out.extend(_check_account_lines(report, fixes, cure))
     if not reports:
         out.append("pipdoctor check: no account to check.")
     return out
@@ -377,10 +391,12 @@ def _summary_lines(reports: Sequence) -> list:
     return out
 
 
-def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True, summary: bool = False) -> TerminalText:
+def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True, summary: bool = False,
+                       cure: bool = False) -> TerminalText:
     """`pipdoctor check`'s report: with `summary` (--all-users) one line per account first; per account, findings
-    grouped by severity, the fix commands last (not when `fix` prints its plan instead)."""
-    return _assemble(_check_lines(reports, fixes, summary), color)
+    grouped by severity, the fix commands last (not when `fix` prints its plan instead), and with `cure` the
+    `pipdoctor fix` that cures what it can."""
+    return _assemble(_check_lines(reports, fixes, summary, cure), color)
 
 
 def _account_to_json(report) -> dict:

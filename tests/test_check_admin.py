@@ -59,8 +59,8 @@ def test_all_users_one_section_per_account(healthy, broken):
     assert f"pipdoctor check: {healthy.name} (uid {healthy.uid})" in text
     assert f"pipdoctor check: {broken.name} (uid {broken.uid})" in text
     section = text.split(f"pipdoctor check: {broken.name} ")[1].split("pipdoctor check: ")[0]
-    assert "PD103 cache-foreign-owned" in section and section.rstrip().endswith(
-        "--no-cache-dir"), section
+    assert "PD103 cache-foreign-owned" in section and "--no-cache-dir" in section, section
+    assert section.rstrip().endswith(f"\n  pipdoctor fix --user {broken.name}"), section  # the cure, last
 
 
 def test_quiet_prints_nothing_and_exits_with_the_verdict(healthy, broken):

@@ -129,6 +129,30 @@ def test_all_users_starts_with_one_line_per_account(user, seal):
     assert details == who
 
 
+@pytest.mark.root
+def test_check_ends_with_the_pipdoctor_fix_that_cures_it(user, seal):
+    cache = seed_failure(user)
+    env = with_pip(sandbox.pip_env(HOME=str(user.home)))
+    own = sandbox.run_as(user, [pipdoctor_bin(), "--color", "never", "check"], env=env, timeout=120)
+    assert own.returncode == 1 and own.stdout.decode().endswith(
+        "\nOr let pipdoctor cure it (you confirm each change; `pipdoctor fix --undo` reverts it):\n"
+        "  pipdoctor fix\n"), own.stdout.decode()
+    root = sandbox.run([pipdoctor_bin(), "--color", "never", "check", "--user", user.name], env=with_pip(None),
+                       mount_setup=seal.setup, separate_stderr=True, timeout=300)
+    printed = root.stdout.decode().splitlines()[-1].strip()
+    assert printed == f"pipdoctor fix --user {user.name}"
+    # The printed command, run as root (with --yes: no terminal to confirm on), cures it.
+    cured = sandbox.run([pipdoctor_bin(), *printed.split()[1:], "--yes"], env=with_pip(None),
+                        mount_setup=seal.setup, separate_stderr=True, timeout=600)
+    assert cured.returncode in (0, 1), cured.stderr.decode()  # (the sealed / may leave an unrelated finding)
+    assert os.stat(cache / "wheels").st_uid == user.uid
+
+
+def test_a_clean_check_offers_no_cure(tmp_path):
+    proc = sandbox.run([pipdoctor_bin(), "--color", "never", "check"], env=with_pip(sandbox.pip_env(HOME=tmp_path)))
+    assert proc.returncode == 0 and "pipdoctor fix" not in proc.stdout.decode(), proc.stdout.decode()
+
+
 # --- the JSON contract -------------------------------------------------------------------------------------------
 
 
