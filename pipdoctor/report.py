@@ -405,6 +405,7 @@ def _account_to_json(report) -> dict:
         "user": report.user,
         "uid": report.uid,
         "home": report.home,
+        "home_owner": _owner_json(facts.home.owner) if facts is not None else None,
         "cache": {"path": report.cache_path, "disabled": report.disabled_by is not None,
                   "disabled_by": report.disabled_by, "source": report.cache_source,
                   "not_reached": _not_reached(report), **_cache_facts_json(facts)},

@@ -178,6 +178,7 @@ def test_check_json_has_counts_sizes_owners_and_the_mount_as_fields(user):
     assert foreign["owners"] == [{"name": "root", "uid": 0, "gid": 0, "group": "root", "entries": entries}]
     assert foreign["subtrees"][0]["path"] == str(cache / "wheels") and foreign["subtrees"][0]["owner"]["uid"] == 0
     assert fields["owner"] == {"name": user.name, "uid": user.uid, "gid": user.gid, "group": user.name}
+    assert result.account["home_owner"] == fields["owner"]
     assert fields["mode"] == os.stat(cache).st_mode & 0o7777
     target = subprocess.run(["findmnt", "-n", "-o", "TARGET", "--target", str(cache)], stdout=subprocess.PIPE,
                             text=True).stdout.strip()
