@@ -359,8 +359,10 @@ def _check_account_lines(report, fixes: bool, cure: bool = False) -> list:
 
 
 def _check_lines(reports: Sequence, fixes: bool, summary: bool = False, cure: bool = False) -> list:
+    """Each account in full; after a summary only those with findings (its line says the others are fine)."""
     out: list = _summary_lines(reports) if summary and reports else []
-    for index, report in enumerate(reports):
+    shown = [r for r in reports if r.findings or _not_reached_line(r)] if out else reports
+    for index, report in enumerate(shown):
         if index or out:
             out.append("")
             out.append(_paint("dim", "-" * 72))

@@ -56,7 +56,10 @@ def test_all_users_one_section_per_account(healthy, broken):
     assert "nobody" not in accounts  # /nonexistent is no home
     human = sandbox.run([pipdoctor_bin(), "check", "--all-users"], env=with_pip(None))
     text = human.stdout.decode()
-    assert f"pipdoctor check: {healthy.name} (uid {healthy.uid})" in text
+    # one summary line per account first; in full only the accounts with findings
+    assert f"\n    {healthy.name} (uid {healthy.uid}): no problems\n" in text
+    assert f"\n  ! {broken.name} (uid {broken.uid}): 1 error (PD103)\n" in text
+    assert f"pipdoctor check: {healthy.name} (uid {healthy.uid})" not in text
     assert f"pipdoctor check: {broken.name} (uid {broken.uid})" in text
     section = text.split(f"pipdoctor check: {broken.name} ")[1].split("pipdoctor check: ")[0]
     assert "PD103 cache-foreign-owned" in section and "--no-cache-dir" in section, section
