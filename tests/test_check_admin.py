@@ -44,8 +44,8 @@ def test_user_as_root_judges_like_the_user(broken):
     assert check_as_root("--user", str(broken.uid)).account["user"] == broken.name
 
 
-def test_all_users_one_section_per_account(healthy, broken):
-    result = check_as_root("--all-users")
+def test_all_users_one_section_per_account(healthy, broken, seal):
+    result = check_as_root("--all-users", mount_setup=seal.setup)
     assert result.returncode == 1, result.output
     accounts = {a["user"]: a for a in result.doc["accounts"]}
     assert accounts[healthy.name]["findings"] == []
@@ -54,7 +54,7 @@ def test_all_users_one_section_per_account(healthy, broken):
     uids = [a["uid"] for a in result.doc["accounts"]]
     assert uids == sorted(uids) and len(uids) == len(set(uids))
     assert "nobody" not in accounts  # /nonexistent is no home
-    human = sandbox.run([pipdoctor_bin(), "check", "--all-users"], env=with_pip(None))
+    human = sandbox.run([pipdoctor_bin(), "check", "--all-users"], env=with_pip(None), mount_setup=seal.setup)
     text = human.stdout.decode()
     # one summary line per account first; in full only the accounts with findings
     assert f"\n    {healthy.name} (uid {healthy.uid}): no problems\n" in text
