@@ -183,14 +183,18 @@ def _fail(message: str, code: int, args: list[str], quiet: bool = False) -> int:
     if not quiet:
         _error(message)
     if _wants_json(args):
-        from pipdoctor.report import render_error_json
-        from pipdoctor.terminal import write
-
-        try:
-            write(1, render_error_json(message, code))
-        except OutputError:
-            pass
+        _error_document(message, code)
     return code
+
+
+def _error_document(message: str, code: int) -> None:
+    from pipdoctor.report import render_error_json
+    from pipdoctor.terminal import write
+
+    try:
+        write(1, render_error_json(message, code))
+    except OutputError:  # stdout closed or full: the line on stderr has said it
+        pass
 
 
 def _wants_json(args: list[str]) -> bool:
@@ -256,7 +260,11 @@ def _dispatch(args: list[str]) -> int:
 
             write(1, f"pipdoctor {__version__}\n")
             return exitcodes.OK
-        return _show_usage(1) if special else _show_usage(2, exitcodes.USAGE)
+        if special:
+            return _show_usage(1)
+        if options.json:  # `pipdoctor --json` alone: the usage for the person, the error for the script
+            _error_document("no command given (pipdoctor --help lists them)", exitcodes.USAGE)
+        return _show_usage(2, exitcodes.USAGE)
     command, command_args = rest[0], rest[1:]
     if command == "explain":
         operands, special = parse_options(command_args, options, stop_at_positional=False)
