@@ -351,8 +351,9 @@ def _check_account_lines(report, fixes: bool, cure: bool = False) -> list:
                 note = fix.description if fix.safe else f"{fix.description} (review before running)"
                 out.append(_paint("dim", f"  # {note}"))
                 out.append(("  ", _paint("fix", fix.command)))
-    command = _fix_command(report) if cure else None
-    if command and any(fix_acts_on(f) and f.severity.value != "info" for f in findings):
+    curable = cure and any(fix_acts_on(f) and f.severity.value != "info" for f in findings)
+    command = _fix_command(report) if curable else None
+    if command:
         out += ["", _paint("bold", "Or let pipdoctor cure it (you confirm each change; `pipdoctor fix --undo` "
                                    "reverts it):"), ("  ", _paint("fix", command))]
     return out
