@@ -200,11 +200,14 @@ def _error_document(message: str, code: int) -> None:
 def _wants_json(args: list[str]) -> bool:
     """--json among pipdoctor's own arguments: before the pip command, or anywhere in explain/check/fix's
     (where it is pipdoctor's, wherever it stands). After a pip command it is pip's argument."""
-    for index, arg in enumerate(args):
+    index = 0
+    while index < len(args):
+        arg = args[index]
         if arg == "--json":
             return True
         if arg == "--" or not arg.startswith("-"):
             return arg in OWN_COMMANDS and "--json" in args[index + 1:]
+        index += 2 if arg in ("--color", "--python") else 1  # and its value
     return False
 
 

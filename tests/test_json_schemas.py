@@ -204,7 +204,9 @@ BAD_INPUT = {"a missing log": ("--json", "explain", "/nonexistent/pip.log"),
              "--json after the bad option": ("check", "--no-such-option", "--json"),
              "fix options that contradict": ("--json", "fix", "--yes", "--dry-run"),
              "a bad --color": ("--json", "--color", "sometimes", "install", "six"),
-             "no command at all": ("--json",)}
+             "no command at all": ("--json",),
+             "--json after an option's value": ("--color", "never", "--python", "python3", "explain", "--json",
+                                                "/nonexistent/pip.log")}
 
 
 @pytest.mark.parametrize("args", BAD_INPUT.values(), ids=BAD_INPUT.keys())
