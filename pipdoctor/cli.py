@@ -169,13 +169,46 @@ def main(argv: list[str] | None = None) -> int:
         _refuse_nul(args)
         return _dispatch(args)
     except UsageError as error:
-        _error(str(error))
-        return exitcodes.USAGE
+        return _fail(str(error), exitcodes.USAGE, args)
     except OutputError as error:
         _error(str(error))
         return exitcodes.OUTPUT_FAILED
     except KeyboardInterrupt:
-        return exitcodes.INTERRUPTED
+        return _fail("interrupted", exitcodes.INTERRUPTED, args, quiet=True)
+
+
+def _fail(message: str, code: int, args: list[str], quiet: bool = False) -> int:
+    """The one-line error on stderr (not for Ctrl-C, which the user saw); under --json also the error document
+    on stdout, so a script reading stdout always gets one object (docs/schemas/error.schema.json)."""
+    if not quiet:
+        _error(message)
+    if _wants_json(args):
+        _error_document(message, code)
+    return code
+
+
+def _error_document(message: str, code: int) -> None:
+    from pipdoctor.report import render_error_json
+    from pipdoctor.terminal import write
+
+    try:
+        write(1, render_error_json(message, code))
+    except OutputError:  # stdout closed or full: the line on stderr has said it
+        pass
+
+
+def _wants_json(args: list[str]) -> bool:
+    """--json among pipdoctor's own arguments: before the pip command, or anywhere in explain/check/fix's
+    (where it is pipdoctor's, wherever it stands). After a pip command it is pip's argument."""
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--json":
+            return True
+        if arg == "--" or not arg.startswith("-"):
+            return arg in OWN_COMMANDS and "--json" in args[index + 1:]
+        index += 2 if arg in ("--color", "--python") else 1  # and its value
+    return False
 
 
 def console() -> None:
@@ -230,7 +263,11 @@ def _dispatch(args: list[str]) -> int:
 
             write(1, f"pipdoctor {__version__}\n")
             return exitcodes.OK
-        return _show_usage(1) if special else _show_usage(2, exitcodes.USAGE)
+        if special:
+            return _show_usage(1)
+        if options.json:  # `pipdoctor --json` alone: the usage for the person, the error for the script
+            _error_document("no command given (pipdoctor --help lists them)", exitcodes.USAGE)
+        return _show_usage(2, exitcodes.USAGE)
     command, command_args = rest[0], rest[1:]
     if command == "explain":
         operands, special = parse_options(command_args, options, stop_at_positional=False)
@@ -335,7 +372,7 @@ def _check(request: CheckRequest, options: Options) -> int:
     if options.json:
         write(1, render_check_json(reports, code))
     else:
-        write(1, render_check_human(reports, color=_color_for(1, options)))
+        write(1, render_check_human(reports, color=_color_for(1, options), summary=request.all_users, cure=True))
     return code
 
 
@@ -361,7 +398,11 @@ def _explain(operands: list[str], options: Options) -> int:
     if options.json:
         write(1, render_json("explain", findings, code, log=None if target == "-" else target))
     elif findings:
-        write(1, render_human(findings, color=_color_for(1, options), headline=_headline(findings)))
+        from pipdoctor.findings import fix_acts_on
+        from pipdoctor.report import EXPLAIN_CURES
+
+        cures = EXPLAIN_CURES if fix_acts_on(findings[0]) else ()
+        write(1, render_human(findings, color=_color_for(1, options), headline=_headline(findings), cures=cures))
     else:
         write(1, "pipdoctor: no known problem found in this log.\n")
     return code
@@ -464,7 +505,7 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     if options.json:
         write(1, render_run_json(pip_args[0], run, diagnosis, run.returncode))
     else:
-        report_run(run, diagnosis, options)
+        report_run(run, diagnosis, options, pip_args)
     return run.returncode
 
 
@@ -475,22 +516,23 @@ def _warn_lost_output(run) -> None:
         _tell(f"pipdoctor: warning: pip's output was lost: cannot write to {run.lost}\n")
 
 
-def report_run(run, diagnosis, options: Options) -> None:
-    """The human report after pip's output, on stderr: nothing when pip succeeded and nothing is wrong. When
-    stderr is closed or full there is no one to tell, and pip's status stays the answer."""
-    from pipdoctor.findings import has_problem
-    from pipdoctor.report import render_human
+def report_run(run, diagnosis, options: Options, pip_args=None) -> None:
+    """The human report after pip's output, on stderr: nothing when pip succeeded and nothing is wrong. What
+    the check of the machine found is shown (one line each) only when pip's output names a cache cause: after
+    a typo or a missing package it would only bury the answer. With `pip_args` (not under --fix, which cures
+    next) it ends with the commands that cure it. When stderr is closed or full there is no one to tell, and
+    pip's status stays the answer."""
+    from pipdoctor.findings import fix_acts_on, has_problem, is_cache_cause
+    from pipdoctor.report import render_human, run_cures
 
     findings, cause = diagnosis.findings, diagnosis.root_cause
-    color = _color_for(2, options)
     text = ""
     if cause is not None and (run.returncode != 0 or has_problem(findings)):
         status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
-        text = "\n" + render_human(findings, color=color,
+        cures = run_cures(pip_args, options.python) if fix_acts_on(cause) and pip_args and not options.fix else ()
+        text = "\n" + render_human(diagnosis.from_log, color=_color_for(2, options), cures=cures,
+                                   also=diagnosis.from_check if is_cache_cause(cause) else (),
                                    headline=f"pipdoctor: {status}; root cause: {cause.code} {cause.name}")
     elif run.returncode != 0:
         text = f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n"
-        if has_problem(findings):
-            text += "\n" + render_human(findings, color=color, headline="The check of this machine finds "
-                                                                        "(maybe unrelated to this failure):")
     _tell(text)

@@ -27,10 +27,15 @@ class RunDiagnosis:
 
     @property
     def findings(self) -> tuple:
+        return self.from_log + self.from_check
+
+    @property
+    def from_check(self) -> tuple:
+        """The live check's findings whose codes the log does not show."""
         if self.check is None:
-            return self.from_log
+            return ()
         seen = {f.code for f in self.from_log}
-        return self.from_log + tuple(f for f in self.check.findings if f.code not in seen)
+        return tuple(f for f in self.check.findings if f.code not in seen)
 
     @property
     def root_cause(self) -> Optional[Finding]:
@@ -85,6 +90,23 @@ class AccountReport:
     findings: tuple
     config_files: tuple = ()
     facts: object = None  # the CheckFacts judged (for `fix`)
+
+    @property
+    def disabled_by(self) -> Optional[str]:
+        """Why pip will run without a cache, as the findings predict it, or None when it will use one:
+        "pip-stops" (pip stops before it looks at a cache: its configuration, or no HOME at all),
+        "configuration" (--no-cache-dir, PIP_NO_CACHE_DIR, no-cache-dir in a config file), "ownership" (pip's own
+        check_path_owner fails: PD102), "home-missing" (HOME does not exist: PD201)."""
+        if self.cache_source.startswith("none:"):
+            return "pip-stops"
+        if self.cache_disabled:
+            return "configuration"
+        codes = {f.code: f for f in self.findings}
+        if "PD102" in codes:
+            return "ownership"
+        if "PD201" in codes and codes["PD201"].facts.get("home"):
+            return "home-missing"
+        return None
 
 
 def _setting_value(location, environ: Mapping[str, str]) -> str:

@@ -9,10 +9,14 @@ from typing import Optional
 PAGES = Path(__file__).parent / "docs_pages"
 
 
+def page_path(code: str) -> str:
+    """Where the installed page of a code is (absolute): what a JSON document's `doc` names."""
+    return str((PAGES / f"{code}.md").absolute())
+
+
 def doc_page(code: str) -> Optional[str]:
-    path = PAGES / f"{code}.md"
     try:
-        return path.read_text(encoding="utf-8")
+        return Path(page_path(code)).read_text(encoding="utf-8")
     except OSError:
         return None
 

@@ -8,9 +8,6 @@ from typing import Mapping, Optional
 
 from pipdoctor.records import record
 
-# Where a code's page lives in the repository; `pipdoctor explain CODE` prints the same page.
-DOCS_PATH = "docs/codes/{code}.md"
-
 
 class Severity(str, enum.Enum):
     """How bad a finding is; the order is the order of importance."""
@@ -60,7 +57,10 @@ class Finding:
 
     @property
     def doc_path(self) -> str:
-        return DOCS_PATH.format(code=self.code)
+        """The installed page of the code (package data), the one `pipdoctor explain CODE` prints."""
+        from pipdoctor.docs import page_path
+
+        return page_path(self.code)
 
     def but(self, **changes) -> "Finding":
         """A copy with some fields changed (findings are immutable values)."""
@@ -70,3 +70,15 @@ class Finding:
 def has_problem(findings) -> bool:
     """True when any finding is a warning or an error (info findings never fail a run)."""
     return any(f.severity is not Severity.INFO for f in findings)
+
+
+def is_cache_cause(finding: Finding) -> bool:
+    """A cause in pip's cache or what it stands on (HOME, the filesystem, pip's configuration): the PD1xx and
+    PD2xx codes, which `pipdoctor fix` acts on or explains. PD3xx are not the cache's (README, "Codes")."""
+    return not finding.code.startswith("PD3")
+
+
+def fix_acts_on(finding: Finding) -> bool:
+    """`pipdoctor fix` (and `install --fix`) plans a cure for it: the cache's own codes, PD1xx
+    (remediation.make_plan); for HOME or pip's configuration (PD2xx) it has none to offer."""
+    return finding.code.startswith("PD1")

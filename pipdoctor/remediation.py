@@ -558,9 +558,8 @@ class Plan:
 
 
 def _text(path):
-    import os
-
-    return None if path is None else os.fsencode(path).decode("utf-8", "backslashreplace")
+    """As it is: report's JSON encodes a name that is not UTF-8 once for the whole document (raw_bytes)."""
+    return path
 
 
 def cache_names_problem(names) -> Optional[str]:

@@ -8,7 +8,7 @@ import os
 from typing import Mapping, Optional, Sequence
 
 from pipdoctor import __version__
-from pipdoctor.findings import Finding
+from pipdoctor.findings import Finding, fix_acts_on
 from pipdoctor.terminal import TerminalText, terminal_safe
 
 # Bump on any incompatible change to the JSON document; adding keys is compatible (README, "JSON output").
@@ -66,38 +66,93 @@ def _assemble(lines: Sequence, color: bool) -> TerminalText:
     return TerminalText("\n".join(out) + "\n")
 
 
-def _finding_lines(finding: Finding) -> list:
-    lines = [(_paint(finding.severity.value, f"{finding.severity.value} {finding.code}"), " ",
-              _paint("bold", finding.name)), f"  {finding.message}"]
-    if finding.why:
-        lines.append(f"  why: {finding.why}")
+# The root cause's evidence shown in full; the rest is counted (--json has every line).
+_EVIDENCE_SHOWN = 4
+
+
+def _title(finding: Finding) -> tuple:
+    return (_paint(finding.severity.value, f"{finding.severity.value} {finding.code}"), " ",
+            _paint("bold", finding.name))
+
+
+def _cause_lines(finding: Finding, cures: Sequence) -> list:
+    """The root cause for a person, in the order they act on it: what broke, the evidence, the one fix that
+    works (the first: remediation orders them), pipdoctor's own cure, then the other ways and why."""
+    lines = [_title(finding), f"  {finding.message}"]
     if finding.evidence:
         lines.append("  evidence:")
-        for item in finding.evidence:
+        for item in finding.evidence[:_EVIDENCE_SHOWN]:
             where = f"line {item.line}: " if item.line is not None else ""
             lines.append(_paint("dim", f"    {where}{item.text}"))
+        if len(finding.evidence) > _EVIDENCE_SHOWN:
+            lines.append(_paint("dim", f"    ... and {len(finding.evidence) - _EVIDENCE_SHOWN} more (--json shows "
+                                       "them all)"))
     if finding.fixes:
-        lines.append("  fix:")
-        for fix in finding.fixes:
-            lines.append(("    ", _paint("fix", fix.command)))
-            note = fix.description if fix.safe else f"{fix.description} (review before running)"
-            lines.append(_paint("dim", f"      {note}"))
+        first, others = finding.fixes[0], finding.fixes[1:]
+        lines += ["  fix:", ("    ", _paint("fix", first.command)), _paint("dim", f"      {_fix_note(first)}")]
+    else:
+        others = ()
+    if cures:
+        lines.append("  or let pipdoctor cure it (you confirm each change; `pipdoctor fix --undo` reverts it):")
+        # A shell comment after the command: the line can be pasted as it is.
+        lines += [("    ", _paint("fix", command), _paint("dim", f"  # {what}")) for command, what in cures]
+    if others:
+        lines.append("  other ways:")
+        lines += [("    ", _paint("fix", fix.command)) + (() if fix.safe else (_paint("dim", "  # review before "
+                                                                                          "running"),))
+                  for fix in others]
+    if finding.why:
+        lines.append(f"  why: {finding.why}")
     lines.append(_paint("dim", f"  more: pipdoctor explain {finding.code}"))
     return lines
 
 
-def render_human(findings: Sequence[Finding], *, color: bool, headline: Optional[str] = None) -> TerminalText:
-    out: list = []
-    if headline:
-        out.append(_paint("bold", headline))
-    for index, finding in enumerate(findings):
-        if index == 1:
-            out.append("")
-            out.append(_paint("bold", "Also found:"))
-        elif index > 1:
-            out.append("")
-        out.extend(_finding_lines(finding))
+def _fix_note(fix) -> str:
+    return fix.description if fix.safe else f"{fix.description} (review before running)"
+
+
+def _folded(finding: Finding, cause: Finding) -> tuple:
+    """Another finding in one line. A build failure after another cause follows from it (the cache or the disk
+    that failed made the build fail): it is said so, never shown as a second cause."""
+    if finding.code == "PD304" and cause.code != "PD304":
+        return ("  ", _paint("dim", f"then {finding.code} {finding.name}: "
+                                    f"pip's build failure follows from {cause.code}, it is not a second cause"))
+    return ("  ", _paint(finding.severity.value, f"{finding.severity.value} {finding.code}"),
+            f" {finding.name}: {finding.message}")
+
+
+def render_human(findings: Sequence[Finding], *, color: bool, headline: Optional[str] = None, cures: Sequence = (),
+                 also: Sequence[Finding] = ()) -> TerminalText:
+    """A report shaped for a person: the root cause (findings[0]) in full on the first screen, with `cures`
+    ((command, what it does) pairs: pipdoctor's own cure); what else pip's output shows, then `also` (what
+    the check of the machine found), one line each."""
+    out: list = [_paint("bold", headline)] if headline else []
+    if not findings:
+        return _assemble(out, color)
+    cause = findings[0]
+    out += _cause_lines(cause, cures)
+    rest = [*findings[1:], *also]
+    if rest:
+        out += ["", _paint("bold", "Also found" + (" (one line each; `pipdoctor check` shows the machine's in full):"
+                                                   if also else ":"))]
+        out += [_folded(finding, cause) for finding in rest]
     return _assemble(out, color)
+
+
+def run_cures(pip_args: Sequence[str], python: Optional[str] = None) -> list:
+    """pipdoctor's own cure of a cache problem, as commands to paste: the same pip command with --fix (the plan,
+    confirmed, then pip again), and `pipdoctor fix` (the plan only). Every argument shell-quoted."""
+    from pipdoctor.safety import shell_quote
+
+    own = f"--python {shell_quote(python)} " if python else ""
+    args = " ".join(shell_quote(arg) for arg in pip_args[1:])
+    rerun = (f"pipdoctor {own}{shell_quote(pip_args[0])} --fix {args}" if pip_args[0] == "install"
+             else f"pipdoctor {own}--fix {' '.join(shell_quote(arg) for arg in pip_args)}")
+    return [(rerun.rstrip(), "cure the cache, then run pip again"), ("pipdoctor fix", "only cure the cache")]
+
+
+# On the machine the log came from: `explain` has no pip command to run again.
+EXPLAIN_CURES = (("pipdoctor fix", "on the machine where pip ran: cure the cache"),)
 
 
 def finding_to_json(finding: Finding) -> dict:
@@ -110,17 +165,86 @@ def finding_to_json(finding: Finding) -> dict:
         "paths": list(finding.paths),
         "evidence": [{"line": e.line, "text": e.text} for e in finding.evidence],
         "fixes": [{"command": f.command, "description": f.description, "safe": f.safe} for f in finding.fixes],
+        "facts": _facts_json(finding.facts),
         "doc": finding.doc_path,
     }
 
 
+def _facts_json(value):
+    """What a rule read (Finding.facts) as plain JSON values: an owner as {name, uid, gid, group}, a record as
+    an object, tuples as arrays."""
+    if isinstance(value, (str, int, float)) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _facts_json(item) for key, item in value.items()}
+    if hasattr(value, "_asdict"):
+        fields = value._asdict()
+        if {"uid", "gid", "user", "group"} <= set(fields):
+            return _owner_json(value)
+        return {key: _facts_json(item) for key, item in fields.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_facts_json(item) for item in value]
+    return str(value)
+
+
+def _owner_json(owner) -> Optional[dict]:
+    if owner is None:
+        return None
+    return {"name": owner.user, "uid": owner.uid, "gid": owner.gid, "group": owner.group}
+
+
 def _document(command: str, exit_code: int, **body) -> TerminalText:
-    """Every --json document: versioned, the command and pipdoctor's exit status, then the command's own keys.
-    json.dumps escapes every character that is not printable ASCII, so the document is terminal-safe as it is
-    and keeps every name exact."""
-    document = {"schema_version": SCHEMA_VERSION, "pipdoctor_version": __version__, "command": command,
-                "exit_code": exit_code, **body}
+    """Every --json document: versioned, the command and pipdoctor's exit status, then the command's own keys."""
+    return _dump({"schema_version": SCHEMA_VERSION, "pipdoctor_version": __version__, "command": command,
+                  "exit_code": exit_code, **body})
+
+
+def _dump(document: dict) -> TerminalText:
+    """json.dumps escapes every character that is not printable ASCII, so the text is terminal-safe as it is;
+    names that are not UTF-8 are encoded once for the whole document (_exact_strings)."""
+    raw: dict = {}
+    document = _exact_strings(document, "", raw)
+    document["raw_bytes"] = raw
     return TerminalText(json.dumps(document, indent=2) + "\n")
+
+
+def _exact_strings(node, pointer: str, raw: dict):
+    """One encoding for every string of a document (README, "JSON output"): a name whose bytes are not UTF-8
+    (os.fsdecode keeps each such byte as a lone surrogate, PEP 383) is shown with those bytes as \\xNN, as the
+    terminal and `ls -b` show them, and its exact bytes go to `raw_bytes`, base64, keyed by the string's JSON
+    Pointer (RFC 6901). Lone surrogates never reach the document: RFC 8259 section 8.2 leaves their meaning
+    to each parser (some refuse the whole document, some put U+FFFD in their place)."""
+    if isinstance(node, str):
+        if node.isascii():
+            return node
+        try:
+            node.encode("utf-8")
+            return node
+        except UnicodeEncodeError:
+            pass
+        try:
+            exact = node.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate no file name makes (os.fsdecode gives U+DC80..U+DCFF only)
+            return node.encode("utf-8", "backslashreplace").decode("utf-8")
+        import base64
+
+        raw[pointer] = base64.b64encode(exact).decode("ascii")
+        return exact.decode("utf-8", "backslashreplace")
+    if isinstance(node, dict):
+        return {key: _exact_strings(value, f"{pointer}/{_pointer_token(key)}", raw) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_exact_strings(value, f"{pointer}/{index}", raw) for index, value in enumerate(node)]
+    return node
+
+
+def _pointer_token(key) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def render_error_json(message: str, exit_code: int) -> TerminalText:
+    """A usage or input error under --json (docs/schemas/error.schema.json): the message cli prints on stderr."""
+    return _dump({"schema_version": SCHEMA_VERSION, "pipdoctor_version": __version__, "error": message,
+                  "exit_code": exit_code})
 
 
 def render_json(command: str, findings: Sequence[Finding], exit_code: int, **extra) -> TerminalText:
@@ -128,10 +252,11 @@ def render_json(command: str, findings: Sequence[Finding], exit_code: int, **ext
 
 
 def render_run_json(command: str, run, diagnosis, exit_code: int, **extra) -> TerminalText:
-    """A pip command's document: pip's run, the root cause (null when pip's output shows none), the findings."""
+    """A pip command's document: pip's run, the root cause (null when pip's output shows none), the findings,
+    and the live check's account (its cache's counts, sizes, owners and mount as fields) when it ran."""
     cause = diagnosis.root_cause
     return render_json(command, diagnosis.findings, exit_code, pip=_run_json(run),
-                       root_cause=cause.code if cause else None, **extra)
+                       root_cause=cause.code if cause else None, check=_check_report_json(diagnosis.check), **extra)
 
 
 def _run_json(run) -> dict:
@@ -144,9 +269,11 @@ _GROUPS = (("error", "Errors"), ("warning", "Warnings"), ("info", "Info"))
 
 
 def _check_header(report) -> _Span:
-    who = f"{report.user} (uid {report.uid})" if report.user is not None else f"uid {report.uid} (no passwd entry)"
+    who = _who(report)
     if report.cache_disabled or report.cache_path is None:
         cache = f"cache off ({report.cache_source})"
+    elif report.disabled_by == "ownership":
+        cache = f"cache {report.cache_path} ({report.cache_source}), which pip will not use (PD102)"
     else:
         cache = f"cache {report.cache_path} ({report.cache_source})"
     return _paint("bold", f"pipdoctor check: {who}, {cache}")
@@ -170,7 +297,7 @@ def _not_reached(report) -> Optional[dict]:
     if walk is None:
         return None
     return {"count": walk.not_reached_count, "reasons": dict(walk.not_reached),
-            "samples": [{"path": _text(path), "error": reason} for path, reason in walk.not_reached_samples]}
+            "samples": [{"path": path, "error": reason} for path, reason in walk.not_reached_samples]}
 
 
 def _not_reached_line(report) -> Optional[str]:
@@ -186,7 +313,17 @@ def _not_reached_line(report) -> Optional[str]:
             f"lies below them are not counted: {samples}")
 
 
-def _check_account_lines(report, fixes: bool) -> list:
+def _fix_command(report) -> Optional[str]:
+    """`pipdoctor fix` for the account checked: as itself, or as root with --user NAME (None: an account
+    without passwd entry, which `fix --user` cannot name)."""
+    from pipdoctor.safety import shell_quote
+
+    if report.facts is None or report.facts.account.is_self:
+        return "pipdoctor fix"
+    return f"pipdoctor fix --user {shell_quote(report.user)}" if report.user is not None else None
+
+
+def _check_account_lines(report, fixes: bool, cure: bool = False) -> list:
     out: list = [_check_header(report)]
     not_reached = _not_reached_line(report)
     if not_reached:
@@ -214,41 +351,97 @@ def _check_account_lines(report, fixes: bool) -> list:
                 note = fix.description if fix.safe else f"{fix.description} (review before running)"
                 out.append(_paint("dim", f"  # {note}"))
                 out.append(("  ", _paint("fix", fix.command)))
+    curable = cure and any(fix_acts_on(f) and f.severity.value != "info" for f in findings)
+    command = _fix_command(report) if curable else None
+    if command:
+        out += ["", _paint("bold", "Or let pipdoctor cure it (you confirm each change; `pipdoctor fix --undo` "
+                                   "reverts it):"), ("  ", _paint("fix", command))]
     return out
 
 
-def _check_lines(reports: Sequence, fixes: bool) -> list:
-    out: list = []
-    for index, report in enumerate(reports):
-        if index:
+def _check_lines(reports: Sequence, fixes: bool, summary: bool = False, cure: bool = False) -> list:
+    """Each account in full; after a summary only those with findings (its line says the others are fine)."""
+    out: list = _summary_lines(reports) if summary and reports else []
+    shown = [r for r in reports if r.findings or _not_reached_line(r)] if out else reports
+    for index, report in enumerate(shown):
+        if index or out:
             out.append("")
             out.append(_paint("dim", "-" * 72))
-        out.extend(_check_account_lines(report, fixes))
+        out.extend(_check_account_lines(report, fixes, cure))
     if not reports:
         out.append("pipdoctor check: no account to check.")
     return out
 
 
-def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True) -> TerminalText:
-    """`pipdoctor check`'s report: per account, findings grouped by severity, the fix commands last (not when
-    `fix` prints its plan instead)."""
-    return _assemble(_check_lines(reports, fixes), color)
+def _who(report) -> str:
+    return f"{report.user} (uid {report.uid})" if report.user is not None else f"uid {report.uid} (no passwd entry)"
 
 
-def _text(path: Optional[str]) -> Optional[str]:
-    """A path for JSON: bytes that are not UTF-8 (surrogate-escaped) become \\xNN, never lone surrogates."""
-    return None if path is None else os.fsencode(path).decode("utf-8", "backslashreplace")
+def _summary_lines(reports: Sequence) -> list:
+    """--all-users: one line per account first, those with problems marked, then the details account by
+    account."""
+    troubled = [r for r in reports if any(f.severity.value != "info" for f in r.findings)]
+    out: list = [_paint("bold", f"pipdoctor check: {len(reports)} accounts, {len(troubled)} with problems")]
+    for report in reports:
+        counts = [f"{n} {severity}{'s' if n > 1 else ''}" for severity, n in
+                  ((s, sum(f.severity.value == s for f in report.findings)) for s, _ in _GROUPS[:2]) if n]
+        codes = ", ".join(dict.fromkeys(f.code for f in report.findings if f.severity.value != "info"))
+        if counts:
+            out.append(("  ", _paint(report.findings[0].severity.value, "!"), f" {_who(report)}: "
+                        f"{', '.join(counts)} ({codes})"))
+        else:
+            out.append(f"    {_who(report)}: no problems")
+    return out
+
+
+def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True, summary: bool = False,
+                       cure: bool = False) -> TerminalText:
+    """`pipdoctor check`'s report: with `summary` (--all-users) one line per account first; per account, findings
+    grouped by severity, the fix commands last (not when `fix` prints its plan instead), and with `cure` the
+    `pipdoctor fix` that cures what it can."""
+    return _assemble(_check_lines(reports, fixes, summary, cure), color)
 
 
 def _account_to_json(report) -> dict:
+    facts = report.facts
     return {
         "user": report.user,
         "uid": report.uid,
-        "home": _text(report.home),
-        "cache": {"path": _text(report.cache_path), "disabled": report.cache_disabled,
-                  "source": _text(report.cache_source), "not_reached": _not_reached(report)},
+        "home": report.home,
+        "home_owner": _owner_json(facts.home.owner) if facts is not None else None,
+        "cache": {"path": report.cache_path, "disabled": report.disabled_by is not None,
+                  "disabled_by": report.disabled_by, "source": report.cache_source,
+                  "not_reached": _not_reached(report), **_cache_facts_json(facts)},
         "findings": [finding_to_json(f) for f in report.findings],
     }
+
+
+def _cache_facts_json(facts) -> dict:
+    """The cache's facts as fields (ownership.CheckFacts): the root's owner and mode, the walk's counts and
+    sizes with the foreign owners, and the filesystem it is on. Null where the check did not read them."""
+    if facts is None:
+        return {"owner": None, "mode": None, "usage": None, "mount": None}
+    root = facts.root
+    at_root = root is not None and root.existing == facts.cache_path and root.kind != "missing"
+    walk, mount = facts.walk, facts.mount
+    usage = None if walk is None else {
+        "entries": walk.entries, "dirs": walk.dirs, "files": walk.files, "symlinks": walk.symlinks,
+        "size": walk.size, "mount_points": walk.mount_points, "hard_links": walk.hard_links,
+        "specials": walk.specials,
+        "foreign": {
+            "entries": walk.foreign_entries, "size": walk.foreign_size,
+            "dirs_unwritable": walk.foreign_dirs_unwritable,
+            "owners": [{**_owner_json(owner), "entries": count} for owner, count in walk.foreign_owners],
+            "areas": [{"name": name, "entries": count, "size": size} for name, count, size in walk.foreign_areas],
+            "subtree_count": walk.foreign_subtree_count,
+            "subtrees": [{"path": sub.path, "owner": _owner_json(sub.owner), "mode": sub.mode, "is_dir": sub.is_dir,
+                          "entries": sub.entries, "size": sub.size} for sub in walk.foreign_subtrees]}}
+    return {"owner": _owner_json(root.owner) if at_root else None, "mode": root.mode if at_root else None,
+            "usage": usage, "mount": None if mount is None else {
+                "path": mount.path, "mountpoint": mount.mountpoint, "device": mount.device,
+                "fstype": mount.fstype, "options": list(mount.options), "read_only": mount.read_only,
+                "noexec": mount.noexec, "free_bytes": mount.free_bytes, "total_bytes": mount.total_bytes,
+                "free_inodes": mount.free_inodes, "total_inodes": mount.total_inodes}}
 
 
 def render_check_json(reports: Sequence, exit_code: int) -> TerminalText:

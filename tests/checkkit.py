@@ -42,6 +42,13 @@ class CheckRun:
     def findings(self) -> list:
         return self.account["findings"]
 
+    @property
+    def cache(self) -> dict:
+        """The account's cache as pip resolved it: path, disabled, source, not_reached (README, "JSON output");
+        the walk's counts and the mount's free space are left out (they change between runs and viewers)."""
+        cache = self.account["cache"]
+        return {key: cache[key] for key in ("path", "disabled", "source", "not_reached")}
+
     def codes(self) -> list:
         return [f["code"] for f in self.findings]
 

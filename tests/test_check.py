@@ -44,9 +44,9 @@ def test_healthy_user_after_a_real_pip_install_exits_0(user, tmp_path):
         assert result.returncode == 0, result.output
         assert result.problems() == []
         assert result.account["user"] == user.name
-        assert result.account["cache"] == {"path": str(user_cache(user)), "disabled": False,
-                                           "source": "platform default",
-                                           "not_reached": {"count": 0, "reasons": {}, "samples": []}}
+        assert result.cache == {"path": str(user_cache(user)), "disabled": False,
+                                "source": "platform default",
+                                "not_reached": {"count": 0, "reasons": {}, "samples": []}}
         assert_pip_agrees(result, runner_as(user), with_pip(sandbox.pip_env(HOME=user.home)))
         human = sandbox.run_as(user, [pipdoctor_bin(), "check"])
         assert human.returncode == 0

@@ -35,17 +35,17 @@ def test_user_as_root_judges_like_the_user(broken):
     assert judged.codes() == own.codes() == ["PD103"]
     account = judged.account
     assert (account["user"], account["uid"], account["home"]) == (broken.name, broken.uid, str(broken.home))
-    assert account["cache"] == own.account["cache"]
+    assert judged.cache == own.cache
     assert judged.finding("PD103")["message"] == own.finding("PD103")["message"]
     # the caller's environment is not the user's: root's PIP_CACHE_DIR does not apply
     env = with_pip(sandbox.pip_env(PIP_CACHE_DIR="/nonexistent-root-setting"))
-    assert check_as_root("--user", broken.name, env=env).account["cache"] == own.account["cache"]
+    assert check_as_root("--user", broken.name, env=env).cache == own.cache
     # a numeric uid with a passwd entry names the same account
     assert check_as_root("--user", str(broken.uid)).account["user"] == broken.name
 
 
-def test_all_users_one_section_per_account(healthy, broken):
-    result = check_as_root("--all-users")
+def test_all_users_one_section_per_account(healthy, broken, seal):
+    result = check_as_root("--all-users", mount_setup=seal.setup)
     assert result.returncode == 1, result.output
     accounts = {a["user"]: a for a in result.doc["accounts"]}
     assert accounts[healthy.name]["findings"] == []
@@ -54,13 +54,16 @@ def test_all_users_one_section_per_account(healthy, broken):
     uids = [a["uid"] for a in result.doc["accounts"]]
     assert uids == sorted(uids) and len(uids) == len(set(uids))
     assert "nobody" not in accounts  # /nonexistent is no home
-    human = sandbox.run([pipdoctor_bin(), "check", "--all-users"], env=with_pip(None))
+    human = sandbox.run([pipdoctor_bin(), "check", "--all-users"], env=with_pip(None), mount_setup=seal.setup)
     text = human.stdout.decode()
-    assert f"pipdoctor check: {healthy.name} (uid {healthy.uid})" in text
+    # one summary line per account first; in full only the accounts with findings
+    assert f"\n    {healthy.name} (uid {healthy.uid}): no problems\n" in text
+    assert f"\n  ! {broken.name} (uid {broken.uid}): 1 error (PD103)\n" in text
+    assert f"pipdoctor check: {healthy.name} (uid {healthy.uid})" not in text
     assert f"pipdoctor check: {broken.name} (uid {broken.uid})" in text
     section = text.split(f"pipdoctor check: {broken.name} ")[1].split("pipdoctor check: ")[0]
-    assert "PD103 cache-foreign-owned" in section and section.rstrip().endswith(
-        "--no-cache-dir"), section
+    assert "PD103 cache-foreign-owned" in section and "--no-cache-dir" in section, section
+    assert section.rstrip().endswith(f"\n  pipdoctor fix --user {broken.name}"), section  # the cure, last
 
 
 def test_quiet_prints_nothing_and_exits_with_the_verdict(healthy, broken):

@@ -67,8 +67,10 @@ def test_acl_denies_the_user_a_shared_cache(user):
         env = _env(user, PIP_CACHE_DIR=shared)
         result = check_as(user, env=env)
         assert result.returncode == 1, result.output
-        assert result.account["cache"] == {"path": str(shared), "disabled": False, "source": "PIP_CACHE_DIR",
-                                           "not_reached": {"count": 0, "reasons": {}, "samples": []}}
+        # pip's own ownership test fails too: PD102, and `disabled` says the same
+        assert result.cache == {"path": str(shared), "disabled": True, "source": "PIP_CACHE_DIR",
+                                "not_reached": {"count": 0, "reasons": {}, "samples": []}}
+        assert "PD102" in result.codes() and result.account["cache"]["disabled_by"] == "ownership"
         found = result.finding("PD104")
         assert found["message"] == f"{user.name} cannot write {shared}, a directory pip writes: an ACL denies it."
         evidence = "\n".join(e["text"] for e in found["evidence"])

@@ -30,8 +30,8 @@ def test_pip_no_cache_dir_false_turns_the_cache_off(user):
     env = _env(user, PIP_NO_CACHE_DIR="false")
     result = check_as(user, env=env)
     assert result.returncode == 1, result.output
-    assert result.account["cache"] == {"path": None, "disabled": True, "source": "PIP_NO_CACHE_DIR=false",
-                                       "not_reached": None}
+    assert result.cache == {"path": None, "disabled": True, "source": "PIP_NO_CACHE_DIR=false",
+                            "not_reached": None}
     found = result.finding("PD102")
     assert found["message"] == ('pip\'s cache is off: PIP_NO_CACHE_DIR=false turns it off although it reads as '
                                 '"keep the cache".')
@@ -59,8 +59,8 @@ def test_cache_dir_from_a_config_file(user):
     env = _env(user, PIP_CONFIG_FILE=conf)
     result = check_as(user, env=env)
     assert result.returncode == 0, result.output
-    assert result.account["cache"] == {"path": str(target), "disabled": False,
-                                       "source": f"config file {conf} [global] cache-dir", "not_reached": None}
+    assert result.cache == {"path": str(target), "disabled": False,
+                            "source": f"config file {conf} [global] cache-dir", "not_reached": None}
     assert_pip_agrees(result, runner_as(user), env)
     # the check's own --cache-dir beats the config file, as pip's does
     other = user.home / "cli-cache"

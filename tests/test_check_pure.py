@@ -132,10 +132,13 @@ def test_check_json_envelope_and_human_grouping():
     findings = tuple(suggest_check(f, facts) for f in checker.check(facts))
     report = AccountReport("alice", 1001, "/home/alice", CACHE, False, "platform default", findings)
     doc = json.loads(render_check_json([report], 1))
-    assert list(doc) == ["schema_version", "pipdoctor_version", "command", "exit_code", "accounts", "findings"]
+    assert list(doc) == ["schema_version", "pipdoctor_version", "command", "exit_code", "accounts", "findings",
+                         "raw_bytes"]
     assert doc["command"] == "check" and doc["exit_code"] == 1
-    assert doc["accounts"][0]["cache"] == {"path": CACHE, "disabled": False, "source": "platform default",
-                                           "not_reached": None}
+    # PD102 predicts pip will not use the cache: `disabled` says the same (README, "JSON output").
+    assert doc["accounts"][0]["cache"] == {"path": CACHE, "disabled": True, "disabled_by": "ownership",
+                                           "source": "platform default", "not_reached": None, "owner": None,
+                                           "mode": None, "usage": None, "mount": None}
     assert [f["code"] for f in doc["findings"]] == ["PD103", "PD102"]
     text = render_check_human([report], color=False)
     assert text.index("Errors:") < text.index("Warnings:") < text.index("Fix (copy and run")

@@ -113,7 +113,7 @@ def test_seed_failure_root_owned_wheels_is_pd101_with_exact_chown(user, version,
     assert f"{cache}/wheels is owned by root 0:0" in first
     assert f"sudo chown -R {user.uid}:{user.gid} {cache}/wheels" in first
     assert "--no-cache-dir" in first
-    fixes = first.split("  fix:")[1]
+    fixes = first.split("  fix:")[1].split("  why:")[0]  # the fixes and the cure, not the explanation
     assert "sudo pip" not in fixes and "--user" not in fixes
 
     as_json = sandbox.run_as(user, [pipdoctor_bin, "--json", *_pip_args(find_links)], env=_env(user, venv),

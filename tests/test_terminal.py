@@ -3,6 +3,7 @@ one writer (a reader that leaves is not an error, a closed or full stdout is).""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -11,7 +12,7 @@ import pytest
 
 from pipdoctor.errors import OutputError
 from pipdoctor.findings import Evidence, Finding, Fix, Severity
-from pipdoctor.report import render_human, render_json
+from pipdoctor.report import render_error_json, render_human, render_json
 from pipdoctor.terminal import TerminalText, terminal_safe, write
 
 FORGED = "wheels/x\n\x1b[32mOK all good\x07\r\x9b2J\u202eevil\u2028"
@@ -62,10 +63,22 @@ def test_human_report_shows_every_part_escaped(color):
 
 
 def test_json_keeps_names_exact():
-    document = json.loads(render_json("explain", [_finding()], 1))
+    text = render_json("explain", [_finding()], 1)
+    document = json.loads(text)
     finding = document["findings"][0]
-    assert finding["paths"] == [FORGED, NOT_UTF8]
-    assert finding["evidence"][1] == {"line": 7, "text": f"ERROR: {FORGED}"}
+    assert finding["paths"][0] == FORGED and finding["evidence"][1] == {"line": 7, "text": f"ERROR: {FORGED}"}
+    # A byte that is not UTF-8: shown as \xNN, its exact bytes in raw_bytes by JSON Pointer; never a lone
+    # surrogate (\udce9), which strict parsers refuse and others replace.
+    assert finding["paths"][1] == "wheels/caf\\xe9" and finding["why"] == "why wheels/caf\\xe9"
+    raw = {pointer: base64.b64decode(value) for pointer, value in document["raw_bytes"].items()}
+    assert raw == {"/findings/0/paths/1": b"wheels/caf\xe9", "/findings/0/why": b"why wheels/caf\xe9"}
+    assert "\\udc" not in text and text.isascii()
+
+
+def test_json_error_document_keeps_a_name_that_is_not_utf8():
+    document = json.loads(render_error_json(f"cannot read {NOT_UTF8}: No such file", 2))
+    assert document["error"] == "cannot read wheels/caf\\xe9: No such file" and document["exit_code"] == 2
+    assert base64.b64decode(document["raw_bytes"]["/error"]) == b"cannot read wheels/caf\xe9: No such file"
 
 
 def test_any_other_text_is_a_message_kept_to_its_one_line_when_written(tmp_path):

@@ -28,13 +28,12 @@ class Outcome:
             self.skipped.append((path, reason))
 
     def to_json(self) -> dict:
-        from pipdoctor.ownership import display_path
-
+        # Names as they are: report's JSON encodes one that is not UTF-8 once for the whole document (raw_bytes).
         return {"journal": self.journal, "chowned": self.chowned,
-                "renamed": [{"from": display_path(a), "to": display_path(b)} for a, b in self.renamed],
+                "renamed": [{"from": a, "to": b} for a, b in self.renamed],
                 "restored": self.restored,
                 "already": self.already, "skipped_count": self.skipped_count,
-                "skipped": [{"path": display_path(p), "reason": r} for p, r in self.skipped], "notes": self.notes}
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "notes": self.notes}
 
 
 def undo_command(path: str, as_root: bool) -> str:
