@@ -430,8 +430,18 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
         paths=[facts.cache_path] + targets,
         evidence=evidence,
         chown=targets, uid=expected, gid=facts.cache_owner_gid, shared=shared,
-        blockers=[kind for kind, _, _ in blocking],
+        blockers=[kind for kind, _, _ in blocking], **_foreign_counts(walk),
     )]
+
+
+def _foreign_counts(walk) -> dict:
+    """PD103's figures as fields for scripts (JSON `facts`), not only in the evidence's prose."""
+    if walk is None:
+        return {}
+    return {"entries": walk.foreign_entries, "size": walk.foreign_size,
+            "owners": tuple({"owner": owner, "entries": n} for owner, n in walk.foreign_owners),
+            "areas": tuple({"name": name, "entries": n, "size": size} for name, n, size in walk.foreign_areas),
+            "subtrees": walk.foreign_subtree_count}
 
 
 def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:

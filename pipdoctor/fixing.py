@@ -9,11 +9,8 @@ from typing import Mapping, Optional
 
 from pipdoctor import exitcodes
 from pipdoctor.errors import OutputError, UsageError
-from pipdoctor.findings import has_problem
+from pipdoctor.findings import fix_acts_on, has_problem
 from pipdoctor.terminal import read_line, write
-
-# Codes a fix can act on or explain: the cache's own problems (the check's and the log's).
-CACHE_CODES = frozenset(("PD101", "PD102", "PD103", "PD104", "PD105", "PD106", "PD107"))
 
 
 @dataclass
@@ -278,7 +275,7 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
     # nothing to do with this failure. A reused locally built wheel (PD108, info) counts only as the root cause
     # of a failed run.
     cause = diagnosis.root_cause
-    cache_problem = [f for f in diagnosis.from_log if f.code in CACHE_CODES] or (
+    cache_problem = [f for f in diagnosis.from_log if fix_acts_on(f) and f.code != "PD108"] or (
         run.returncode != 0 and cause is not None and cause.code == "PD108")
     if not options.json:
         report_run(run, diagnosis, options)

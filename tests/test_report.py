@@ -186,6 +186,9 @@ def test_check_json_has_counts_sizes_owners_and_the_mount_as_fields(user):
     assert fields["mount"]["mountpoint"] == target and fields["mount"]["read_only"] is False
     facts = result.finding("PD103")["facts"]
     assert facts["uid"] == user.uid and facts["gid"] == user.gid and facts["chown"] == [str(cache / "wheels")]
+    assert facts["entries"] == entries and facts["size"] == foreign["size"] and facts["subtrees"] == 1
+    assert facts["owners"] == [{"owner": {"name": "root", "uid": 0, "gid": 0, "group": "root"}, "entries": entries}]
+    assert [area["name"] for area in facts["areas"]] == ["wheels"]
 
 
 @pytest.mark.root
