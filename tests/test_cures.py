@@ -6,33 +6,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests import sandbox
 from tests.checkkit import check_as, new_user_cache, pipdoctor_bin
-from tests.fixkit import fix_as, journal_of, listing, seed_failure
+from tests.fixkit import links_fixture, fix_as, journal_of, listing, seed_failure
 
 pytestmark = pytest.mark.root
 
 PIP = sandbox.PIP_VERSIONS[-1]
 
 
-@pytest.fixture(scope="module")
-def find_links() -> Path:
-    """A world-readable folder with the tiny sdist and its build backend's wheels (offline)."""
-    folder = sandbox.SANDBOX / f"cures-links-{os.getpid()}"
-    shutil.rmtree(folder, ignore_errors=True)
-    with sandbox.umask(0o022):
-        folder.mkdir(parents=True)
-        sandbox.build_sdist(folder)
-        for name, version in sandbox.BUILD_WHEELS.items():
-            shutil.copy(sandbox.wheel_file(name, version), folder)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+find_links = links_fixture("cures")
 
 
 def users_pip(user, version: str = PIP) -> Path:
@@ -103,7 +90,7 @@ def test_disk_full_cache_df_names_a_directory_that_exists(user, find_links):
                                  find_links, "pdtiny"], env={**env_of(user, venv), "RUNS_DF": runs_df},
                           mount_setup=setup, separate_stderr=True)
     stderr = done.stderr.decode()
-    assert f"No space left on device: '/tmp/pip-wheel-" in stderr and f"' -> '{cache}/wheels/" in stderr, stderr
+    assert "No space left on device: '/tmp/pip-wheel-" in stderr and f"' -> '{cache}/wheels/" in stderr, stderr
     assert json.loads(out.read_text())["root_cause"] == "PD105"
     ran = [line.split(" ", 1) for line in stderr.splitlines() if line.split(" ", 1)[-1].startswith("df -h ")]
     assert ran and all(status == "0" for status, _ in ran), ran

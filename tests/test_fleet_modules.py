@@ -222,4 +222,6 @@ def test_info_fix_and_undo_on_a_real_cache(ansible, user, seal):
 
     rc, unknown = fleetkit.run_module("pip_cache_info", {**common, "user": "no-such-user-pd"}, seal.scratch,
                                       env=with_pip(None), mount_setup=seal.setup)
-    assert (rc, unknown["failed"]) == (1, True) and unknown["msg"].startswith("pipdoctor: error:"), unknown
+    # the task's message is pipdoctor's own error (its --json error document), and the document comes along
+    assert (rc, unknown["failed"]) == (1, True) and "unknown user 'no-such-user-pd'" in unknown["msg"], unknown
+    assert unknown["document"]["exit_code"] == 2, unknown

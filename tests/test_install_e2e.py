@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import sandbox
+from tests.fixkit import links_fixture
 
 pytestmark = pytest.mark.root
 
@@ -25,18 +26,7 @@ def _stable(output: bytes) -> bytes:
     return _VOLATILE.sub(lambda m: (m.group(1) or m.group(2) or b"") + b"X", output)
 
 
-@pytest.fixture(scope="module")
-def find_links(tmp_path_factory) -> Path:
-    """A world-readable folder with the tiny sdist and the build backend's wheels (no network)."""
-    folder = sandbox.SANDBOX / f"links-{os.getpid()}"
-    shutil.rmtree(folder, ignore_errors=True)
-    with sandbox.umask(0o022):
-        folder.mkdir(parents=True)
-        sandbox.build_sdist(folder)
-        for name, version in sandbox.BUILD_WHEELS.items():
-            shutil.copy(sandbox.wheel_file(name, version), folder)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+find_links = links_fixture("e2e")
 
 
 @pytest.fixture(scope="module")
