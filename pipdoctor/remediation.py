@@ -1,5 +1,5 @@
 """Cures (pure): the exact commands that fix each finding, with real paths, uids and names, and the plan
-`pipdoctor fix` carries out (Step, Plan, make_plan; repair.py applies it)."""
+`pipdoctor fix` carries out (Step, Plan, make_plan; repair/ applies it)."""
 
 from __future__ import annotations
 
@@ -488,7 +488,7 @@ def suggest_check(finding: Finding, facts) -> Finding:
     return finding.but(fixes=gate_all(fixes, check_scope(facts), _check_alternatives(facts)))
 
 
-# --- pipdoctor fix: the plan (pure; repair.py applies it) ------------------------------------------------
+# --- pipdoctor fix: the plan (pure; repair/ applies it) ------------------------------------------------
 
 @record
 class Step:
@@ -818,7 +818,7 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
 
 
 def _chown_step(facts, scope: Scope, targets: tuple, cures: tuple, description: str) -> Step:
-    """Root's chown, applied by repair.py (which skips what the walk below finds); the shell command shown is
+    """Root's chown, applied by repair/apply.py (which skips what the walk below finds); the shell command shown is
     the gate's: `chown -R`, a form that skips hard-linked and special files, or none when a mount point lies
     below (no shell command stops at a bind mount of the same filesystem)."""
     uid, gid = facts.cache_owner_uid, facts.cache_owner_gid
