@@ -25,22 +25,35 @@ def seal_script(varlib: Path, writable: Sequence[Path] = ()) -> str:
     return "\n".join(lines)
 
 
+def private_tmp(keep: Sequence[Path]) -> str:
+    """The script that gives the sealed machine an empty tmpfs /tmp, keeping the dirs of `keep` that lie below
+    the host's /tmp at their paths (the test's scratch; the checkout itself when it was cloned there, as CI may):
+    each is bound aside on a scratch tmpfs at /mnt first, then moved back once the new /tmp is mounted."""
+    kept = [path for path in keep if Path(path).is_relative_to("/tmp")]
+    if not kept:
+        return "mount -t tmpfs -o mode=1777 tmpfs /tmp\n"
+    lines = ["mount -t tmpfs tmpfs /mnt"]
+    for index, path in enumerate(kept):
+        lines += [f"mkdir /mnt/{index}", f"mount --rbind {shlex.quote(str(path))} /mnt/{index}"]
+    lines.append("mount -t tmpfs -o mode=1777 tmpfs /tmp")
+    for index, path in enumerate(kept):
+        quoted = shlex.quote(str(path))
+        lines += [f"mkdir -p {quoted}", f"mount --move /mnt/{index} {quoted}"]
+    return "\n".join(lines) + "\n"
+
+
 class Seal:
     """One test's sealed machine: `setup` is the mount_setup script for every command the test runs as root.
 
-    The sealed /tmp is a private, empty tmpfs: a read-only /tmp would be a finding of its own (the check asks
-    whether the user has a temp dir). The scratch (below the host's /tmp, in pytest's tmp_path) is moved into
-    it first, at the same path; the rest of the host's /tmp is out of sight."""
+    The sealed /tmp is a private, empty tmpfs (private_tmp): a read-only /tmp would be a finding of its own (the
+    check asks whether the user has a temp dir); the rest of the host's /tmp is out of sight."""
 
     def __init__(self, scratch: Path):
         self.scratch = scratch
         self.varlib = scratch / "varlib"  # stands in for /var/lib: root's store is varlib/pipdoctor
         self.varlib.mkdir(mode=0o755)
         os.chown(self.varlib, 0, 0)
-        quoted = shlex.quote(str(scratch))
-        private_tmp = (f"mount --rbind {quoted} /mnt\nmount -t tmpfs -o mode=1777 tmpfs /tmp\nmkdir -p {quoted}\n"
-                       f"mount --move /mnt {quoted}\n") if scratch.is_relative_to("/tmp") else ""
-        self.setup = private_tmp + seal_script(self.varlib, (scratch, sandbox.homes_base()))
+        self.setup = private_tmp((scratch, sandbox.REPO)) + seal_script(self.varlib, (scratch, sandbox.homes_base()))
 
     @property
     def store(self) -> Path:
