@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import pwd
+import re
 import secrets
 import shutil
 import subprocess
@@ -25,6 +26,12 @@ REPO = Path(__file__).resolve().parent.parent
 # Debian's python: readable by every user, unlike the pyenv python under /root (mode 0700).
 READABLE_PYTHON = Path("/usr/bin/python3")
 PIP_VERSIONS = ("20.3.4", "21.3.1", "22.3.1", "23.3.2", "24.3.1", "25.3", "26.3")
+# The pips whose urllib3 adds zstd to Accept-Encoding when zstd can be imported (26.1, 26.1.1), and the first
+# that pins the header again (26.1.2, NEWS.rst #14012): recorded only for the HTTP cache's Vary scenarios.
+ACCEPT_ENCODING_PIPS = ("26.1", "26.1.1", "26.1.2")
+# What makes zstd importable for those pips on Python 3.11: their urllib3 imports `backports.zstd` before
+# Python 3.14 (26.1 src/pip/_vendor/urllib3/util/request.py:24-32; `zstandard` is not looked at).
+ZSTD_WHEELS = {"backports.zstd": "1.8.0"}
 PATH = "/usr/local/bin:/usr/bin:/bin"
 
 # Build backend for the tiny sdists: every pip in PIP_VERSIONS builds a pyproject.toml sdist with these
@@ -77,9 +84,14 @@ def wheelhouse() -> Path:
     return Path(os.environ.get("PIPDOCTOR_WHEELHOUSE", REPO / ".cache" / "wheelhouse"))
 
 
+def wheel_pattern(name: str, version: str) -> str:
+    """The glob of name==version's wheel files: a wheel's name escapes every run of -_. as _ (PEP 491)."""
+    return f"{re.sub(r'[-_.]+', '_', name)}-{version}-*.whl"
+
+
 def wheel_file(name: str, version: str) -> Path:
     """The wheelhouse's wheel for name==version; a clear error when fetch-wheels has not been run."""
-    matches = sorted(wheelhouse().glob(f"{name.replace('-', '_')}-{version}-*.whl"))
+    matches = sorted(wheelhouse().glob(wheel_pattern(name, version)))
     if not matches:
         raise FileNotFoundError(f"no {name}=={version} wheel in {wheelhouse()}: run scripts/fetch-wheels")
     return matches[0]
@@ -456,9 +468,13 @@ def write_simple_index(root: Path, dists: Sequence[Path]) -> Path:
 
 
 @contextlib.contextmanager
-def https_server(root: Path, cert: Path, key: Path, max_age: int = 600) -> Iterator[int]:
+def https_server(root: Path, cert: Path, key: Path, max_age: int = 600, vary: bool = False) -> Iterator[int]:
     """Serve root over HTTPS on 127.0.0.1 (a free port, yielded) from a thread, with the Cache-Control
-    a package index sends (PyPI: max-age), so pip's HTTP cache stores the responses."""
+    a package index sends (PyPI: max-age), so pip's HTTP cache stores the responses.
+
+    vary: also send PyPI's `Vary: Accept-Encoding`, so pip's cache keeps the request's Accept-Encoding
+    with each response and serves it only to a request with the same one (cachecontrol serialize.py,
+    prepare_response). Off by default: it changes the bytes of every entry the other recordings damage."""
     import http.server
     import ssl
     import threading
@@ -469,6 +485,8 @@ def https_server(root: Path, cert: Path, key: Path, max_age: int = 600) -> Itera
 
         def end_headers(self):
             self.send_header("Cache-Control", f"max-age={max_age}, public")
+            if vary:
+                self.send_header("Vary", "Accept-Encoding")
             super().end_headers()
 
         def log_message(self, format, *args):  # noqa: A002 - quiet; the recordings are pip's output only

@@ -39,6 +39,7 @@ ONLY_LOG = {
     "http-cache-truncated": "the check reads owners, modes and mounts, never the cache's content",
     "http-cache-garbled": "the check reads owners, modes and mounts, never the cache's content",
     "http-files-garbled": "the check reads owners, modes and mounts, never the cache's content",
+    "http-cache-truncated-read-with-zstd": "the check reads owners, modes and mounts, never the cache's content",
     "corrupt-wheel": "the check reads owners, modes and mounts, never the cache's content",
     "after-sudo-install": "site-packages is not the check's business",
     "venv-root-owned": "site-packages is not the check's business",

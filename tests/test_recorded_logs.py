@@ -23,7 +23,8 @@ LOOK_ALIKES = {
     "PD102": ["wheels-root-owned", "wheels-bucket-root-owned", "no-cache-dir", "pip-no-cache-dir-false"],
     "PD105": ["cache-read-only", "wheels-root-owned", "build-failed"],
     "PD106": ["wheels-immutable", "wheels-acl-deny", "disk-full"],
-    "PD107": ["cached-local-wheel", "healthy", "http-root-owned", "https-http-root-owned"],
+    "PD107": ["cached-local-wheel", "healthy", "http-root-owned", "https-http-root-owned", "http-cache-read-with-zstd",
+              "http-cache-read-with-zstd-verbose"],
     "PD108": ["healthy", "build-failed", "wheels-root-owned"],
     "PD201": ["home-root-owned", "home-cache-root-owned", "cache-root-owned", "sudo-keeps-home"],
     "PD301": ["wheels-root-owned", "wheels-immutable", "tmp-unusable", "externally-managed",
@@ -205,17 +206,25 @@ def test_a_traceback_cut_inside_the_target_step_or_gettempdir_says_what_it_can(v
     assert _codes(temp)[:1] == ["PD303"] and "PD301" not in _codes(temp)
 
 
-SPURIOUS = sorted((LOGS / "http-cache-truncated").glob("pip-*.log"))
-
-
-@pytest.mark.parametrize("running,reported", [("26.1", False), ("26.1.1", False), ("26.1.2", True),
-                                              ("26.0.1", True), ("25.3", True)])
-def test_pip_26_1_cache_warning_is_not_called_corruption(running, reported):
-    # Real "entry ignored" warnings (a truncated HTTP cache), with the version notice pip prints at the end.
-    for log_path in SPURIOUS:
-        text = log_path.read_text() + f"\n[notice] A new release of pip is available: {running} -> 26.2\n"
-        assert ("PD107" in _codes(text)) is reported, log_path
-        assert "PD107" in _codes(text.replace("[notice] A new release of pip is available", "[notice] Pinned"))
+# Real runs (scripts/record-logs): an HTTP cache filled from an index that sends Vary: Accept-Encoding, read
+# again after backports.zstd was installed. pip 26.1 and 26.1.1 warn for undamaged entries (their urllib3 now
+# adds zstd to Accept-Encoding) and name their version in the upgrade notice or, with -v, in "Using pip X";
+# 26.1.2 does not warn. The look-alike beside them: 26.1.2 reading entries really cut in half warns, and
+# that is PD107. The limit (docs/codes/PD107.md): 26.1 warns in the same words for a really damaged entry.
+@pytest.mark.parametrize("scenario,version,warned,reported", [
+    ("http-cache-read-with-zstd", "26.1", True, False),
+    ("http-cache-read-with-zstd", "26.1.1", True, False),
+    ("http-cache-read-with-zstd-verbose", "26.1", True, False),
+    ("http-cache-read-with-zstd", "26.1.2", False, False),
+    ("http-cache-read-with-zstd-verbose", "26.1.2", False, False),
+    ("http-cache-truncated-read-with-zstd", "26.1.2", True, True),
+    ("http-cache-truncated-read-with-zstd", "26.1", True, False),
+])
+def test_pip_26_1_cache_warning_is_not_called_corruption(scenario, version, warned, reported):
+    log = (LOGS / scenario / f"pip-{version}.log").read_text()
+    assert ("Cache entry deserialization failed, entry ignored" in log) is warned
+    assert f"A new release of pip is available: {version} -> " in log or f"Using pip {version} from " in log
+    assert ("PD107" in _codes(log)) is reported
 
 
 @pytest.mark.parametrize("log_path", sorted((LOGS / "prefix-dir-root-owned").glob("pip-*.log")), ids=lambda p: p.stem)

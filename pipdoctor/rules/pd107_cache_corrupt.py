@@ -5,12 +5,13 @@ bad cached wheel: pip 20.3-21.3 crash with a `BadZipFile` traceback that never n
 `Wheel 'X' located at P is invalid.` Removing that one entry cures it; a blind purge is never needed.
 
 pip 26.1 and 26.1.1 print the HTTP-cache warning for entries that are not damaged at all: their urllib3 adds
-`zstd` to Accept-Encoding where zstd can be imported, so a response another interpreter or another pip
-stored under `Vary: Accept-Encoding` no longer matches the request, and cachecontrol reports the mismatch as
-a failed deserialization (26.1 src/pip/_vendor/urllib3/util/request.py:22-32,
+`zstd` to Accept-Encoding where zstd can be imported (`backports.zstd` before Python 3.14), so a response
+another interpreter or another pip stored under `Vary: Accept-Encoding` no longer matches the request, and
+cachecontrol reports the mismatch as a failed deserialization (26.1 src/pip/_vendor/urllib3/util/request.py:22-32,
 src/pip/_vendor/cachecontrol/serialize.py:99-103, controller.py:166; fixed in 26.1.2, NEWS #14012). When
-the log shows that one of those pips ran (its version notice or `pip -V`), that warning alone is not
-reported.
+the log shows that one of those pips ran, that warning alone is not reported: pip names its version in its
+upgrade notice (on by default, `[notice] A new release of pip is available: 26.1 -> ...`), in `pip -V`,
+and with `-v` (`Using pip 26.1 from ...`). A log without any of these cannot tell the two apart.
 
 A cached download whose bytes were damaged while its entry still reads fine is served as if it were good:
 pip says `Using cached X (N kB)` and then stops on the hash the index gave for X (`THESE PACKAGES DO NOT
@@ -35,7 +36,8 @@ SEVERITY = Severity.ERROR
 TRIGGERS = (rb"Cache entry deserialization failed", rb"BadZip[Ff]ile", rb"located at .* is invalid",
             rb"Error -3 while decompressing", rb"unsupported pickle protocol", rb"msgpack\.exceptions\.",
             rb" from \S+#md5=[0-9a-f]| from \S+#sha\d+=[0-9a-f]", rb"Expected (md5|sha\d+) [0-9a-f]",
-            rb"Got +[0-9a-f]{32}", rb"A new release of pip is available: \S+ -> ", rb"^pip \S+ from \S+ \(python ")
+            rb"Got +[0-9a-f]{32}", rb"A new release of pip is available: \S+ -> ",
+            rb"^(?:Using )?pip \S+ from \S+ \(python ")
 # "Using cached X" is in most healthy runs, and matters only before a hash mismatch: captured (the first
 # line of each file pip took from its cache), not kept as a line.
 CAPTURES = (rb"Using cached (\S+)",)
@@ -44,8 +46,9 @@ CAPTURES = (rb"Using cached (\S+)",)
 # catch a bad entry: a truncated zlib body, a pickle or msgpack written by another Python or pip.
 _HTTP_ENTRY = re.compile(r"Cache entry deserialization failed, entry ignored|Error -3 while decompressing"
                          r"|unsupported pickle protocol|msgpack\.exceptions\.")
-# pip's version, as it states it: the self-check notice (self_outdated_check.py, 22.2+) or `pip -V`.
-_PIP_VERSION = re.compile(r"A new release of pip is available: (\S+) -> |^pip (\S+) from \S+ \(python ")
+# pip's version, as it states it: the self-check notice (self_outdated_check.py, 22.2+), `pip -V`, or
+# `pip install -v` (commands/install.py: logger.verbose("Using %s", get_pip_version()), 21.2+).
+_PIP_VERSION = re.compile(r"A new release of pip is available: (\S+) -> |^(?:Using )?pip (\S+) from \S+ \(python ")
 # The pips whose "entry ignored" warning may be a Vary mismatch, not damage (see the docstring).
 _SPURIOUS_WARNING_PIPS = ("26.1", "26.1.1")
 _BAD_ZIP = re.compile(r"BadZip[Ff]ile\b")
