@@ -817,6 +817,10 @@ class CacheWalk:
     # (path, errno name) samples. Nothing below them is counted.
     not_reached: tuple = ()
     not_reached_samples: tuple = ()
+    # Top-level entries named like `pipdoctor fix`'s moved-aside copies (wheels.pipdoctor-<time>): pip never reads
+    # them, so they are not counted; a `chown -R` or `rm -rf` of the root still reaches into them, and their
+    # names are the user's to choose, so the gate must not call such a command safe on these counts.
+    moved_aside_skipped: int = 0
 
     @property
     def not_reached_count(self) -> int:
@@ -866,7 +870,7 @@ class _DeepOpener:
         self.path = self.fd = None
 
 
-def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> CacheWalk:
+def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True, skip_moved_aside: bool = True) -> CacheWalk:
     """One pass over the cache with os.scandir and an explicit stack (no recursion, no os.walk).
 
     Every entry costs one lstat, which find(1) also pays for `! -uid N`; nothing is followed. Memory stays
@@ -880,7 +884,7 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> Cach
     except OSError:
         root_dev = None
     n_entries = n_dirs = n_files = n_links = total = 0
-    foreign = foreign_size = foreign_unwritable = group_only = errors = 0
+    foreign = foreign_size = foreign_unwritable = group_only = errors = moved_aside_skipped = 0
     owners: dict = {}
     areas: dict = {}
     # [path, uid, gid, mode, is_dir, entries, size, mount points, hard links, specials]
@@ -955,7 +959,8 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> Cach
                         errors += 1
                         not_reached(prefix + entry.name, error)
                         continue
-                    if area is None and MOVED_ASIDE in entry.name:
+                    if skip_moved_aside and area is None and MOVED_ASIDE in entry.name:
+                        moved_aside_skipped += 1
                         continue  # moved aside by `pipdoctor fix` (wheels.pipdoctor-<time>): pip never reads it
                     n_entries += 1
                     mode = st.st_mode
@@ -1029,7 +1034,7 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True) -> Cach
         tuple(Subtree(p, owner_of_ids(u, g), m, d, n, s, mp, hl, sp) for p, u, g, m, d, n, s, mp, hl, sp in subtrees),
         subtree_count, group_only, tuple(unwritable), unwritable_count, tuple(unreadable), unreadable_count,
         tuple(other_mounts), errors, hazard_counts[0], hazard_counts[1], hazard_counts[2], tuple(hazards),
-        tuple(sorted(reasons.items(), key=lambda item: -item[1])), tuple(reason_samples),
+        tuple(sorted(reasons.items(), key=lambda item: -item[1])), tuple(reason_samples), moved_aside_skipped,
     )
 
 
@@ -1156,7 +1161,9 @@ def moved_aside_copies(cache: str, uid: int, groups) -> tuple:
         st, _ = _lstat(path)
         if st is None or stat.S_ISLNK(st.st_mode):
             continue
-        walked = walk_cache(path, uid, groups, check_modes=False) if stat.S_ISDIR(st.st_mode) else None
+        # every name inside a copy is walked: its hazards decide whether its `rm -rf` may be called safe
+        walked = (walk_cache(path, uid, groups, check_modes=False, skip_moved_aside=False)
+                  if stat.S_ISDIR(st.st_mode) else None)
         copies.append(MovedAside(path, owner_of(st), walked))
     return tuple(copies)
 

@@ -118,6 +118,8 @@ def hazards_below(path: str, scope: Scope) -> Optional[tuple]:
     walk = scope.walk
     if walk is None:
         return None
+    if walk.moved_aside_skipped and _norm(path) == _norm(scope.cache or ""):
+        return None  # the root's moved-aside copies were not walked: what lies in them is unknown
     total = (walk.mount_points, walk.hard_links, walk.specials)
     if not any(total) or _norm(path) == _norm(scope.cache or ""):
         return total

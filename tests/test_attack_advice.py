@@ -186,6 +186,49 @@ def test_a_bind_mount_inside_a_foreign_subtree(seal, user, victim):
     assert any("pipdoctor fix --user " + user.name in c for c in commands)
 
 
+def _mount_point(path: Path) -> Path:
+    """A root-owned empty dir at path (and the user's dirs above it inside the cache) for a bind mount."""
+    path.mkdir(parents=True)
+    os.chown(path, 0, 0)
+    return path
+
+
+def test_a_bind_mount_under_a_moved_aside_name_at_the_cache_root(seal, user, victim):
+    """A mount point an admin made below a dir the user owns, renamed by the user into the cache under a
+    moved-aside name (`wheels.pipdoctor-1`): the walk does not count such copies, but a `chown -R` of the
+    whole cache (the target once more than a few subtrees are foreign) reaches through the mount. It must not
+    be called safe; `pipdoctor fix` (which skips mounts) is offered instead."""
+    cache = new_user_cache(user)
+    chown_to_root(deep_entries(cache, "wheels", 8))  # more foreign subtrees than samples: the root is the target
+    point = _mount_point(cache / "wheels.pipdoctor-1" / "team")
+    sandbox.chown_tree(point.parent, user.uid, user.gid)
+    os.chown(point, 0, 0)
+    advice = Advice(seal, user, setup=f"mount --bind {shlex.quote(str(victim.parent))} {shlex.quote(str(point))}")
+    docs = advice.documents()
+    commands = advice.assert_safe_commands_stay_inside(docs)
+    assert not any(c.startswith("sudo chown -R") and c.endswith(str(cache)) for c in commands), commands
+    assert any("pipdoctor fix --user " + user.name in c for c in commands), commands
+    assert os.lstat(victim).st_uid == 0
+
+
+def test_a_bind_mount_nested_in_a_moved_aside_copy(seal, user, victim):
+    """A copy `fix` moved aside (root's entries in it) holding a dir the user renamed to a moved-aside name, with
+    a mount point below: PD110's `sudo rm -rf` of the copy would delete through the mount, so it is not safe."""
+    cache = new_user_cache(user)
+    copy = cache / "wheels.pipdoctor-1"
+    (cache / "wheels").rename(copy)
+    chown_to_root(deep_entries(cache, "wheels.pipdoctor-1", 2))
+    point = _mount_point(copy / "x.pipdoctor-2" / "team")
+    os.chown(point.parent, user.uid, user.gid)
+    advice = Advice(seal, user, setup=f"mount --bind {shlex.quote(str(victim.parent))} {shlex.quote(str(point))}")
+    docs = advice.documents()
+    assert not any("rm -rf" in c and str(copy) in c for c in advice.safe_commands(docs)), advice.safe_commands(docs)
+    before = _state([victim.parent])
+    for command in advice.safe_commands(docs):
+        advice.run_printed(command)
+    assert _state([victim.parent]) == before
+
+
 def test_a_hard_link_to_a_file_outside(seal, user, victim):
     bucket = _foreign_bucket(user)
     os.link(victim, bucket / "shadow-link")
