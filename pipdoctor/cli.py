@@ -421,7 +421,7 @@ def _headline(findings) -> str:
 
 def _is_code(text: str) -> bool:
     """PD101, pd101: a finding code rather than a log file name."""
-    return len(text) == 5 and text[:2].upper() == "PD" and text[2:].isdigit()
+    return len(text) == 5 and text[:2].upper() == "PD" and text[2:].isascii() and text[2:].isdigit()
 
 
 def _feed_log(target: str, scanner) -> None:

@@ -147,7 +147,7 @@ def _environment_owner(account) -> Optional[tuple]:
         return None
     uid = None
     sudo_uid = account.environ.get("SUDO_UID", "")
-    if sudo_uid.isdigit() and 0 < int(sudo_uid) < 2**32 - 1:
+    if sudo_uid.isascii() and sudo_uid.isdigit() and 0 < int(sudo_uid) < 2**32 - 1:
         uid = int(sudo_uid)
     elif account.environ.get("HOME"):
         try:

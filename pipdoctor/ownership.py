@@ -272,7 +272,7 @@ def named_account(name: str, environ: Mapping[str, str]) -> Optional[Account]:
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        entry = _passwd(int(name)) if name.isdigit() else None
+        entry = _passwd(int(name)) if name.isascii() and name.isdigit() else None
     if entry is None:
         return None
     return _account_from_entry(entry, environ)
@@ -293,7 +293,7 @@ def _uid_min() -> int:
         with open("/etc/login.defs", encoding="utf-8", errors="replace") as defs:
             for line in defs:
                 parts = line.split()
-                if len(parts) == 2 and parts[0] == "UID_MIN" and parts[1].isdigit():
+                if len(parts) == 2 and parts[0] == "UID_MIN" and parts[1].isascii() and parts[1].isdigit():
                     return int(parts[1])
     except OSError:
         pass
@@ -435,7 +435,7 @@ def launch_facts(environ: Mapping[str, str]) -> Launch:
 
 
 def _int_or_none(text: Optional[str]) -> Optional[int]:
-    return int(text) if text and text.isdigit() else None
+    return int(text) if text and text.isascii() and text.isdigit() else None
 
 
 # --- permissions as the kernel decides them (inode_permission + posix_acl_permission) ------------------

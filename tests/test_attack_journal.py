@@ -18,8 +18,8 @@ from pipdoctor.repair.journal import Journal
 from pipdoctor.repair.store import root_store
 from tests import sandbox
 from tests.checkkit import new_user_cache
-from tests.fixkit import (fixed_by_root, fix_as, fix_as_root, journal_header, listing, outside_file, plant_root_journal,
-                          root_journals, seed_failure)
+from tests.fixkit import (fixed_by_root, fix_as, fix_as_root, host_path, journal_header, listing, outside_file,
+                          plant_root_journal, root_journals, seed_failure)
 
 pytestmark = pytest.mark.root
 
@@ -420,3 +420,36 @@ def test_an_undo_is_refused_while_a_fix_or_undo_holds_the_journal(user, seal):
     undone = fix_as_root(seal, "--user", user.name, "--undo", journal)
     assert undone.returncode == 0, undone.text()
     assert listing(cache) != fixed
+
+
+def _chain(top, depth: int, name: str) -> None:
+    """depth nested dirs named `name` below top, made through dir fds (the path grows far past PATH_MAX)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir(name, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+
+
+def test_a_chain_deeper_than_a_journal_line_holds_is_not_entered_and_undo_still_works(user, seal):
+    """A chain of 255-byte names under the foreign subtree (its memory grew with depth squared, and one
+    entry's line outgrew what the reader accepts, so undo refused the whole journal): below
+    _Chowner.MAX_REL nothing is entered, which is said, every journal line stays readable, and undo gives
+    back every entry the fix changed."""
+    cache = seed_failure(user)
+    _chain(cache / "wheels", 140, "x" * 255)  # 35,840 characters deep: past MAX_REL
+    result = fix_as_root(seal, "--user", user.name, "--yes", "--json")
+    assert result.returncode == 1 and b"Traceback" not in result.errors, result.text()
+    reasons = {item["reason"] for item in result.doc["applied"]["skipped"]}
+    assert "too deep to journal (not entered)" in reasons, reasons
+    journal = result.doc["applied"]["journal"]
+    sizes = [len(line) for line in open(host_path(seal, journal), "rb")]
+    assert max(sizes) <= 1 << 20, max(sizes)
+    undone = fix_as_root(seal, "--user", user.name, "--undo", "--json")
+    assert undone.returncode in (0, 1) and b"Traceback" not in undone.errors, undone.text()
+    assert undone.doc["undone"]["restored"] == result.doc["applied"]["chowned"]
+    assert os.lstat(cache / "wheels").st_uid == 0

@@ -114,6 +114,18 @@ def test_user_alone_moves_the_foreign_subtree_aside_and_undo_puts_it_back(user, 
     assert listing(cache) == before
 
 
+def test_user_undoes_a_journal_named_on_the_command_line(user, links):
+    """`pipdoctor fix --undo JOURNAL` as the user, with the path the fix printed: the user's own store is
+    where the walk to it starts, and that is checked too (it was refused as 'not an absolute path')."""
+    cache = seed_failure(user)
+    before = listing(cache)
+    result = fix_as(user, "--yes", "--json")
+    assert result.returncode == 0, result.text()
+    undone = fix_as(user, "--undo", journal_of(result), "--json")
+    assert undone.returncode == 0, undone.text()
+    assert listing(cache) == before
+
+
 def test_dry_run_and_no_terminal_change_nothing(user, seal):
     cache = seed_failure(user)
     before = listing(cache)
@@ -130,7 +142,8 @@ def test_dry_run_and_no_terminal_change_nothing(user, seal):
 
 
 def test_usage_errors_exit_2(user, seal):
-    for args in (["--yes", "--dry-run"], ["--user", "no-such-user-pdf"], ["stray"], ["--undo", "/nonexistent.jsonl"]):
+    for args in (["--yes", "--dry-run"], ["--user", "no-such-user-pdf"], ["--user", "\u00b2"], ["--user", "9" * 30],
+                 ["stray"], ["--undo", "/nonexistent.jsonl"]):
         run = fix_as_root(seal, *args)
         assert run.returncode == 2, (args, run.text())
         assert run.errors.startswith(b"pipdoctor: error: ") and run.errors.count(b"\n") == 1

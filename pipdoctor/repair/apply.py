@@ -51,6 +51,12 @@ class _Chowner:
     """
 
     CHUNK = 8192  # entries per journal fsync
+    # A chunk's paths are held until its record is written: deep paths make smaller chunks, so a chain of
+    # directories with 255-byte names costs about CHUNK_CHARS of paths at a time, not CHUNK of them.
+    CHUNK_CHARS = 1 << 20
+    # Deeper than this (about 128 levels of 255-byte names, far past PATH_MAX) a path is not entered: its
+    # journal entry, escaped, must stay well below schema.WRITE_LINE, and the walk's stack holds every level.
+    MAX_REL = 32 * 1024
 
     def __init__(self, journal: Journal, root_dev: int, uid: int, gid: int, outcome: Outcome, root_path: str,
                  mounts: frozenset = frozenset()):
@@ -225,7 +231,7 @@ class _Chowner:
         eligible, flush, full = self._eligible, self.flush, self._full
         scandir, open_dir, close, fstat = os.scandir, os.open, os.close, os.fstat
         changes, used, to_close = self.pending, self.used, self.to_close
-        chunk, budget = self.CHUNK, _fd_budget()
+        chunk, chunk_chars, max_rel, budget = self.CHUNK, self.CHUNK_CHARS, self.MAX_REL, _fd_budget()
         # [dir fd, rel, name, its lstat, sealed, subdirs still to enter (None before the listing)]: depth-first,
         # so only the fds along one path (and those a pending chunk needs) are open.
         stack = [[start_fd, start_rel, start_rel.rpartition("/")[2], start_st, self._sealed(fstat(start_fd)), None]]
@@ -236,6 +242,7 @@ class _Chowner:
                 if pending is None:
                     pending = top[5] = []
                     prefix = rel + "/" if rel else ""
+                    limit = chunk if len(prefix) < 128 else max(1, chunk_chars // (len(prefix) + 256))
                     for entry in scandir(fd):
                         name = entry.name
                         try:
@@ -256,11 +263,14 @@ class _Chowner:
                                 fmt == S_IFREG and st.st_nlink == 1 or eligible(prefix + name, st)):
                             changes.append((fd, name, prefix + name, st, sealed))
                             used.add(fd)
-                            if len(changes) >= chunk:
+                            if len(changes) >= limit:
                                 flush()
                 if pending:
                     name, st = pending.pop()
                     child_rel = rel + "/" + name if rel else name
+                    if len(child_rel) > max_rel:
+                        outcome.skip(full(child_rel[:256] + "..."), "too deep to journal (not entered)")
+                        continue
                     try:
                         child = open_dir(name, O_DIR, dir_fd=fd)
                     except OSError as error:
@@ -283,7 +293,7 @@ class _Chowner:
                     if st.st_uid != uid or st.st_gid != gid:
                         changes.append((parent[0], top[2], rel, st, parent[4]))
                         used.add(parent[0])
-                        if len(changes) >= chunk:
+                        if len(changes) >= (chunk if len(rel) < 128 else max(1, chunk_chars // (len(rel) + 256))):
                             flush()
                 if fd in used:
                     to_close.append(fd)

@@ -251,4 +251,4 @@ def _journal_order(name: str, header: schema.Header) -> tuple:
     T-10.jsonl were created in that order within one second)."""
     stem = name[:-len(".jsonl")]
     _, dash, suffix = stem.rpartition("-")
-    return header.started_ns, int(suffix) if dash and suffix.isdigit() else 1
+    return header.started_ns, int(suffix) if dash and suffix.isascii() and suffix.isdigit() else 1

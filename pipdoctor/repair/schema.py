@@ -131,7 +131,9 @@ def undone_line(at: str, restored: int, skipped: int) -> str:
 
 # A JSON string (escapes included), then the innermost [...] or {...}: stripping the innermost pair MAX_DEPTH
 # times leaves no bracket in a line nested no deeper; C-speed regexes, no recursion.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# The closing quote is optional: an unterminated string (a line cut by kill -9 or a full disk) is taken in one
+# linear pass, not retried from every escaped quote in it (quadratic: a 4 MB line of \" took hours).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?')
 _INNERMOST = re.compile(rb"[\[{][^\[\]{}]*[\]}]")
 
 

@@ -87,7 +87,8 @@ def open_store(store: Store, create: bool) -> int:
     """The store's directory fd, walked from store.start by fd with O_NOFOLLOW, each part checked (root's
     store: / included); missing parts are made 0700 when create. RepairError if a part is a symlink, not a
     directory or not trusted."""
-    if not plain_absolute(store.path) or not (store.start == "/" or store.path.startswith(store.start + "/")):
+    if not plain_absolute(store.path) or not (store.start in ("/", store.path) or
+                                              store.path.startswith(store.start + "/")):
         raise RepairError(f"will not use {store.path} for journals: not an absolute path without '.' or '..'")
     rest = [part for part in store.path[len(store.start):].split("/") if part]
     try:
@@ -96,8 +97,8 @@ def open_store(store: Store, create: bool) -> int:
         raise RepairError(f"cannot reach the journals in {store.path}: {store.start}: {error.strerror}") from None
     walked = store.start.rstrip("/")
     try:
-        if store.root:
-            _check(fd, walked or "/", True, not rest)
+        if store.root or not rest:  # the store itself when it is where the walk starts (a user's JOURNAL's dir)
+            _check(fd, walked or "/", store.root, not rest)
         for index, part in enumerate(rest):
             walked += "/" + part
             try:
