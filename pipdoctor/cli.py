@@ -239,19 +239,9 @@ def _refuse_nul(args: list[str]) -> None:
 def _error(message: str) -> None:
     """`pipdoctor: error: MESSAGE` as one line on stderr, whatever the message holds (a path's newline or
     escape bytes are shown escaped)."""
-    from pipdoctor.terminal import terminal_safe
+    from pipdoctor.terminal import tell, terminal_safe
 
-    _tell(f"pipdoctor: error: {terminal_safe(message)}\n")
-
-
-def _tell(text: str) -> None:
-    """Write to stderr; when stderr itself is closed or full there is no one left to tell."""
-    from pipdoctor.terminal import write
-
-    try:
-        write(2, text)
-    except OutputError:
-        pass
+    tell(f"pipdoctor: error: {terminal_safe(message)}\n")
 
 
 def _dispatch(args: list[str]) -> int:
@@ -469,30 +459,9 @@ def _show_doc(code: str, options: Options) -> int:
     return exitcodes.OK
 
 
-def watch_pip(pip_args: list[str], options: Options, environ):
-    """Runs the user's pip (see runner.pip_command) with its output scanned: (the run, the scanned log)."""
-    from pipdoctor import runner
-
-    scanner = None
-
-    def load_rules() -> None:  # while pip starts: its imports and regex compiles cost nothing then
-        nonlocal scanner
-        from pipdoctor.classifier import LogScanner
-        from pipdoctor.rules import TRIGGERS
-
-        scanner = LogScanner(TRIGGERS)
-
-    try:
-        command = runner.pip_command(options.python, environ, notice=lambda line: _tell(line + "\n"))
-        run = runner.run_pip(command, pip_args, on_output=lambda data: scanner.feed(data), on_started=load_rules,
-                             stdout_to_stderr=options.json)
-    except runner.PipNotFound as error:
-        raise UsageError(str(error)) from None
-    _warn_lost_output(run)
-    return run, scanner.finish()
-
-
 def _run_pip(pip_args: list[str], options: Options) -> int:
+    from pipdoctor.wrapper import report_run, watch_pip
+
     environ = _environ(options)
     run, log = watch_pip(pip_args, options, environ)
     if run.returncode == 0 and not log.lines and not options.json:
@@ -507,32 +476,3 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     else:
         report_run(run, diagnosis, options, pip_args)
     return run.returncode
-
-
-def _warn_lost_output(run) -> None:
-    """pip's output could not all be passed on (stdout closed or full): say so once on stderr. pip's status
-    stays the exit status: pip did its work, and what it printed is pip's (README, "Exit codes")."""
-    if run.lost is not None:
-        _tell(f"pipdoctor: warning: pip's output was lost: cannot write to {run.lost}\n")
-
-
-def report_run(run, diagnosis, options: Options, pip_args=None) -> None:
-    """The human report after pip's output, on stderr: nothing when pip succeeded and nothing is wrong. What
-    the check of the machine found is shown (one line each) only when pip's output names a cache cause: after
-    a typo or a missing package it would only bury the answer. With `pip_args` (not under --fix, which cures
-    next) it ends with the commands that cure it. When stderr is closed or full there is no one to tell, and
-    pip's status stays the answer."""
-    from pipdoctor.findings import fix_acts_on, has_problem, is_cache_cause
-    from pipdoctor.report import render_human, run_cures
-
-    findings, cause = diagnosis.findings, diagnosis.root_cause
-    text = ""
-    if cause is not None and (run.returncode != 0 or has_problem(findings)):
-        status = f"pip exited with status {run.returncode}" if run.returncode else "pip succeeded"
-        cures = run_cures(pip_args, options.python) if fix_acts_on(cause) and pip_args and not options.fix else ()
-        text = "\n" + render_human(diagnosis.from_log, color=_color_for(2, options), cures=cures,
-                                   also=diagnosis.from_check if is_cache_cause(cause) else (),
-                                   headline=f"pipdoctor: {status}; root cause: {cause.code} {cause.name}")
-    elif run.returncode != 0:
-        text = f"\npipdoctor: pip exited with status {run.returncode}; no known cause in its output.\n"
-    _tell(text)

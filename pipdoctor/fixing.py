@@ -252,7 +252,7 @@ def run_undo(request: FixRequest, account, options) -> int:
 
 
 def _pip_once(pip_args: list, options, environ):
-    from pipdoctor.cli import watch_pip
+    from pipdoctor.wrapper import watch_pip
     from pipdoctor.diagnose import diagnose_run
 
     run, log = watch_pip(pip_args, options, environ)
@@ -267,7 +267,7 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
     from pipdoctor.report import (render_after_human, render_fix_human, render_human, render_outcome_human,
                                   render_run_fix_json)
 
-    from pipdoctor.cli import report_run
+    from pipdoctor.wrapper import report_run
 
     color = options.color_for(2)
     run, diagnosis, command = _pip_once(pip_args, options, environ)

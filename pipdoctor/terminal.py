@@ -90,6 +90,14 @@ def write(fd: int, text: str) -> None:
         raise OutputError(f"cannot write to {stream_name(fd)}: {error.strerror}") from None
 
 
+def tell(text: str) -> None:
+    """Write to stderr; when stderr itself is closed or full there is no one left to tell."""
+    try:
+        write(2, text)
+    except OutputError:
+        pass
+
+
 def write_all(fd: int, data: bytes) -> None:
     """os.write may write less than asked, and a terminal another program left O_NONBLOCK says EAGAIN."""
     view = memoryview(data)
