@@ -272,13 +272,9 @@ def test_a_huge_journal_line_is_read_in_bounded_memory(user, seal):
 ])
 def test_a_nested_or_malformed_record_is_one_line_never_a_traceback(user, seal, line):
     """Each bad line before a good record: exit 2, one line naming the line, nothing changed."""
-    cache = seed_failure(user)
-    before = listing(cache)
-    header = journal_header(cache, user.uid, user.gid)
-    journal = plant_root_journal(seal, user.uid, "bad.jsonl", [header, line + b"\n", {"t": "end", "at": "x"},
-                                                               {"t": "done", "n": 1, "at_ns": 1}])
-    _refused(fix_as_root(seal, "--user", user.name, "--undo", journal), "line 2", "nothing was changed")
-    assert listing(cache) == before
+    _planted_journal_is_refused(user, seal, lambda cache: [journal_header(cache, user.uid, user.gid), line + b"\n",
+                                                           {"t": "end", "at": "x"}, {"t": "done", "n": 1, "at_ns": 1}],
+                                "line 2", "nothing was changed")
 
 
 @pytest.mark.parametrize("header", [
@@ -288,10 +284,16 @@ def test_a_nested_or_malformed_record_is_one_line_never_a_traceback(user, seal, 
     b'{"t":"header","version":2,"cache_root":"/a/../b","dev":1,"ino":1,"uid":1,"gid":1,"user":null,"started_ns":1}',
 ])
 def test_a_bad_header_is_one_line(user, seal, header):
+    _planted_journal_is_refused(user, seal, lambda cache: [header], "not a pipdoctor journal")
+
+
+def _planted_journal_is_refused(user, seal, records_for, *said) -> None:
+    """The seed failure, a journal of records_for(cache) planted in root's store: root's undo of it says
+    `said` in one line, exit 2, and the cache is as it was."""
     cache = seed_failure(user)
     before = listing(cache)
-    journal = plant_root_journal(seal, user.uid, "bad.jsonl", [header])
-    _refused(fix_as_root(seal, "--user", user.name, "--undo", journal), "not a pipdoctor journal")
+    journal = plant_root_journal(seal, user.uid, "bad.jsonl", records_for(cache))
+    _refused(fix_as_root(seal, "--user", user.name, "--undo", journal), *said)
     assert listing(cache) == before
 
 
