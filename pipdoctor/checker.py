@@ -6,6 +6,7 @@ from typing import Optional
 
 from pipdoctor.findings import Evidence, Finding, Severity
 from pipdoctor.ownership import SAMPLES, CheckFacts, Owner, display_path
+from pipdoctor.safety import CHMOD, CHOWN, CHOWN_SKIPPING, CHOWN_TREE, under
 
 # The codes the checker emits, in precedence order (the first finding is the root cause): a read-only or
 # full filesystem explains everything under it, a missing or foreign HOME explains the cache under it,
@@ -65,13 +66,6 @@ def _mode(mode: Optional[int]) -> str:
 
 def _owner_label(owner: Optional[Owner]) -> str:
     return owner.label if owner is not None else "an unknown owner"
-
-
-def _under(path: Optional[str], top: Optional[str]) -> bool:
-    if not path or not top:
-        return False
-    top = top.rstrip("/")
-    return path == top or path.startswith(top + "/")
 
 
 def _mount_text(facts: CheckFacts) -> str:
@@ -149,7 +143,7 @@ def order(findings: list[Finding]) -> list[Finding]:
 # A run's findings that read "the user cannot write the cache": the log's guess at who is to blame.
 _OWNERSHIP_GUESSES = ("PD101", "PD102", "PD103", "PD104")
 # What an owner or mode change does (safety.py's ops): no cure on a read-only mount.
-_OWNER_CHANGES = ("chmod", "chown", "chown -R", "find -exec chown")
+_OWNER_CHANGES = (CHMOD, CHOWN, CHOWN_TREE, CHOWN_SKIPPING)
 
 
 def reconcile(from_log, live) -> tuple:
@@ -169,7 +163,7 @@ def _read_only(facts: CheckFacts) -> list[Finding]:
     mount = facts.mount
     if mount is None or not mount.read_only or facts.cache_path is None:
         return []
-    inner = mount.mountpoint and mount.mountpoint != facts.cache_path and _under(mount.mountpoint, facts.cache_path)
+    inner = mount.mountpoint and mount.mountpoint != facts.cache_path and under(mount.mountpoint, facts.cache_path)
     where = (f"{display_path(mount.mountpoint)}, inside pip's cache, is a read-only mount ({mount.fstype})"
              if inner else f"pip's cache {display_path(facts.cache_path)} is on a read-only filesystem "
              f"({mount.fstype} mounted on {display_path(mount.mountpoint or mount.path)})")
@@ -235,7 +229,7 @@ def _home_missing(facts: CheckFacts) -> list[Finding]:
             paths=[cache],
             evidence=["HOME is unset", f"getent passwd {facts.account.uid}: no entry"],
         )]
-    if home.exists or not _under(cache, home.path):
+    if home.exists or not under(cache, home.path):
         return []
     set_by = "HOME" if home.env is not None else "the passwd entry (HOME is unset)"
     return [_finding(
@@ -324,7 +318,7 @@ def _home_foreign(facts: CheckFacts) -> list[Finding]:
     return [_finding(
         "PD202",
         f"HOME ({display_path(home.path)}) is owned by {home.owner.label}, not by {account.label}"
-        + (": pip creates its cache under it, as that user's or not at all." if _under(facts.cache_path, home.path)
+        + (": pip creates its cache under it, as that user's or not at all." if under(facts.cache_path, home.path)
            else "."),
         why=("A HOME owned by someone else is either another account's home (HOME was kept from a su or sudo) "
              "or a home created by root and never handed over; pip as root then fills it with root's files, "
@@ -343,7 +337,7 @@ def shared_cache(facts: CheckFacts) -> bool:
         return False
     if root.owner.uid == facts.cache_owner_uid:
         return False
-    if _under(facts.cache_path, facts.home.path) or _under(facts.cache_path, facts.account.passwd_home):
+    if under(facts.cache_path, facts.home.path) or under(facts.cache_path, facts.account.passwd_home):
         return False
     return bool((root.mode or 0) & 0o022) or bool(root.acl)
 
@@ -419,8 +413,8 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
         targets = [facts.cache_path]
     else:
         targets = [s.path for s in walk.foreign_subtrees]
-    shared = not (_under(facts.cache_path, facts.home.path) or (root.owner is not None and root.owner.uid == expected)
-                  or _under(facts.cache_path, facts.account.passwd_home))
+    shared = not (under(facts.cache_path, facts.home.path) or (root.owner is not None and root.owner.uid == expected)
+                  or under(facts.cache_path, facts.account.passwd_home))
     return [_finding(
         "PD103",
         message,
@@ -473,7 +467,7 @@ def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
         other_cause = d.immutable or d.acl_denies or d.blocked_at or (facts.mount and facts.mount.read_only)
         if foreign and not creating and not other_cause and not shared_cache(facts):
             continue  # PD103 reports it, with its chown
-        if creating and explained and _under(d.path, facts.home.path) and not _under(d.existing, cache):
+        if creating and explained and under(d.path, facts.home.path) and not under(d.existing, cache):
             continue  # PD201/PD202 say why HOME has no cache in it
         if facts.mount and facts.mount.read_only and not (d.immutable or d.acl_denies or d.blocked_at):
             continue  # PD106
@@ -655,7 +649,7 @@ def _moved_aside(facts: CheckFacts) -> list[Finding]:
     parent = facts.parent
     parent_own = parent is not None and parent.owner is not None and parent.owner.uid == facts.cache_owner_uid
     copies = [c for c in facts.moved_aside
-              if _under(c.path, facts.cache_path) or (parent_own and parent.existing == parent.path)]
+              if under(c.path, facts.cache_path) or (parent_own and parent.existing == parent.path)]
     if not copies:
         return []
     rows, shown = [], []

@@ -8,7 +8,7 @@ import stat
 from typing import Mapping, Optional
 
 from pipdoctor.records import record
-from pipdoctor.safety import MOVED_ASIDE
+from pipdoctor.safety import MOVED_ASIDE, under
 
 
 @record
@@ -1177,18 +1177,13 @@ def sudo_keeps_home(account: Account, home: HomeFacts, launch: Optional[Launch])
     return home.owner is not None and home.owner.uid == launch.sudo_uid
 
 
-def _under(path: str, top: str) -> bool:
-    top = top.rstrip("/")
-    return path == top or path.startswith(top + "/")
-
-
 def symlink_below_home(path: str, homes) -> Optional[str]:
     """The first symlink on the absolute, normalized `path` as configured (lstat of each component from /,
     nothing followed), leaving out the components of the HOME it lies in: a HOME reached through a symlink
     (/home/u -> /data/u) is how the machine is set up; a link below it (~/.cache/pip -> elsewhere), or on a
     cache outside every HOME, points the cache at a directory pip's user does not own as a cache."""
     tops = [os.path.normpath(h) for h in homes if h and os.path.isabs(h) and os.path.normpath(h) != "/"]
-    skip = max((len(top) for top in tops if _under(path, top)), default=0)
+    skip = max((len(top) for top in tops if under(path, top)), default=0)
     current = ""
     for part in [p for p in path.split("/") if p]:
         current += "/" + part
@@ -1211,7 +1206,7 @@ def alternate_cache_for(account: Account, home: HomeFacts, cache_path: Optional[
     if home.path and os.path.isabs(home.path):
         candidates += [os.path.join(home.path, ".cache", "pip-fresh"), os.path.join(home.path, "pip-cache")]
     for candidate in candidates:
-        if cache_path and _under(candidate, cache_path):
+        if cache_path and under(candidate, cache_path):
             continue
         facts = dir_facts(candidate, account)
         if facts.kind != "dir" or not facts.writable or facts.owner is None or facts.owner.uid != account.uid:

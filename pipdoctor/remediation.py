@@ -192,9 +192,16 @@ def _as_user(facts) -> str:
     account = facts.account
     if account.is_self and account.uid == facts.cache_owner_uid:
         return ""
-    name = account.user if facts.cache_owner_uid == account.uid else (
-        facts.launch.sudo_user if facts.launch is not None else None)
-    return f"sudo -u {shell_quote(name or '#' + str(facts.cache_owner_uid))} "
+    return f"sudo -u {shell_quote(_owner_name(facts) or '#' + str(facts.cache_owner_uid))} "
+
+
+def _owner_name(facts) -> Optional[str]:
+    """The name of the account the cache should belong to: the checked one, or sudo's invoking user when root
+    runs with that user's HOME."""
+    account = facts.account
+    if facts.cache_owner_uid == account.uid:
+        return account.user
+    return facts.launch.sudo_user if facts.launch is not None else None
 
 
 def _cache_args(facts) -> list:
@@ -308,10 +315,9 @@ def check_scope(facts) -> Scope:
     others = tuple(h for h in (facts.other_home, home.path if borrowed else None) if h)
     root = facts.root
     account = facts.account
-    user = account.user if facts.cache_owner_uid == account.uid else (
-        facts.launch.sudo_user if facts.launch is not None else None)
     return Scope(facts.cache_path, root.kind if root is not None and root.existing == facts.cache_path else "missing",
-                 facts.cache_owner_uid, facts.cache_owner_gid, user, (home.path, account.passwd_home), others,
+                 facts.cache_owner_uid, facts.cache_owner_gid, _owner_name(facts), (home.path, account.passwd_home),
+                 others,
                  known, walk, _sudo(facts), tuple(_cache_args(facts)), aside)
 
 

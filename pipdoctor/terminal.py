@@ -4,7 +4,6 @@ one function that writes output."""
 from __future__ import annotations
 
 import os
-import select
 
 from pipdoctor.errors import OutputError
 
@@ -105,6 +104,8 @@ def write_all(fd: int, data: bytes) -> None:
         try:
             view = view[os.write(fd, view):]
         except BlockingIOError:
+            import select  # only for a stdout another program left O_NONBLOCK
+
             select.select([], [fd], [])
 
 

@@ -163,16 +163,19 @@ def test_home_unset_is_seen_in_a_run_that_worked_and_its_abbreviation_is_not(log
     assert _findings(log_path)[0].code == "PD201"
     # The same line as a user pastes it, with their home shortened to ~: no missing HOME in that.
     abbreviated = re.sub(r"/\S*/~/", "~/", text)
-    if abbreviated != text:
-        assert "PD201" not in _codes(abbreviated)
-        assert "PD201" not in _codes(text.replace("/cwd/~/", "/cwd/home/"))
+    # pip 26.3 stops before it writes anything (no `<cwd>/~/` line): only PD201 itself to check there
+    assert (abbreviated != text) is (log_path.stem != "pip-26.3"), log_path
+    assert "PD201" not in _codes(abbreviated) or abbreviated == text
+    assert "PD201" not in _codes(text.replace("/cwd/~/", "/cwd/home/")) or abbreviated == text
 
 
 def test_a_leading_tilde_in_a_cache_warning_is_the_users_abbreviation():
-    warning = ("WARNING: The directory '{}' or its parent directory is not owned or is not writable by the "
-               "current user. The cache has been disabled. Check the permissions and owner of that directory.")
-    assert _codes(warning.format("~/Library/Caches/pip/http")) == ["PD102"]
-    assert _codes(warning.format("/Users/ci/build/~/Library/Caches/pip"))[:1] == ["PD201"]
+    """pip's real warning (a recorded line), its path swapped for a macOS cache as a user pastes it."""
+    line = next(line for line in (LOGS / "cache-root-owned" / "pip-26.3.log").read_text().splitlines()
+                if line.startswith("WARNING: The directory '"))
+    recorded = re.search(r"'([^']+)'", line).group(1)
+    assert _codes(line.replace(recorded, "~/Library/Caches/pip/http")) == ["PD102"]
+    assert _codes(line.replace(recorded, "/Users/ci/build/~/Library/Caches/pip"))[:1] == ["PD201"]
 
 
 EXTERNALLY_MANAGED = sorted((LOGS / "externally-managed").glob("pip-*.log"))
