@@ -32,6 +32,9 @@ ACCEPT_ENCODING_PIPS = ("26.1", "26.1.1", "26.1.2")
 # What makes zstd importable for those pips on Python 3.11: their urllib3 imports `backports.zstd` before
 # Python 3.14 (26.1 src/pip/_vendor/urllib3/util/request.py:24-32; `zstandard` is not looked at).
 ZSTD_WHEELS = {"backports.zstd": "1.8.0"}
+# uv releases the uv tests and recordings run, old to new: 0.4.x prints `Caused by:` chains, 0.9.x is the
+# last before the read-only cache fails on its lock (0.10.1), 0.13.9 the newest when this was written.
+UV_VERSIONS = ("0.4.30", "0.9.30", "0.13.9")
 PATH = "/usr/local/bin:/usr/bin:/bin"
 
 # Build backend for the tiny sdists: every pip in PIP_VERSIONS builds a pyproject.toml sdist with these
@@ -155,6 +158,17 @@ def pip_venv(version: str) -> Path:
     with umask(0o022), exclusive_lock(SANDBOX / "venvs" / ".lock"):
         if not (path / _VENV_READY).exists():
             new_venv(path, version)
+    return path
+
+
+def uv_venv(version: str) -> Path:
+    """A world-readable venv holding uv==version (its binary is bin/uv), built once and then reused."""
+    path = _sandbox_root() / "venvs" / f"uv-{version}"
+    if (path / _VENV_READY).exists():
+        return path
+    with umask(0o022), exclusive_lock(SANDBOX / "venvs" / ".lock"):
+        if not (path / _VENV_READY).exists():
+            new_venv(path, PIP_VERSIONS[-1], f"uv=={version}")
     return path
 
 
