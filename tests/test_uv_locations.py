@@ -304,6 +304,8 @@ def test_pure_precedence():
     assert where(files=(), XDG_CACHE_HOME="") == ("/h/.cache/uv", "platform default")
     located = decide_uv_cache(["cache", "dir"], env, [user, system, project], cwd="/p", home=home)
     assert located.config_files == ("/etc/xdg/uv/uv.toml", "/h/.config/uv/uv.toml", "/p/uv.toml")
+    # `uv tool ...` reads no project config (uv/src/lib.rs: "commands that operate at the user-level")
+    assert where(["tool", "install", "x"]) == ("/user", "config file /h/.config/uv/uv.toml cache-dir")
 
 
 def test_unusable_file_is_noted_not_read():

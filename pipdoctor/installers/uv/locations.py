@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 from pipdoctor.errors import UsageError
 from pipdoctor.locations import CacheLocation, current_dir, passwd_home
 from pipdoctor.records import record
+from pipdoctor.userfiles import UserFile
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -102,8 +103,8 @@ class _Rules:
     env_project: bool
     env_working_directory: bool
     env_working_dir: bool
-    # uv-settings/src/lib.rs: a user uv.toml that cannot be read for EACCES/ENOTDIR is skipped from 0.9-ish;
-    # 0.4.30 skips it only when the config dir is not a directory. Not seen through userfiles (b""): unused.
+    # `uv self` reads only the user and system config, like `uv tool` (uv/src/lib.rs, from 0.5.16)
+    self_is_user_level: bool
     # An empty XDG_CONFIG_DIRS entry ends the list (uv-dirs locate_system_config_xdg: take_while, still in
     # 0.12.5); 0.13.9 skips it and reads on (seen).
     xdg_dirs_skip_empty: bool
@@ -136,6 +137,7 @@ def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:
         env_project=v >= (0, 6, 11),
         env_working_directory=v >= (0, 9, 1),
         env_working_dir=v >= (0, 9, 14),
+        self_is_user_level=v >= (0, 5, 16),
         # both first seen in 0.13.9; 0.12.5's source still has the old behaviour
         xdg_dirs_skip_empty=v >= (0, 12, 6),
         empty_file_cache_dir_refused=v >= (0, 12, 6),
@@ -335,7 +337,7 @@ def _places(inv: _Invocation, environ: Mapping[str, str], *, cwd: Optional[str],
     deprecated_isolated = inv.isolated and (inv.command[:1] or ("",))[0] not in _PROJECT_COMMANDS
     if config_file is not None or inv.no_config or deprecated_isolated:
         discover = "none"
-    elif inv.command[:1] in (("tool",), ("self",)):
+    elif inv.command[:1] == ("tool",) or (inv.command[:1] == ("self",) and rules.self_is_user_level):
         discover = "user"
     else:
         discover = "project"
@@ -351,20 +353,26 @@ def _places(inv: _Invocation, environ: Mapping[str, str], *, cwd: Optional[str],
                    _system_configs(environ, rules), tuple(ancestors))
 
 
+def _in_cwd(places: _Places, path: str) -> Optional[str]:
+    """`path` as uv opens it, from its working directory; None for a relative one when that was deleted."""
+    if posixpath.isabs(path):
+        return path
+    return posixpath.join(places.cwd, path) if places.cwd is not None else None
+
+
 def _wanted_files(places: _Places) -> List[str]:
     """Every file the decision may look at, for one read (with the user's rights) before deciding."""
     if places.config_file is not None:
         return [places.config_file[0]]
     if places.discover == "none":
         return []
-    cwd = places.cwd or ""
-    wanted = [posixpath.join(cwd, p) for p in places.system]
+    wanted = [_in_cwd(places, p) for p in places.system]
     if places.user is not None:
-        wanted.append(posixpath.join(cwd, places.user))
+        wanted.append(_in_cwd(places, places.user))
     if places.discover == "project":
         for directory in places.ancestors:
             wanted += [posixpath.join(directory, "uv.toml"), posixpath.join(directory, "pyproject.toml")]
-    return wanted
+    return [path for path in wanted if path is not None]
 
 
 # --- reading the files ------------------------------------------------------------------------------------
@@ -428,7 +436,7 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]])", r"[\1]", text)
 
 
-def _workspace_root(places: _Places, files: Mapping[str, object]) -> Optional[str]:
+def _workspace_root(places: _Places, files: Mapping[str, UserFile]) -> Optional[str]:
     """uv-workspace/src/workspace.rs Workspace::discover, as far as it decides where FilesystemOptions::find
     starts: the nearest pyproject.toml's dir, or an explicit workspace root above that includes it.
     None: discovery fails (no pyproject.toml, unparsable, no [project], managed = false), and find starts
@@ -453,7 +461,7 @@ def _workspace_root(places: _Places, files: Mapping[str, object]) -> Optional[st
     return None
 
 
-def _workspace_above(project: str, above: Sequence[str], files: Mapping[str, object]) -> Optional[str]:
+def _workspace_above(project: str, above: Sequence[str], files: Mapping[str, UserFile]) -> Optional[str]:
     """workspace.rs find_workspace: the first pyproject.toml above decides (include and exclude globs are
     glob::Pattern over absolute paths, whose `*` also matches `/`, like fnmatch)."""
     for directory in above:
@@ -479,7 +487,7 @@ def _workspace_above(project: str, above: Sequence[str], files: Mapping[str, obj
     return None
 
 
-def _project_options(start: str, places: _Places, files: Mapping[str, object],
+def _project_options(start: str, places: _Places, files: Mapping[str, UserFile],
                      unusable: List[Tuple[str, str]]) -> Optional[_Options]:
     """uv-settings FilesystemOptions::find + from_directory: walking up from `start`, a uv.toml (which must
     parse) or a pyproject.toml with [tool.uv] (one that does not parse is warned about and passed by)."""
@@ -521,7 +529,7 @@ def _file_source(options: _Options, key: str) -> str:
     return f"config file {options.path} {key}"
 
 
-def _read_config_files(places: _Places, files: Mapping[str, object], rules: _Rules,
+def _read_config_files(places: _Places, files: Mapping[str, UserFile],
                        unusable: List[Tuple[str, str]]) -> List[_Options]:
     """The config files uv reads for this command, highest precedence first (uv/src/lib.rs run)."""
     if places.config_file is not None:
@@ -542,9 +550,8 @@ def _read_config_files(places: _Places, files: Mapping[str, object], rules: _Rul
         project = _project_options(root or places.project_dir, places, files, unusable)
         if project is not None:
             chosen.append(project)
-    cwd = places.cwd or ""
     if places.user is not None:  # FilesystemOptions::user: a missing file is no file
-        path = posixpath.join(cwd, places.user)
+        path = _in_cwd(places, places.user)
         found = files.get(path)
         if found is not None and found.data is not None:
             if found.problem is not None:
@@ -552,7 +559,7 @@ def _read_config_files(places: _Places, files: Mapping[str, object], rules: _Rul
             else:
                 chosen.append(_uv_toml(path, found.data))
     for candidate in places.system:  # FilesystemOptions::system: the first that is a file
-        path = posixpath.join(cwd, candidate)
+        path = _in_cwd(places, candidate)
         found = files.get(path)
         if found is None or found.data is None:
             continue
@@ -575,16 +582,17 @@ def _default_cache_dir(environ: Mapping[str, str], home: Optional[str], rules: _
     return posixpath.join(user_home, ".cache", "uv"), PLATFORM_DEFAULT
 
 
-def _by_path(config_files: Sequence[object]) -> Dict[str, object]:
+def _by_path(config_files: Sequence[UserFile]) -> Dict[str, UserFile]:
     return {f.path: f for f in config_files}
 
 
 def _decide(uv_args, environ, config_files, *, cwd, home, uv_version) -> Tuple[CacheLocation, Optional[str]]:
+    """decide_uv_cache, plus the path as uv joins it (for realpath, which needs the disk)."""
     rules = _rules_for(uv_version)
     inv = _invocation(uv_args, environ, rules)
     places = _places(inv, environ, cwd=cwd, home=home, rules=rules)
     unusable: List[Tuple[str, str]] = []
-    chosen = _read_config_files(places, _by_path(config_files), rules, unusable)
+    chosen = _read_config_files(places, _by_path(config_files), unusable)
     existing = tuple(reversed([o.path for o in chosen]))  # lowest precedence first, as for pip
     unusable_t = tuple(unusable)
 
@@ -620,7 +628,7 @@ def _decide(uv_args, environ, config_files, *, cwd, home, uv_version) -> Tuple[C
 def decide_uv_cache(
     uv_args: Sequence[str],
     environ: Mapping[str, str],
-    config_files: Sequence[object],
+    config_files: Sequence[UserFile],
     *,
     cwd: Optional[str],
     home: Optional[str],
