@@ -17,7 +17,8 @@ from typing import Dict, Optional, Tuple
 import pytest
 
 from pipdoctor.errors import UsageError
-from pipdoctor.installers.uv.locations import UvInputError, decide_uv_cache, resolve_uv_cache
+from pipdoctor.installers.uv.locations import (MAX_PROJECT_LEVELS, MAX_SYSTEM_DIRS, UvInputError, decide_uv_cache,
+                                               resolve_uv_cache, uv_config_candidates)
 from pipdoctor.userfiles import UserFile, read_files_as
 from tests import sandbox
 
@@ -313,6 +314,19 @@ def test_unusable_file_is_noted_not_read():
     fifo = UserFile("/h/.config/uv/uv.toml", b"", "it is a FIFO (named pipe), not a regular file")
     location = decide_uv_cache(["cache", "dir"], {"HOME": "/h"}, [fifo], cwd="/p", home="/h")
     assert (location.path, location.unusable) == ("/h/.cache/uv", (("/h/.config/uv/uv.toml", fifo.problem),))
+
+
+def test_what_a_user_lists_is_bounded():
+    """A long XDG_CONFIG_DIRS or a deep working directory cannot make root read without end: the files past
+    the bounds are named in `unusable`, and the decision is made with the rest."""
+    deep = "/" + "/".join(f"d{i}" for i in range(100))
+    env = {"HOME": "/h", "XDG_CONFIG_DIRS": ":".join(f"/s{i}" for i in range(1000)) + ":/s0"}
+    wanted = uv_config_candidates(["cache", "dir"], env, cwd=deep, home="/h")
+    location = decide_uv_cache(["cache", "dir"], env, [], cwd=deep, home="/h")
+
+    assert len(wanted) == len(set(wanted)) == MAX_SYSTEM_DIRS + 1 + 1 + 2 * MAX_PROJECT_LEVELS
+    assert [path for path, _ in location.unusable] == ["/s16/uv/uv.toml", "/".join(deep.split("/")[:61]) + "/uv.toml"]
+    assert location.path == "/h/.cache/uv"
 
 
 @pytest.mark.root

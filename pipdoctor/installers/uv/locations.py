@@ -71,6 +71,12 @@ _RUN_VALUE_OPTIONS = _GLOBAL_VALUE_OPTIONS | frozenset(
 _PROJECT_COMMANDS = frozenset(
     "run init add remove version sync lock upgrade export tree format check audit tool python".split()
 )
+# Bounds on the files looked at for one invocation. uv reads without limit; pipdoctor reads each file with
+# the user's rights and up to userfiles.MAX_FILE_BYTES, and a user sets both lists (a deep working directory,
+# a long XDG_CONFIG_DIRS). These keep one decision to at most 2 + 16 + 2 * 40 files; what lies beyond is
+# named in CacheLocation.unusable and the decision goes on without it.
+MAX_SYSTEM_DIRS = 16
+MAX_PROJECT_LEVELS = 40
 # uv.toml names (uv-settings/src/settings.rs GlobalOptions, serde kebab-case)
 _CACHE_DIR_KEY = "cache-dir"
 _NO_CACHE_KEY = "no-cache"
@@ -277,6 +283,8 @@ class _Places:
     user: Optional[str]
     system: Tuple[str, ...]  # candidates, first existing wins; /etc/uv/uv.toml last
     ancestors: Tuple[str, ...]  # project_dir and its parents, nearest first
+    # (path, why) of the files uv may read that pipdoctor will not look at (the bounds below)
+    beyond_bounds: Tuple[Tuple[str, str], ...] = ()
 
 
 def _home(environ: Mapping[str, str], home: Optional[str], empty_is_home: bool) -> Optional[str]:
@@ -301,18 +309,26 @@ def _user_config(environ: Mapping[str, str], home: Optional[str]) -> Optional[st
     return posixpath.join(base, "uv", "uv.toml")
 
 
-def _system_configs(environ: Mapping[str, str], rules: _Rules) -> Tuple[str, ...]:
+def _system_configs(environ: Mapping[str, str], rules: _Rules) -> Tuple[Tuple[str, ...], list]:
     """uv-dirs locate_system_config_xdg + system_config_file: `<dir>/uv/uv.toml` for each XDG_CONFIG_DIRS
-    entry (relative ones too; unset or "" means /etc/xdg), then /etc/uv/uv.toml; the first that is a file."""
+    entry (relative ones too; unset or "" means /etc/xdg), then /etc/uv/uv.toml; the first that is a file.
+    A repeated entry is looked at once (its answer cannot change); past MAX_SYSTEM_DIRS, none."""
     value = environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
-    dirs = []
+    dirs: List[str] = []
     for entry in value.split(":"):
         if not entry:
             if rules.xdg_dirs_skip_empty:
                 continue
             break
-        dirs.append(entry)
-    return tuple(posixpath.join(d, "uv", "uv.toml") for d in dirs) + ("/etc/uv/uv.toml",)
+        if entry not in dirs:
+            dirs.append(entry)
+    beyond = []
+    if len(dirs) > MAX_SYSTEM_DIRS:
+        beyond.append((posixpath.join(dirs[MAX_SYSTEM_DIRS], "uv", "uv.toml"),
+                       f"XDG_CONFIG_DIRS names more than {MAX_SYSTEM_DIRS} directories; pipdoctor looks in the "
+                       "first ones only"))
+        dirs = dirs[:MAX_SYSTEM_DIRS]
+    return tuple(posixpath.join(d, "uv", "uv.toml") for d in dirs) + ("/etc/uv/uv.toml",), beyond
 
 
 def _places(inv: _Invocation, environ: Mapping[str, str], *, cwd: Optional[str], home: Optional[str],
@@ -349,8 +365,14 @@ def _places(inv: _Invocation, environ: Mapping[str, str], *, cwd: Optional[str],
         if parent == here:
             break
         here = parent
-    return _Places(cwd, project_dir, config_file, discover, _user_config(environ, home),
-                   _system_configs(environ, rules), tuple(ancestors))
+    system, beyond = _system_configs(environ, rules)
+    if discover == "project" and len(ancestors) > MAX_PROJECT_LEVELS:
+        beyond.append((posixpath.join(ancestors[MAX_PROJECT_LEVELS], "uv.toml"),
+                       f"the project directory is more than {MAX_PROJECT_LEVELS} levels deep; pipdoctor looks "
+                       "for uv.toml and pyproject.toml in the nearest ones only"))
+        ancestors = ancestors[:MAX_PROJECT_LEVELS]
+    return _Places(cwd, project_dir, config_file, discover, _user_config(environ, home), system,
+                   tuple(ancestors), tuple(beyond) if discover != "none" else ())
 
 
 def _in_cwd(places: _Places, path: str) -> Optional[str]:
@@ -591,7 +613,7 @@ def _decide(uv_args, environ, config_files, *, cwd, home, uv_version) -> Tuple[C
     rules = _rules_for(uv_version)
     inv = _invocation(uv_args, environ, rules)
     places = _places(inv, environ, cwd=cwd, home=home, rules=rules)
-    unusable: List[Tuple[str, str]] = []
+    unusable: List[Tuple[str, str]] = list(places.beyond_bounds)
     chosen = _read_config_files(places, _by_path(config_files), unusable)
     existing = tuple(reversed([o.path for o in chosen]))  # lowest precedence first, as for pip
     unusable_t = tuple(unusable)
