@@ -209,8 +209,8 @@ def test_cache_dir_is_uvs(scenario, version, tmp):
 
 @pytest.mark.parametrize("version", sandbox.UV_VERSIONS)
 @pytest.mark.parametrize("args, env, files, source, value", [
-    (("cache", "dir", "--no-cache"), {}, {}, "--no-cache", "--no-cache"),
-    (("-n", "cache", "dir"), {}, {}, "--no-cache", "--no-cache"),
+    (("cache", "dir", "--no-cache"), {}, {}, "--no-cache", None),
+    (("-n", "cache", "dir"), {}, {}, "--no-cache", None),
     (("cache", "dir"), {"UV_NO_CACHE": "Yes", "UV_CACHE_DIR": "{tmp}/env-cache"}, {}, "UV_NO_CACHE", "Yes"),
     (("cache", "dir"), {"UV_CACHE_DIR": "{tmp}/env-cache"}, {USER_TOML: toml("no-cache = true")},
      "config file {home}/.config/uv/uv.toml no-cache", "true"),
@@ -352,3 +352,22 @@ def test_root_reads_user_files_with_the_users_rights(tmp):
 
     # uv run as the user cannot read it either: from 0.9 it skips an unreadable user config (PermissionDenied)
     assert location.path == f"{user.home}/.cache/uv" == as_user.stdout.decode().strip()
+
+
+@pytest.mark.root
+def test_empty_home_and_an_existing_passwd_cache_before_0_6_4(tmp):
+    """uv 0.4.30 with HOME="": its default is a relative `.cache/uv`, but an existing ~/.cache/uv of the passwd
+    entry wins (legacy_user_cache_dir); we follow both, for a real user whose home has or lacks that dir."""
+    uv = str(sandbox.uv_venv("0.4.30") / "bin" / "uv")
+    env = {"PATH": sandbox.PATH, "HOME": "", "XDG_CONFIG_DIRS": str(tmp / "nosys")}
+    with sandbox.unprivileged_user("pul") as user:
+        answers = []
+        for present in (False, True):
+            if present:
+                (user.home / ".cache" / "uv").mkdir(parents=True)
+                sandbox.chown_tree(user.home, user.uid, user.gid)
+            printed = sandbox.run_as(user, [uv, "cache", "dir"], env=env, cwd="/").stdout.decode().strip()
+            ours = resolve_uv_cache(["cache", "dir"], env, cwd="/", uid=user.uid, uv_version="0.4.30")
+            answers.append((os.path.join("/", printed), ours.path))
+
+    assert answers == [("/.cache/uv",) * 2, (f"{user.home}/.cache/uv",) * 2]

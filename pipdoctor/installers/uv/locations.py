@@ -7,7 +7,7 @@ import os
 import posixpath
 import re
 import sys
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pipdoctor.errors import UsageError
 from pipdoctor.locations import CacheLocation, current_dir, passwd_home
@@ -593,8 +593,22 @@ def _read_config_files(places: _Places, files: Mapping[str, UserFile],
     return chosen
 
 
-def _default_cache_dir(environ: Mapping[str, str], home: Optional[str], rules: _Rules) -> Tuple[str, str]:
+def _legacy_cache_dir(environ: Mapping[str, str], home: Optional[str], rules: _Rules) -> Optional[str]:
+    """uv-cache cli.rs from_settings looks first at uv_dirs::legacy_user_cache_dir, used if it exists. On Linux
+    it names the same dir as the default, except before uv 0.6.4 with HOME="": there it is the `directories`
+    crate's, whose dirs_sys skips an empty HOME, so the passwd entry's ~/.cache/uv (None: no such case)."""
+    xdg = environ.get(XDG_CACHE_HOME)
+    if not rules.empty_home_is_home or environ.get("HOME") != "" or (xdg and posixpath.isabs(xdg)) or not home:
+        return None
+    return posixpath.join(home, ".cache", "uv")
+
+
+def _default_cache_dir(environ: Mapping[str, str], home: Optional[str], rules: _Rules,
+                       existing_dirs: Collection[str]) -> Tuple[str, str]:
     """uv-dirs user_cache_dir: etcetera choose_base_strategy (Xdg on Linux) cache_dir().join("uv")."""
+    legacy = _legacy_cache_dir(environ, home, rules)
+    if legacy is not None and legacy in existing_dirs:
+        return legacy, PLATFORM_DEFAULT
     user_home = _home(environ, home, rules.empty_home_is_home)
     if user_home is None:  # etcetera finds no home: no strategy at all; uv-cache cli.rs falls back
         return ".uv_cache", PLATFORM_DEFAULT
@@ -608,7 +622,8 @@ def _by_path(config_files: Sequence[UserFile]) -> Dict[str, UserFile]:
     return {f.path: f for f in config_files}
 
 
-def _decide(uv_args, environ, config_files, *, cwd, home, uv_version) -> Tuple[CacheLocation, Optional[str]]:
+def _decide(uv_args, environ, config_files, *, cwd, home, uv_version,
+            existing_dirs) -> Tuple[CacheLocation, Optional[str]]:
     """decide_uv_cache, plus the path as uv joins it (for realpath, which needs the disk)."""
     rules = _rules_for(uv_version)
     inv = _invocation(uv_args, environ, rules)
@@ -621,7 +636,8 @@ def _decide(uv_args, environ, config_files, *, cwd, home, uv_version) -> Tuple[C
     file_no_cache = next((o for o in chosen if o.no_cache is not None), None)  # combine: first Some wins
     if inv.no_cache is not None:
         value, source = inv.no_cache
-        return CacheLocation(None, True, source, existing, None, value, unusable_t), None
+        written = None if source == CLI_NO_CACHE else value  # as for pip: only a variable's value is kept
+        return CacheLocation(None, True, source, existing, None, written, unusable_t), None
     if file_no_cache is not None and file_no_cache.no_cache:
         return CacheLocation(None, True, _file_source(file_no_cache, _NO_CACHE_KEY), existing, None, "true",
                              unusable_t), None
@@ -635,7 +651,7 @@ def _decide(uv_args, environ, config_files, *, cwd, home, uv_version) -> Tuple[C
             if value == "" and rules.empty_file_cache_dir_refused:
                 raise UvInputError("cannot make an empty path absolute", source)
         else:
-            value, source = _default_cache_dir(environ, home, rules)
+            value, source = _default_cache_dir(environ, home, rules, existing_dirs)
     if "\0" in value:
         raise UvInputError("the cache dir holds a NUL byte", source)
     if places.cwd is None and not posixpath.isabs(value):
@@ -655,15 +671,17 @@ def decide_uv_cache(
     cwd: Optional[str],
     home: Optional[str],
     uv_version: Union[str, Sequence[int], None] = None,
+    existing_dirs: Collection[str] = (),
 ) -> CacheLocation:
     """The pure part: uv's argv (after `uv`), environment and config files as read -> where the cache is.
 
     `config_files` are userfiles.UserFile values (path, data: None when missing, problem: not read), for
     the paths uv_config_candidates() lists; a path not among them counts as missing. `cwd` None: the working
-    directory was deleted. `home` is the passwd entry's home (used when HOME is unset). Symlinks are not
-    resolved. Raises UvInputError where uv itself would stop before it touches the cache.
+    directory was deleted. `home` is the passwd entry's home (used when HOME is unset). `existing_dirs`:
+    whether legacy_cache_dir() exists, for the one uv that asks (see there). Symlinks are not resolved. Raises UvInputError where uv itself would stop before it touches the cache.
     """
-    location, _ = _decide(uv_args, environ, config_files, cwd=cwd, home=home, uv_version=uv_version)
+    location, _ = _decide(uv_args, environ, config_files, cwd=cwd, home=home, uv_version=uv_version,
+                          existing_dirs=existing_dirs)
     return location
 
 
@@ -679,6 +697,12 @@ def uv_config_candidates(
     rules = _rules_for(uv_version)
     inv = _invocation(uv_args, environ, rules)
     return _wanted_files(_places(inv, environ, cwd=cwd, home=home, rules=rules))
+
+
+def legacy_cache_dir(environ: Mapping[str, str], *, home: Optional[str],
+                     uv_version: Union[str, Sequence[int], None] = None) -> Optional[str]:
+    """The dir whose existence decide_uv_cache needs to know (`existing_dirs`), or None when none matters."""
+    return _legacy_cache_dir(environ, home, _rules_for(uv_version))
 
 
 # --- I/O ---------------------------------------------------------------------------------------------------
@@ -708,7 +732,11 @@ def resolve_uv_cache(
     home = passwd_home(uid)
     wanted = uv_config_candidates(uv_args, environ, cwd=cwd, home=home, uv_version=uv_version)
     files = read_files(wanted) if wanted else ()
-    location, raw = _decide(uv_args, environ, files, cwd=cwd, home=home, uv_version=uv_version)
+    legacy = legacy_cache_dir(environ, home=home, uv_version=uv_version)
+    # uv's `exists()`, asked with this process's rights (a stat, nothing opened)
+    existing = (legacy,) if legacy is not None and os.path.exists(legacy) else ()
+    location, raw = _decide(uv_args, environ, files, cwd=cwd, home=home, uv_version=uv_version,
+                            existing_dirs=existing)
     if raw is not None:
         location = location._replace(path=os.path.realpath(raw))  # where the entries really land
     return location
