@@ -9,6 +9,7 @@ XDG_CONFIG_DIRS dir so the machine's /etc/xdg never counts), plus what the scena
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,14 @@ SCENARIOS = [
              files={"work/sub/pyproject.toml": toml("[tool.uv"),
                     "work/uv.toml": toml('cache-dir = "{tmp}/parent-cache"')},
              source="config file {tmp}/work/uv.toml cache-dir"),
+    Scenario("pyproject-unknown-field-passed-by",
+             files={"work/sub/pyproject.toml": toml("[tool.uv]", 'cache-dir = "{tmp}/pyproj-cache"', "bogus = 1"),
+                    "work/uv.toml": toml('cache-dir = "{tmp}/parent-cache"')},
+             source="config file {tmp}/work/uv.toml cache-dir"),
+    Scenario("pyproject-only-field-in-uv-toml-before-0.5", files={"work/sub/uv.toml": toml(
+                 'cache-dir = "{tmp}/proj-cache"', "[workspace]", "members = []")},
+             source="config file {tmp}/work/sub/uv.toml cache-dir",
+             versions=("0.4.30",), why="from 0.5.0 uv refuses it (test_uv_refusals)"),
     Scenario("uv-toml-beats-pyproject-in-same-dir",
              files={"work/sub/pyproject.toml": toml("[tool.uv]", 'cache-dir = "{tmp}/pyproj-cache"'),
                     "work/sub/uv.toml": toml('cache-dir = "{tmp}/uvtoml-cache"')},
@@ -241,14 +250,21 @@ def test_no_cache_is_a_temporary_dir(version, args, env, files, source, value, t
     (CACHE_DIR, {}, {USER_TOML: toml("cache-dir = 3")}, "Failed to parse: ",
      "config file {home}/.config/uv/uv.toml"),
     (CACHE_DIR, {}, {"work/uv.toml": toml("[broken")}, "Failed to parse: ", "config file {tmp}/work/uv.toml"),
+    (CACHE_DIR, {}, {USER_TOML: toml("bogus-key = 1")}, "unknown field `bogus-key`",
+     "config file {home}/.config/uv/uv.toml"),
+    (CACHE_DIR, {}, {"work/uv.toml": toml("[workspace]", "members = []")},
+     "The `workspace` field is not allowed in a `uv.toml` file", "config file {tmp}/work/uv.toml"),
     (CACHE_DIR, {}, {USER_TOML: toml('cache-dir = ""')}, "cannot make an empty path absolute",
      "config file {home}/.config/uv/uv.toml cache-dir"),
 ], ids=["bad-no-cache", "empty-no-cache", "bad-no-config", "empty-cache-dir-env", "missing-config-file",
-        "user-toml-syntax", "user-toml-type", "project-uv-toml-syntax", "empty-cache-dir-in-file"])
+        "user-toml-syntax", "user-toml-type", "project-uv-toml-syntax", "unknown-field", "pyproject-only-field",
+        "empty-cache-dir-in-file"])
 def test_uv_refusals(version, args, env, files, complaint, source, tmp):
     """Where uv stops (exit 2) before it touches a cache, we raise UvInputError naming the input to fix."""
     if complaint.startswith("cannot make") and version != "0.13.9":
         pytest.skip(f"uv {version} takes an empty cache-dir as the working directory")
+    if "`workspace`" in complaint and version == "0.4.30":
+        pytest.skip("uv 0.4.30 accepts pyproject.toml-only fields in a uv.toml (validate_uv_toml came in 0.5.0)")
     env, args, cwd = _setup(Scenario("refusal", args=args, env=env, files=files), tmp)
     proc = _uv(version, args, env, cwd)
     assert proc.returncode == 2 and _fmt(complaint, tmp) in proc.stderr, proc.stderr
@@ -259,6 +275,24 @@ def test_uv_refusals(version, args, env, files, complaint, source, tmp):
     assert _fmt(complaint, tmp) in raised.value.message
     assert raised.value.source == _fmt(source, tmp)
     assert isinstance(raised.value, UsageError)  # cli prints it as one `pipdoctor: error:` line
+
+
+@pytest.mark.parametrize("version", sandbox.UV_VERSIONS)
+def test_every_config_name_uv_knows_is_known(version, tmp):
+    """uv lists the names it accepts when it meets another one; none of them may be refused by us."""
+    env, args, cwd = _setup(Scenario("names", files={USER_TOML: toml("bogus-key = 1")}), tmp)
+    proc = _uv(version, args, env, cwd)
+    listed = re.findall(r"`([a-z-]+)`", proc.stderr.partition("expected one of")[2])
+    assert len(listed) > 40, proc.stderr
+    refused = []
+    for name in listed:
+        (tmp / USER_TOML).write_text(f"{name} = 1\n")  # maybe a wrong type for it, but a name uv knows
+        try:
+            resolve_uv_cache(args, env, cwd=str(cwd), uv_version=version)
+        except UvInputError as error:
+            if "unknown field" in error.message:
+                refused.append(name)
+    assert refused == []
 
 
 @pytest.mark.parametrize("version", sandbox.UV_VERSIONS)

@@ -77,6 +77,27 @@ _PROJECT_COMMANDS = frozenset(
 # named in CacheLocation.unusable and the decision goes on without it.
 MAX_SYSTEM_DIRS = 16
 MAX_PROJECT_LEVELS = 40
+# The top-level names a uv.toml or [tool.uv] may hold: the union of the top-level `properties` of
+# uv.schema.json (generated from uv-settings' Options) at 0.4.30, 0.9.30 and 0.12.5 (none was removed), and
+# the four more that 0.13.9 lists in its own "unknown field ..., expected one of" (tests/test_uv_locations.py
+# checks that every uv of the wheelhouse lists no name missing here).
+_UV_TOML_KEYS = frozenset("""
+    add-bounds allow-insecure-host audit build-backend build-constraint-dependencies cache-dir cache-keys
+    check-url compile-bytecode concurrent-builds concurrent-downloads concurrent-installs config-settings
+    config-settings-package conflicts graalpy-install-mirror minimum-libc-version pyodide-install-mirror
+    require-build-hashes constraint-dependencies default-groups dependency-groups
+    dependency-metadata dev-dependencies environments exclude-dependencies exclude-newer exclude-newer-package
+    extra-build-dependencies extra-build-variables extra-index-url find-links fork-strategy http-proxy
+    https-proxy index index-strategy index-url keyring-provider link-mode managed native-tls no-binary
+    no-binary-package no-build no-build-isolation no-build-isolation-package no-build-package no-cache
+    no-index no-proxy no-sources no-sources-package offline override-dependencies package pip prerelease
+    prerelease-package preview preview-features publish-url pypy-install-mirror python-downloads
+    python-downloads-json-url python-install-mirror python-preference reinstall reinstall-package
+    required-environments required-version resolution sources system-certs torch-backend
+    trusted-publishing upgrade upgrade-package workspace""".split())
+# uv-settings/src/lib.rs validate_uv_toml (0.9.30): fields only a pyproject.toml's [tool.uv] may hold
+_PYPROJECT_ONLY_FIELDS = frozenset("""conflicts workspace sources dev-dependencies default-groups
+    dependency-groups managed package build-backend environments required-environments""".split())
 # uv.toml names (uv-settings/src/settings.rs GlobalOptions, serde kebab-case)
 _CACHE_DIR_KEY = "cache-dir"
 _NO_CACHE_KEY = "no-cache"
@@ -119,6 +140,11 @@ class _Rules:
     empty_file_cache_dir_refused: bool
     # the message uv gives when its working directory was deleted (0.4.30 panics, exit 101)
     missing_cwd_message: str
+    # unknown top-level names in a config file are checked (_UV_TOML_KEYS is known up to LATEST_KNOWN_UV; a
+    # newer uv may know more names, so for it they are not checked rather than refused wrongly)
+    known_keys: bool
+    # a uv.toml with a pyproject.toml-only field stops uv (validate_uv_toml, from 0.5.0; its 0.9.30 list)
+    pyproject_only_fields: bool
     version: Tuple[int, ...] = LATEST_KNOWN_UV
 
 
@@ -150,6 +176,8 @@ def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:
         # uv-fs/src/path.rs CWD (0.4.30: `.expect("The current directory must exist")`); later uv/src/lib.rs
         missing_cwd_message=("Current directory does not exist" if v >= (0, 5) else
                              "The current directory must exist (uv panics, exit status 101)"),
+        known_keys=v <= LATEST_KNOWN_UV,
+        pyproject_only_fields=v >= (0, 9, 30),
         version=v,
     )
 
@@ -415,10 +443,15 @@ def _toml(data: bytes) -> dict:
     return tomllib.loads(data.decode("utf-8"))
 
 
-def _global_options(path: str, table: object, pyproject: bool) -> _Options:
-    """The two settings, checked as serde checks their types (a wrong type fails the whole file)."""
+def _global_options(path: str, table: object, pyproject: bool, rules: _Rules) -> _Options:
+    """The two settings, checked as serde checks their types (a wrong type fails the whole file), and the
+    top-level names (uv-settings OptionsWire: deny_unknown_fields), where this module knows them."""
     if not isinstance(table, dict):
         raise ValueError("invalid type: expected a table")
+    if rules.known_keys:
+        unknown = next((key for key in table if key not in _UV_TOML_KEYS), None)
+        if unknown is not None:
+            raise ValueError(f"unknown field `{unknown}`")
     cache_dir = table.get(_CACHE_DIR_KEY)
     no_cache = table.get(_NO_CACHE_KEY)
     if cache_dir is not None and not isinstance(cache_dir, str):
@@ -428,12 +461,19 @@ def _global_options(path: str, table: object, pyproject: bool) -> _Options:
     return _Options(path, pyproject, cache_dir, no_cache)
 
 
-def _uv_toml(path: str, data: bytes) -> _Options:
+def _uv_toml(path: str, data: bytes, rules: _Rules) -> _Options:
     """uv-settings read_file / from_directory: a uv.toml uv reads must parse, or uv stops (exit 2)."""
     try:
-        return _global_options(path, _toml(data), pyproject=False)
+        document = _toml(data)
+        options = _global_options(path, document, pyproject=False, rules=rules)
     except (ValueError, UnicodeDecodeError) as error:  # tomllib.TOMLDecodeError is a ValueError
         raise UvInputError(f"Failed to parse: `{path}`: {error}", f"config file {path}") from None
+    if rules.pyproject_only_fields:
+        field = next((key for key in document if key in _PYPROJECT_ONLY_FIELDS), None)
+        if field is not None:  # uv-settings/src/lib.rs validate_uv_toml, Error::PyprojectOnlyField
+            raise UvInputError(f"Failed to parse: `{path}`. The `{field}` field is not allowed in a `uv.toml` "
+                               "file.", f"config file {path}")
+    return options
 
 
 def _pyproject(data: bytes) -> Optional[dict]:
@@ -509,7 +549,7 @@ def _workspace_above(project: str, above: Sequence[str], files: Mapping[str, Use
     return None
 
 
-def _project_options(start: str, places: _Places, files: Mapping[str, UserFile],
+def _project_options(start: str, places: _Places, files: Mapping[str, UserFile], rules: _Rules,
                      unusable: List[Tuple[str, str]]) -> Optional[_Options]:
     """uv-settings FilesystemOptions::find + from_directory: walking up from `start`, a uv.toml (which must
     parse) or a pyproject.toml with [tool.uv] (one that does not parse is warned about and passed by)."""
@@ -520,7 +560,7 @@ def _project_options(start: str, places: _Places, files: Mapping[str, UserFile],
             if found.problem is not None:
                 unusable.append((path, found.problem))
                 continue
-            return _uv_toml(path, found.data)
+            return _uv_toml(path, found.data, rules)
         path = posixpath.join(directory, "pyproject.toml")
         found = files.get(path)
         if found is None or found.data is None:
@@ -536,7 +576,7 @@ def _project_options(start: str, places: _Places, files: Mapping[str, UserFile],
         if tool_uv is None:
             continue
         try:
-            return _global_options(path, tool_uv, pyproject=True)
+            return _global_options(path, tool_uv, pyproject=True, rules=rules)
         except ValueError as error:
             unusable.append((path, f"its [tool.uv] does not parse: {error} (uv warns and reads on)"))
     return None
@@ -551,7 +591,7 @@ def _file_source(options: _Options, key: str) -> str:
     return f"config file {options.path} {key}"
 
 
-def _read_config_files(places: _Places, files: Mapping[str, UserFile],
+def _read_config_files(places: _Places, files: Mapping[str, UserFile], rules: _Rules,
                        unusable: List[Tuple[str, str]]) -> List[_Options]:
     """The config files uv reads for this command, highest precedence first (uv/src/lib.rs run)."""
     if places.config_file is not None:
@@ -563,13 +603,13 @@ def _read_config_files(places: _Places, files: Mapping[str, UserFile],
         if found.problem is not None:
             unusable.append((path, found.problem))
             return []
-        return [_uv_toml(path, found.data)]
+        return [_uv_toml(path, found.data, rules)]
     if places.discover == "none":
         return []
     chosen: List[_Options] = []
     if places.discover == "project":
         root = _workspace_root(places, files)
-        project = _project_options(root or places.project_dir, places, files, unusable)
+        project = _project_options(root or places.project_dir, places, files, rules, unusable)
         if project is not None:
             chosen.append(project)
     if places.user is not None:  # FilesystemOptions::user: a missing file is no file
@@ -579,7 +619,7 @@ def _read_config_files(places: _Places, files: Mapping[str, UserFile],
             if found.problem is not None:
                 unusable.append((path, found.problem))
             else:
-                chosen.append(_uv_toml(path, found.data))
+                chosen.append(_uv_toml(path, found.data, rules))
     for candidate in places.system:  # FilesystemOptions::system: the first that is a file
         path = _in_cwd(places, candidate)
         found = files.get(path)
@@ -588,7 +628,7 @@ def _read_config_files(places: _Places, files: Mapping[str, UserFile],
         if found.problem is not None:
             unusable.append((path, found.problem))
         else:
-            chosen.append(_uv_toml(path, found.data))
+            chosen.append(_uv_toml(path, found.data, rules))
         break
     return chosen
 
@@ -629,7 +669,7 @@ def _decide(uv_args, environ, config_files, *, cwd, home, uv_version,
     inv = _invocation(uv_args, environ, rules)
     places = _places(inv, environ, cwd=cwd, home=home, rules=rules)
     unusable: List[Tuple[str, str]] = list(places.beyond_bounds)
-    chosen = _read_config_files(places, _by_path(config_files), unusable)
+    chosen = _read_config_files(places, _by_path(config_files), rules, unusable)
     existing = tuple(reversed([o.path for o in chosen]))  # lowest precedence first, as for pip
     unusable_t = tuple(unusable)
 
@@ -678,7 +718,8 @@ def decide_uv_cache(
     `config_files` are userfiles.UserFile values (path, data: None when missing, problem: not read), for
     the paths uv_config_candidates() lists; a path not among them counts as missing. `cwd` None: the working
     directory was deleted. `home` is the passwd entry's home (used when HOME is unset). `existing_dirs`:
-    whether legacy_cache_dir() exists, for the one uv that asks (see there). Symlinks are not resolved. Raises UvInputError where uv itself would stop before it touches the cache.
+    whether legacy_cache_dir() exists, for the one uv that asks (see there). Symlinks are not resolved.
+    Raises UvInputError where uv itself would stop before it touches the cache.
     """
     location, _ = _decide(uv_args, environ, config_files, cwd=cwd, home=home, uv_version=uv_version,
                           existing_dirs=existing_dirs)
