@@ -32,9 +32,11 @@ else:  # the same parser under its PyPI name (setup.cfg: tomli for Python < 3.11
 # `$XDG_CACHE_HOME/uv` (absolute values only) else `$HOME/.cache/uv`, else `.uv_cache` (no home at all).
 # The files (uv/src/lib.rs "Load configuration from the filesystem"): --config-file/UV_CONFIG_FILE alone; else
 # none with --no-config/UV_NO_CONFIG (or the deprecated --isolated on a non-project command); else for `uv
-# tool` (and `uv self`) user then system; else the project's (uv.toml or pyproject.toml [tool.uv], nearest
-# above the workspace root, uv-settings/src/lib.rs FilesystemOptions::find), then user, then system; each
-# setting from the first of them that has it (uv-settings/src/combine.rs: `self.or(other)`).
+# tool` (and `uv self` from 0.5.16) user then system; else the project's (uv.toml or pyproject.toml
+# [tool.uv], nearest at or above the workspace root, uv-settings/src/lib.rs FilesystemOptions::find; the
+# search starts from --project/UV_PROJECT or the working directory after --directory/UV_WORKING_DIR), then
+# user, then system; each setting from the first of them that has it (uv-settings/src/combine.rs).
+# Not modelled: Windows and macOS (the legacy ~/Library/Caches/uv), and the rest of uv's settings schema.
 
 #: The newest uv whose rules this module knows; `uv_version=None` means these rules.
 LATEST_KNOWN_UV = (0, 13, 9)
