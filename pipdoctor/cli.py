@@ -38,7 +38,7 @@ and, when something went wrong, says which directory is really broken, why, and 
                    run the pip command once more
 
 options:
-  --json           print one JSON document on stdout (pip's own stdout goes to stderr)
+  --json           print one JSON document on stdout (pip's or uv's own stdout goes to stderr)
   --color WHEN     color the report: auto (default: on a terminal, unless NO_COLOR), always, never
   --python PATH    run PATH -m pip instead of the pip first on PATH (also: PIPDOCTOR_PYTHON)
   --uv PATH        with `uv`: run PATH instead of the uv first on PATH

@@ -45,8 +45,7 @@ class RunDiagnosis:
 def diagnose_run(log: "Log", args: Sequence[str], environ: Mapping[str, str], *, failed: bool,
                  installer: str = "pip") -> RunDiagnosis:
     """The log's findings with their fixes; when the installer failed or a rule fired, the live check's too.
-    `installer` ("pip" or "uv") is whose run `args` are: the live check and the pip commands in the fixes are
-    pip's, so a uv run gets neither (see _live_check)."""
+    `installer` ("pip" or "uv") is whose run `args` are: a uv run gets the log's findings alone for now."""
     from pipdoctor.checker import reconcile
     from pipdoctor.classifier import classify
     from pipdoctor.findings import has_problem
@@ -54,30 +53,29 @@ def diagnose_run(log: "Log", args: Sequence[str], environ: Mapping[str, str], *,
     from pipdoctor.remediation import run_scope, suggest
     from pipdoctor.rules._common import cache_paths_named
 
-    pip_args = args if installer == "pip" else None
     named = cache_paths_named(log)
     facts = collect_facts(named, environ)
     facts = Facts(facts.identity, facts.paths, cache_dir=next(iter(named.values()), None),
-                  alternate_cache=pick_alternate_cache(facts.identity, environ) if pip_args is not None else None)
+                  alternate_cache=pick_alternate_cache(facts.identity, environ) if installer == "pip" else None)
     found = classify(log, facts)
-    live = _live_check(installer, args, environ) if failed or has_problem(found) else None
+    if installer != "pip":
+        # uv's cache (installers/uv/locations.py: resolve_uv_cache), its live check and its cures are not wired
+        # yet, and pip's (the check of pip's cache, fixes that are pip commands) must never stand in for them.
+        return RunDiagnosis(tuple(found))
+    live = _live_check(args, environ) if failed or has_problem(found) else None
     # The live check's walk tells the safety gate what a chown -R of the log's paths would reach.
     scope = run_scope(facts, live.facts if live is not None and live.cache_path == facts.cache_dir else None)
-    from_log = tuple(suggest(f, facts, pip_args, scope) for f in found)
+    from_log = tuple(suggest(f, facts, args, scope) for f in found)
     return RunDiagnosis(reconcile(from_log, live.findings) if live is not None else from_log, live)
 
 
-def _live_check(installer: str, args: Sequence[str], environ: Mapping[str, str]) -> Optional["AccountReport"]:
-    """`pipdoctor check` for the user who ran the installer, with its own cache options; after it has run, a
-    problem reading the machine must not hide its diagnosis, so it costs only the extra findings."""
+def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> Optional["AccountReport"]:
+    """`pipdoctor check` for the user who ran pip, with pip's own cache options; after pip has run, a
+    problem reading the machine must not hide pip's diagnosis, so it costs only the extra findings."""
     from pipdoctor.ownership import self_account
 
-    if installer != "pip":
-        # uv's cache is found by installers/uv/locations.py (resolve_uv_cache, not merged yet); until check
-        # models it, a uv run gets no live check: pip's cache must never stand in for uv's.
-        return None
     try:
-        return check_account(self_account(environ), list(args[1:]))
+        return check_account(self_account(environ), list(pip_args[1:]))
     except (OSError, UsageError):
         return None
 

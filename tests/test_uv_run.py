@@ -237,3 +237,40 @@ def _child_named(pid: int, name: str) -> int:
                 continue
         time.sleep(0.02)
     raise AssertionError(f"{name} never ran under pid {pid}")
+
+
+@pytest.fixture
+def pur_user():
+    """A real throwaway unprivileged user (prefix "pur"), removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates a user and gives a bucket of its uv cache to root")
+    with sandbox.unprivileged_user("pur") as made:
+        yield made
+
+
+def test_uv_stopped_by_a_root_owned_bucket_gets_its_bytes_and_status_and_nothing_of_pips(pur_user):
+    """Issue 14's first fact: uv stops at start on a root-owned bucket of the user's cache. Through pipdoctor the
+    user sees uv's own bytes and status, then the report; nothing in it is pip's: no check of pip's cache, no
+    pip command among the fixes (uv's live check and cures are wired later)."""
+    home = pur_user.home
+    links = home / "links"
+    bucket = home / ".cache" / "uv" / "sdists-v11"
+    bucket.mkdir(parents=True)
+    links.mkdir()
+    for path in (links, home / ".cache", home / ".cache" / "uv"):
+        os.chown(path, pur_user.uid, pur_user.gid)  # the bucket stays root's, 0755
+    env = uv_env(home, NEWEST)
+    args = ["pip", "install", "--python", "/usr/bin/python3", "--no-index", "--find-links", str(links), "six"]
+    pipdoctor = sandbox.pipdoctor_venv() / "bin" / "pipdoctor"
+    by_uv = sandbox.run_as(pur_user, [uv_of(NEWEST), *args], env=env, separate_stderr=True)
+    assert by_uv.returncode == 2 and b"Permission denied (os error 13)" in by_uv.stderr, by_uv.stderr
+    by_doctor = sandbox.run_as(pur_user, [pipdoctor, "--color", "never", "uv", *args], env=env, separate_stderr=True)
+    assert (by_doctor.returncode, by_doctor.stdout) == (by_uv.returncode, by_uv.stdout)
+    assert by_doctor.stderr.startswith(by_uv.stderr)
+    assert by_doctor.stderr[len(by_uv.stderr):].startswith(b"\npipdoctor: uv exited with status 2")
+    as_json = sandbox.run_as(pur_user, [pipdoctor, "--json", "uv", *args], env=env, separate_stderr=True)
+    doc = json.loads(as_json.stdout)
+    assert (as_json.returncode, doc["exit_code"], doc["check"]) == (2, 2, None)
+    assert doc["findings"], "uv's error names a path: the log side sees it"
+    commands = [fix["command"] for finding in doc["findings"] for fix in finding["fixes"]]
+    assert not [c for c in commands if "pip" in c.split()], commands
