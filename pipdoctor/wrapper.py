@@ -32,6 +32,8 @@ def watch_installer(installer: str, args: list[str], options, environ):
 
 
 def _command(installer: str, options, environ) -> list[str]:
+    """The argv that runs the user's pip (--python) or uv (--uv); only this differs between the two runs."""
+
     def notice(line: str) -> None:
         tell(line + "\n")
 
