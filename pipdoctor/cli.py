@@ -12,6 +12,7 @@ from pipdoctor.errors import OutputError, UsageError
 
 USAGE = """\
 usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip command> [pip args...]
+       pipdoctor [--json] [--color auto|always|never] [--uv PATH] uv [uv args...]
        pipdoctor explain [--json] [LOG | - | PDnnn]
        pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--cache-dir DIR | --no-cache-dir] [--isolated]
        pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--cache-dir DIR | --no-cache-dir]
@@ -22,6 +23,8 @@ usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip comma
 Runs pip as you would (pipdoctor install pyyaml = pip install pyyaml, with pip's own output unchanged)
 and, when something went wrong, says which directory is really broken, why, and the command that fixes it.
 
+  uv ...           run uv as you would (pipdoctor uv pip install pyyaml = uv pip install pyyaml), everything
+                   after `uv` passed to uv untouched, then the same report (no --fix for uv yet)
   explain LOG      diagnose a saved pip log (a CI log, a pasted issue); - or no LOG reads stdin
   explain PD101    show the documentation of a finding code
   check            find what will make pip's cache fail on this machine, before it fails (changes nothing);
@@ -35,9 +38,10 @@ and, when something went wrong, says which directory is really broken, why, and 
                    run the pip command once more
 
 options:
-  --json           print one JSON document on stdout (pip's own stdout goes to stderr)
+  --json           print one JSON document on stdout (pip's or uv's own stdout goes to stderr)
   --color WHEN     color the report: auto (default: on a terminal, unless NO_COLOR), always, never
   --python PATH    run PATH -m pip instead of the pip first on PATH (also: PIPDOCTOR_PYTHON)
+  --uv PATH        with `uv`: run PATH instead of the uv first on PATH
   --version        print pipdoctor's version
 """
 
@@ -56,6 +60,7 @@ class Options:
         self.json = False
         self.color = "auto"
         self.python: str | None = None
+        self.uv: str | None = None  # `pipdoctor uv ...`: the uv to run, else the first on PATH
         self.fix = False  # pip commands: cure a cache problem, then run pip once more
         self.yes = False
         self.persist = False
@@ -142,6 +147,8 @@ def parse_options(args: list[str], options: Options, *, stop_at_positional: bool
                 raise UsageError(f"--color takes auto, always or never, not {options.color!r}")
         elif arg == "--python" or arg.startswith("--python="):
             options.python, index = _take_value(args, index, "--python")
+        elif (arg == "--uv" or arg.startswith("--uv=")) and own is None and stop_at_positional:
+            options.uv, index = _take_value(args, index, "--uv")
         elif arg in _RUN_FLAGS and own is None and stop_at_positional:
             setattr(options, arg[2:], True)
             index += 1
@@ -207,7 +214,7 @@ def _wants_json(args: list[str]) -> bool:
             return True
         if arg == "--" or not arg.startswith("-"):
             return arg in OWN_COMMANDS and "--json" in args[index + 1:]
-        index += 2 if arg in ("--color", "--python") else 1  # and its value
+        index += 2 if arg in ("--color", "--python", "--uv") else 1  # and its value
     return False
 
 
@@ -259,6 +266,8 @@ def _dispatch(args: list[str]) -> int:
             _error_document("no command given (pipdoctor --help lists them)", exitcodes.USAGE)
         return _show_usage(2, exitcodes.USAGE)
     command, command_args = rest[0], rest[1:]
+    if options.uv is not None and command != "uv":
+        raise UsageError("--uv goes with `pipdoctor uv ...` (it names the uv to run)")
     if command == "explain":
         operands, special = parse_options(command_args, options, stop_at_positional=False)
         if special:
@@ -278,11 +287,14 @@ def _dispatch(args: list[str]) -> int:
             setattr(options, rest.pop(1)[2:], True)
     if (options.yes or options.persist) and not options.fix:
         raise UsageError("--yes and --persist go with --fix (or with `pipdoctor fix`)")
+    if command == "uv":
+        _refuse_pip_options_for_uv(options)
+        return _run_installer("uv", command_args, options)
     if options.fix:
         from pipdoctor.fixing import run_install_fix
 
         return run_install_fix(rest, options, _environ(options))
-    return _run_pip(rest, options)
+    return _run_installer("pip", rest, options)
 
 
 def _show_usage(fd: int = 1, code: int = exitcodes.OK) -> int:
@@ -459,20 +471,33 @@ def _show_doc(code: str, options: Options) -> int:
     return exitcodes.OK
 
 
-def _run_pip(pip_args: list[str], options: Options) -> int:
-    from pipdoctor.wrapper import report_run, watch_pip
+def _refuse_pip_options_for_uv(options: Options) -> None:
+    """pipdoctor's options that mean something only for pip, given before `uv`: one line, not a silent no-op.
+    (After `uv` every argument is uv's: `pipdoctor uv pip install --python X` is uv's own --python.)"""
+    if options.fix:
+        raise UsageError("--fix does not go with uv yet: `pipdoctor uv ...` runs uv and reports")
+    if options.python is not None:
+        raise UsageError("--python names pip's Python; with uv, --uv PATH names the uv to run (uv's own "
+                         "--python goes after the uv command)")
+
+
+def _run_installer(installer: str, args: list[str], options: Options) -> int:
+    """`pipdoctor <pip command> ...` (installer "pip", args from the pip command on) and `pipdoctor uv ...`
+    (installer "uv", args after `uv`): the installer's run, then the report; the exit status is the run's."""
+    from pipdoctor.wrapper import report_run, watch_installer
 
     environ = _environ(options)
-    run, log = watch_pip(pip_args, options, environ)
+    run, log = watch_installer(installer, args, options, environ)
     if run.returncode == 0 and not log.lines and not options.json:
-        return 0  # pip is content and no rule could match anything: not a word more (no live check either)
+        return 0  # the installer is content and no rule could match anything: not a word more (no live check)
     from pipdoctor.diagnose import diagnose_run
     from pipdoctor.report import render_run_json
     from pipdoctor.terminal import write
 
-    diagnosis = diagnose_run(log, pip_args, environ, failed=run.returncode != 0)
+    diagnosis = diagnose_run(log, args, environ, failed=run.returncode != 0, installer=installer)
+    pip_args = args if installer == "pip" else None  # pipdoctor's cures (--fix, `fix`) are pip's for now
     if options.json:
-        write(1, render_run_json(pip_args[0], run, diagnosis, run.returncode))
+        write(1, render_run_json(args[0] if pip_args else installer, run, diagnosis, run.returncode, installer))
     else:
-        report_run(run, diagnosis, options, pip_args)
+        report_run(run, diagnosis, options, pip_args, installer)
     return run.returncode

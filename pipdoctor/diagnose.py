@@ -42,8 +42,10 @@ class RunDiagnosis:
         return self.from_log[0] if self.from_log else None
 
 
-def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str], *, failed: bool) -> RunDiagnosis:
-    """The log's findings with their fixes; when pip failed or a rule fired, the live check's too."""
+def diagnose_run(log: "Log", args: Sequence[str], environ: Mapping[str, str], *, failed: bool,
+                 installer: str = "pip") -> RunDiagnosis:
+    """The log's findings with their fixes; when the installer failed or a rule fired, the live check's too.
+    `installer` ("pip" or "uv") is whose run `args` are: a uv run gets the log's findings alone for now."""
     from pipdoctor.checker import reconcile
     from pipdoctor.classifier import classify
     from pipdoctor.findings import has_problem
@@ -54,12 +56,16 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
     named = cache_paths_named(log)
     facts = collect_facts(named, environ)
     facts = Facts(facts.identity, facts.paths, cache_dir=next(iter(named.values()), None),
-                  alternate_cache=pick_alternate_cache(facts.identity, environ))
+                  alternate_cache=pick_alternate_cache(facts.identity, environ) if installer == "pip" else None)
     found = classify(log, facts)
-    live = _live_check(pip_args, environ) if failed or has_problem(found) else None
+    if installer != "pip":
+        # uv's cache (installers/uv/locations.py: resolve_uv_cache), its live check and its cures are not wired
+        # yet, and pip's (the check of pip's cache, fixes that are pip commands) must never stand in for them.
+        return RunDiagnosis(tuple(found))
+    live = _live_check(args, environ) if failed or has_problem(found) else None
     # The live check's walk tells the safety gate what a chown -R of the log's paths would reach.
     scope = run_scope(facts, live.facts if live is not None and live.cache_path == facts.cache_dir else None)
-    from_log = tuple(suggest(f, facts, pip_args, scope) for f in found)
+    from_log = tuple(suggest(f, facts, args, scope) for f in found)
     return RunDiagnosis(reconcile(from_log, live.findings) if live is not None else from_log, live)
 
 

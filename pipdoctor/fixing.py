@@ -176,7 +176,7 @@ def _pip_argv(options, account) -> Optional[list]:
         return None
     try:
         return runner.pip_command(options.python, account.environ)
-    except runner.PipNotFound:
+    except runner.InstallerNotFound:
         return None
 
 
@@ -252,11 +252,11 @@ def run_undo(request: FixRequest, account, options) -> int:
 
 
 def _pip_once(pip_args: list, options, environ):
-    from pipdoctor.wrapper import watch_pip
+    from pipdoctor.wrapper import watch_installer
     from pipdoctor.diagnose import diagnose_run
 
-    run, log = watch_pip(pip_args, options, environ)
-    return run, diagnose_run(log, pip_args, environ, failed=run.returncode != 0), list(run.pip)
+    run, log = watch_installer("pip", pip_args, options, environ)
+    return run, diagnose_run(log, pip_args, environ, failed=run.returncode != 0), list(run.installer)
 
 
 def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:

@@ -251,11 +251,12 @@ def render_json(command: str, findings: Sequence[Finding], exit_code: int, **ext
     return _document(command, exit_code, **extra, findings=[finding_to_json(f) for f in findings])
 
 
-def render_run_json(command: str, run, diagnosis, exit_code: int, **extra) -> TerminalText:
-    """A pip command's document: pip's run, the root cause (null when pip's output shows none), the findings,
-    and the live check's account (its cache's counts, sizes, owners and mount as fields) when it ran."""
+def render_run_json(command: str, run, diagnosis, exit_code: int, installer: str = "pip", **extra) -> TerminalText:
+    """A pip or uv command's document: the installer's run (under the key "pip" or "uv"), the root cause (null
+    when its output shows none), the findings, and the live check's account (its cache's counts, sizes, owners
+    and mount as fields) when it ran."""
     cause = diagnosis.root_cause
-    return render_json(command, diagnosis.findings, exit_code, pip=_run_json(run),
+    return render_json(command, diagnosis.findings, exit_code, **{installer: _run_json(run)},
                        root_cause=cause.code if cause else None, check=_check_report_json(diagnosis.check), **extra)
 
 

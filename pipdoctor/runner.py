@@ -1,4 +1,5 @@
-"""Runs the user's real pip, its output passed through live and unchanged: a pty on a terminal, else pipes."""
+"""Runs the user's real installer (pip, uv), its output passed through live and unchanged: a pty on a terminal,
+else pipes. Which pip or uv that is: pip_command here, installers/uv/command.py for uv, by one rule (users_tool_on_path)."""
 
 from __future__ import annotations
 
@@ -21,30 +22,30 @@ from pipdoctor.terminal import stream_name, write_all
 
 _CHUNK = 64 * 1024  # a Linux pipe's whole buffer: heavy output costs one read and one write per 64 KiB
 
-# Under a pty pip has a session of its own, so nothing sent to pipdoctor reaches it unless relayed; the
+# Under a pty the installer has a session of its own, so nothing sent to pipdoctor reaches it unless relayed; the
 # pty's line discipline delivers Ctrl-C and Ctrl-\ typed into our raw terminal (they arrive as bytes).
 _PTY_RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-# With pipes pip is in our process group, so the terminal delivers Ctrl-C and Ctrl-\ to it as well as to
-# us: we only survive them. Relaying too would interrupt pip's own KeyboardInterrupt handling.
+# With pipes the installer is in our process group, so the terminal delivers Ctrl-C and Ctrl-\ to it as well as
+# to us: we only survive them. Relaying too would interrupt pip's own KeyboardInterrupt handling (and uv's).
 _PIPE_RELAYED = (signal.SIGTERM, signal.SIGHUP)
 _PIPE_SURVIVED = (signal.SIGINT, signal.SIGQUIT)
 
 _SignalHandler = Callable[[int, object], None]
 
 
-class PipNotFound(Exception):
-    """The pip to run does not exist or cannot be executed (the CLI prints it as a one-line error)."""
+class InstallerNotFound(Exception):
+    """The pip or uv to run does not exist or cannot be executed (the CLI prints it as a one-line error)."""
 
 
-class PipRun:
-    """What was run (`pip`: the part that runs pip, `command`: with pip's arguments), pip's exit status as a
-    shell reports it (128+N when pip died of signal N), and `lost`: why some of pip's output could not be
-    passed on ("standard output: No space left on device"), None when all of it was or its reader left."""
+class InstallerRun:
+    """What was run (`installer`: the part that runs pip or uv, `command`: with the installer's arguments), its
+    exit status as a shell reports it (128+N when it died of signal N), and `lost`: why some of its output could
+    not be passed on ("standard output: No space left on device"), None when all of it was or its reader left."""
 
-    __slots__ = ("pip", "command", "returncode", "lost")
+    __slots__ = ("installer", "command", "returncode", "lost")
 
-    def __init__(self, pip: tuple[str, ...], command: tuple[str, ...], returncode: int, lost: str | None = None):
-        self.pip = pip
+    def __init__(self, installer: tuple[str, ...], command: tuple[str, ...], returncode: int, lost: str | None = None):
+        self.installer = installer
         self.command = command
         self.returncode = returncode
         self.lost = lost
@@ -56,25 +57,38 @@ def pip_command(python: str | None, environ: Mapping[str, str],
     else the first `pip` on environ["PATH"] that is not pipdoctor's own -> [that path];
     else [sys.executable, "-m", "pip"]. `notice` hears, in one line, that pipdoctor's own pip was passed over."""
     if python:
-        source = f"--python {python}"
-    else:
-        python = environ.get("PIPDOCTOR_PYTHON")
-        source = f"PIPDOCTOR_PYTHON={python}"
+        return [explicit_executable(python, f"--python {python}"), "-m", "pip"]
+    python = environ.get("PIPDOCTOR_PYTHON")
     if python:
-        if not os.path.exists(python):
-            raise PipNotFound(f"{source}: no such file")
-        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
-            raise PipNotFound(f"{source}: not an executable file")
-        return [python, "-m", "pip"]
-    pip = users_pip_on_path(environ)
-    own = _own_bin_dir(environ)
-    if own is not None and _first_on_path("pip", environ.get("PATH", os.defpath)) != pip:
-        if pip is None:
-            raise PipNotFound(f"no pip on PATH but pipdoctor's own, in {own}; name the Python whose pip to "
-                              "run with --python PATH")
-        if notice is not None:
-            notice(f"pipdoctor: running {pip}, not pipdoctor's own pip in {own} (it is earlier on PATH)")
+        return [explicit_executable(python, f"PIPDOCTOR_PYTHON={python}"), "-m", "pip"]
+    pip = users_tool_on_path("pip", environ, notice, instead="name the Python whose pip to run with --python PATH")
     return [pip] if pip else [sys.executable, "-m", "pip"]
+
+
+def explicit_executable(path: str, source: str) -> str:
+    """`path`, named by the user (`source`: "--uv PATH", ...), if it is an executable file; else the one line
+    that says why not."""
+    if not os.path.exists(path):
+        raise InstallerNotFound(f"{source}: no such file")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise InstallerNotFound(f"{source}: not an executable file")
+    return path
+
+
+def users_tool_on_path(name: str, environ: Mapping[str, str], notice: Callable[[str], None] | None = None, *,
+                       instead: str) -> str | None:
+    """The first `name` (pip, uv) on environ["PATH"] that is not in pipdoctor's own venv, or None when PATH has
+    none at all. Only pipdoctor's own: InstallerNotFound, whose line ends with `instead` (the option that names
+    one). `notice` hears, in one line, that pipdoctor's own was passed over because it came first on PATH."""
+    path = environ.get("PATH", os.defpath)
+    own = _own_bin_dir(environ)
+    found = _first_on_path(name, path, skip=own)
+    if own is not None and _first_on_path(name, path) != found:
+        if found is None:
+            raise InstallerNotFound(f"no {name} on PATH but pipdoctor's own, in {own}; {instead}")
+        if notice is not None:
+            notice(f"pipdoctor: running {found}, not pipdoctor's own {name} in {own} (it is earlier on PATH)")
+    return found
 
 
 def users_pip_on_path(environ: Mapping[str, str]) -> str | None:
@@ -85,8 +99,9 @@ def users_pip_on_path(environ: Mapping[str, str]) -> str | None:
 
 def _own_bin_dir(environ: Mapping[str, str]) -> str | None:
     """The bin dir of the venv pipdoctor runs from (README: `~/.pipdoctor/bin` on PATH), or None: its pip
-    would install into pipdoctor's own venv. Not when pipdoctor runs from the system Python (its bin dir is
-    everyone's) nor from the venv the user activated (VIRTUAL_ENV: that pip is the one they mean)."""
+    would install into pipdoctor's own venv, and a uv there came with pipdoctor, not from the user. Not when
+    pipdoctor runs from the system Python (its bin dir is everyone's) nor from the venv the user activated
+    (VIRTUAL_ENV: that pip is the one they mean)."""
     if sys.prefix == sys.base_prefix:
         return None
     active = environ.get("VIRTUAL_ENV")
@@ -116,30 +131,31 @@ def _identity(directory: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def run_pip(
+def run_installer(
     command: Sequence[str],
-    pip_args: Sequence[str],
+    args: Sequence[str],
     *,
     on_output: Callable[[bytes], None],
     on_started: Callable[[], None] | None = None,
     stdout_to_stderr: bool = False,
     env: Mapping[str, str] | None = None,
-) -> PipRun:
-    """Runs pip as if the user had typed it, handing every chunk it writes to `on_output` as well.
+) -> InstallerRun:
+    """Runs `command` (pip's or uv's, from pip_command or uv_command) with `args` as if the user had typed it,
+    handing every chunk it writes to `on_output` as well. Nothing here depends on which installer it is.
 
-    `on_started` is called once pip is running and before its output is read: work done there overlaps
-    pip's own start-up (pipdoctor loads its rules there), and output waits in the pipe or pty meanwhile.
+    `on_started` is called once the installer is running and before its output is read: work done there
+    overlaps its own start-up (pipdoctor loads its rules there), and output waits in the pipe or pty meanwhile.
 
-    The pty is chosen by the fd pip's output goes to, not always fd 1: with `stdout_to_stderr` (--json,
-    stdout carries only JSON) a terminal on fd 2 still gets pip's progress bars, and a log file on fd 2
+    The pty is chosen by the fd the output goes to, not always fd 1: with `stdout_to_stderr` (--json, stdout
+    carries only JSON) a terminal on fd 2 still gets pip's (or uv's) progress bars, and a log file on fd 2
     gets no escape codes even when fd 1 is a terminal.
     """
-    argv = [*command, *pip_args]
+    argv = [*command, *args]
     sink = 2 if stdout_to_stderr else 1
     run = _run_in_pty if os.isatty(sink) else _run_with_pipes
     hooks = _Hooks(on_output, on_started)
     status = run(argv, sink, hooks, env)
-    return PipRun(tuple(command), tuple(argv), from_wait_status(status), hooks.lost)
+    return InstallerRun(tuple(command), tuple(argv), from_wait_status(status), hooks.lost)
 
 
 class _Hooks:
@@ -206,7 +222,7 @@ def _run_in_pty(argv: list[str], sink: int, hooks: _Hooks, env: Mapping[str, str
         return _supervise(proc, {master: sink}, {0: master} if keyboard else {}, hooks, keys)
 
 
-def _suspending_on_ctrl_z(proc: _Pip, master: int, cooked: list) -> Callable[[bytes], bytes]:
+def _suspending_on_ctrl_z(proc: _Child, master: int, cooked: list) -> Callable[[bytes], bytes]:
     """The keystroke filter of a raw terminal: the suspend key (Ctrl-Z, `stty susp`) cannot reach pip as a
     signal, since pip's session is an orphaned process group whose SIGTSTP the kernel drops (POSIX
     2.4.3), so do what a shell would: stop pip, give the terminal back cooked, stop pipdoctor; on `fg`,
@@ -236,8 +252,8 @@ def _suspending_on_ctrl_z(proc: _Pip, master: int, cooked: list) -> Callable[[by
     return keys
 
 
-class _Pip:
-    """The running pip: its pid, and its status once reaped (negative for a signal, as subprocess says)."""
+class _Child:
+    """The running installer (pip, uv): its pid, and its status once reaped (negative for a signal, as subprocess says)."""
 
     def __init__(self, pid: int):
         self.pid = pid
@@ -254,14 +270,14 @@ class _Pip:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
 
-    def __enter__(self) -> _Pip:
+    def __enter__(self) -> _Child:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.wait()  # never leave pip unreaped, whatever happened while it ran
 
 
-def _spawn(argv: list[str], env: Mapping[str, str] | None, fds: Mapping[int, int], terminal: str | None = None) -> _Pip:
+def _spawn(argv: list[str], env: Mapping[str, str] | None, fds: Mapping[int, int], terminal: str | None = None) -> _Child:
     """Starts pip with os.posix_spawnp (subprocess would cost every run ~10 ms of imports). `fds` maps each of
     pip's fds to the fd it is a copy of: ours, or with `terminal`, pip's fd 1, the terminal it opens first in
     a session of its own. pip gets SIGPIPE's default back (Python ignores it), as subprocess does."""
@@ -275,12 +291,12 @@ def _spawn(argv: list[str], env: Mapping[str, str] | None, fds: Mapping[int, int
     except OSError as error:
         if error.errno not in (errno.ENOENT, errno.EACCES, errno.ENOEXEC):
             raise
-        raise PipNotFound(f"cannot run {argv[0]}: {error.strerror}") from error
-    return _Pip(pid)
+        raise InstallerNotFound(f"cannot run {argv[0]}: {error.strerror}") from error
+    return _Child(pid)
 
 
 def _supervise(
-    proc: _Pip,
+    proc: _Child,
     outputs: dict[int, int],
     inputs: dict[int, int],
     hooks: _Hooks,
@@ -385,7 +401,7 @@ def _handling_signals(handlers: Mapping[int, _SignalHandler | int]) -> Iterator[
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
-def _relaying(proc: _Pip, signums: Sequence[int], *, group: bool) -> dict[int, _SignalHandler]:
+def _relaying(proc: _Child, signums: Sequence[int], *, group: bool) -> dict[int, _SignalHandler]:
     """Handlers that pass each signal on to pip: to its process group when it has one of its own."""
 
     def relay(signum: int, frame: object) -> None:

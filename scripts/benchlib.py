@@ -463,7 +463,7 @@ def run_relay(argv: Sequence[str]) -> int:
 
 def run_runner(argv: Sequence[str], scan: bool) -> int:
     """pipdoctor's runner, with the scanner `pipdoctor install` feeds (scan) or a no-op on_output."""
-    from pipdoctor.runner import run_pip
+    from pipdoctor.runner import run_installer
 
     on_output: Callable[[bytes], None] = lambda chunk: None
     scanner = None
@@ -473,7 +473,7 @@ def run_runner(argv: Sequence[str], scan: bool) -> int:
 
         scanner = LogScanner(TRIGGERS)
         on_output = scanner.feed
-    run = run_pip(argv[:1], argv[1:], on_output=on_output)
+    run = run_installer(argv[:1], argv[1:], on_output=on_output)
     if scanner is not None:
         scanner.finish()
     return run.returncode

@@ -1,9 +1,9 @@
-"""Runs run_pip in a process of its own, so tests can give it a terminal and send it signals.
+"""Runs run_installer in a process of its own, so tests can give it a terminal and send it signals.
 
 Usage: runner_driver.py SPEC_JSON, SPEC = {"command": [...], "pip_args": [...], "result": PATH,
 "stdout_to_stderr": bool, "keep_output": bool, "fail_in_on_output": bool, "start_waits_for": PATH}. Writes to
-PATH what run_pip returned and what on_output saw (size, sha256, and the bytes in hex when keep_output), then
-exits with the PipRun's returncode. fail_in_on_output makes on_output raise, as a buggy classifier would.
+PATH what run_installer returned and what on_output saw (size, sha256, and the bytes in hex when keep_output), then
+exits with the InstallerRun's returncode. fail_in_on_output makes on_output raise, as a buggy classifier would.
 start_waits_for makes on_started wait (up to 10 s) until pip has made that file, as slow work would.
 """
 
@@ -14,7 +14,7 @@ import resource
 import sys
 import time
 
-from pipdoctor.runner import PipNotFound, run_pip
+from pipdoctor.runner import InstallerNotFound, run_installer
 
 
 def main(spec):
@@ -41,14 +41,14 @@ def main(spec):
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
-        run = run_pip(
+        run = run_installer(
             spec["command"],
             spec.get("pip_args", []),
             on_output=on_output,
             on_started=on_started if "start_waits_for" in spec else None,
             stdout_to_stderr=spec.get("stdout_to_stderr", False),
         )
-    except PipNotFound as error:
+    except InstallerNotFound as error:
         result = {"error": str(error)}
         returncode = 2
     else:

@@ -23,7 +23,7 @@ from tests.fixkit import links_fixture, seed_failure  # noqa: E402
 
 SCHEMAS = sandbox.REPO / "docs" / "schemas"
 LOGS = sandbox.REPO / "tests" / "data" / "logs"
-DOCUMENTS = ("install", "explain", "check", "fix", "fix-undo", "install-fix", "error")
+DOCUMENTS = ("install", "explain", "check", "fix", "fix-undo", "install-fix", "error", "uv")
 
 
 def _load_all() -> dict:

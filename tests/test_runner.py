@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from fakepip import flood_bytes
 
-from pipdoctor.runner import PipNotFound, pip_command
+from pipdoctor.runner import InstallerNotFound, pip_command
 
 TESTS = Path(__file__).parent
 PYTHON = sys.executable
@@ -35,7 +35,7 @@ SI_USER = 0  # ... and of one sent by kill(2)
 
 
 class Driver:
-    """run_pip in a process of its own (runner_driver.py), so that it can have a real terminal and get
+    """run_installer in a process of its own (runner_driver.py), so that it can have a real terminal and get
     real signals. terminal=True: the user's terminal window, whose master is the screen and keyboard;
     terminal=False: stdout and stderr on one pipe, stdin another."""
 
@@ -574,7 +574,7 @@ def test_a_failing_on_output_stops_pip_and_restores_the_terminal(driver):
     assert termios.tcgetattr(run.screen) == run.termios_before
     pip_pid = int(re.search(rb"ready (\d+)", run.seen).group(1))
     with pytest.raises(ProcessLookupError):
-        os.kill(pip_pid, 0)  # killed, and reaped before run_pip raised
+        os.kill(pip_pid, 0)  # killed, and reaped before run_installer raised
 
 
 # --- real pip ---------------------------------------------------------------------------------------------
@@ -682,9 +682,9 @@ def test_python_option_and_variable_choose_the_interpreter(tmp_path):
 def test_a_bad_python_is_pip_not_found(tmp_path, make, message):
     python = tmp_path / "python"
     make(python)
-    with pytest.raises(PipNotFound, match=f"^--python {re.escape(str(python))}: {message}$"):
+    with pytest.raises(InstallerNotFound, match=f"^--python {re.escape(str(python))}: {message}$"):
         pip_command(str(python), {})
-    with pytest.raises(PipNotFound, match=f"^PIPDOCTOR_PYTHON={re.escape(str(python))}: {message}$"):
+    with pytest.raises(InstallerNotFound, match=f"^PIPDOCTOR_PYTHON={re.escape(str(python))}: {message}$"):
         pip_command(None, {"PIPDOCTOR_PYTHON": str(python)})
 
 
@@ -720,7 +720,7 @@ def test_pipdoctors_own_pip_first_on_path_is_passed_over(tmp_path):
 
 def test_only_pipdoctors_own_pip_on_path_is_an_error_not_its_venv(tmp_path):
     own_bin = Path(sys.prefix) / "bin"
-    with pytest.raises(PipNotFound, match="no pip on PATH but pipdoctor's own"):
+    with pytest.raises(InstallerNotFound, match="no pip on PATH but pipdoctor's own"):
         pip_command(None, {"PATH": f"{own_bin}:{tmp_path}"})
     activated = {"PATH": f"{own_bin}:{tmp_path}", "VIRTUAL_ENV": sys.prefix}
     assert pip_command(None, activated) == [f"{own_bin}/pip"]  # the venv the user activated: its pip is meant
