@@ -1,11 +1,13 @@
-"""Pure: the facts `pipdoctor check` read (ownership.CheckFacts) -> findings, root cause first."""
+"""Pure: the facts `pipdoctor check` read (checkfacts.CheckFacts) -> findings, root cause first."""
 
 from __future__ import annotations
 
 from typing import Optional
 
+from pipdoctor.cachewalk import SAMPLES
+from pipdoctor.checkfacts import CheckFacts
 from pipdoctor.findings import Evidence, Finding, Severity
-from pipdoctor.ownership import SAMPLES, CheckFacts, Owner, display_path
+from pipdoctor.host.accounts import Owner, display_path
 from pipdoctor.safety import CHMOD, CHOWN, CHOWN_SKIPPING, CHOWN_TREE, under
 
 # The codes the checker emits, in precedence order (the first finding is the root cause): a read-only or

@@ -10,7 +10,7 @@ from pipdoctor.findings import Finding
 from pipdoctor.records import record
 
 if TYPE_CHECKING:
-    from pipdoctor.classifier import Log
+    from pipdoctor.logtext import Log
 
 # The log side (classifier, rules) is imported by diagnose_run only: `pipdoctor check` never loads it,
 # which keeps its start-up short (scripts/bench, section check).
@@ -47,9 +47,9 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
     from pipdoctor.checker import reconcile
     from pipdoctor.classifier import classify
     from pipdoctor.findings import has_problem
-    from pipdoctor.ownership import Facts, collect_facts, pick_alternate_cache
     from pipdoctor.remediation import run_scope, suggest
     from pipdoctor.rules._common import cache_paths_named
+    from pipdoctor.runfacts import Facts, collect_facts, pick_alternate_cache
 
     named = cache_paths_named(log)
     facts = collect_facts(named, environ)
@@ -66,7 +66,7 @@ def diagnose_run(log: "Log", pip_args: Sequence[str], environ: Mapping[str, str]
 def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> Optional["AccountReport"]:
     """`pipdoctor check` for the user who ran pip, with pip's own cache options; after pip has run, a
     problem reading the machine must not hide pip's diagnosis, so it costs only the extra findings."""
-    from pipdoctor.ownership import self_account
+    from pipdoctor.host.accounts import self_account
 
     try:
         return check_account(self_account(environ), list(pip_args[1:]))
@@ -174,9 +174,10 @@ def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None
     Raises AccountUnreadable when the account's config files could not be read at all; a config file or
     setting pip cannot use is a finding (PD205), never an error of the whole check."""
     from pipdoctor.checker import check, order
+    from pipdoctor.checkfacts import collect_check_facts
     from pipdoctor.configfindings import input_finding, unusable_findings
-    from pipdoctor.locations import PipInputError, resolve_cache_location
-    from pipdoctor.ownership import collect_check_facts, installed_pip
+    from pipdoctor.installers.pip.discovery import installed_pip
+    from pipdoctor.installers.pip.locations import PipInputError, resolve_cache_location
     from pipdoctor.remediation import suggest_check
     from pipdoctor.safety import unsafe_cache_root
     from pipdoctor.userfiles import ReaderFailed
@@ -243,7 +244,7 @@ def _unchecked(account, reason: str) -> AccountReport:
 def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
     """`pipdoctor check`: one report per account checked (this user, --user NAME, or --all-users); an account
     that cannot be checked gets a report saying why (PD206), and the others are still checked."""
-    from pipdoctor.ownership import all_accounts, named_account, self_account
+    from pipdoctor.host.accounts import all_accounts, named_account, self_account
 
     if (request.user is not None or request.all_users) and os.geteuid() != 0:
         flag = "--user" if request.user is not None else "--all-users"

@@ -32,7 +32,7 @@ def stamp() -> str:
 
 
 def _account(request: FixRequest, environ: Mapping[str, str]):
-    from pipdoctor.ownership import named_account, self_account
+    from pipdoctor.host.accounts import named_account, self_account
 
     if request.user is None:
         return self_account(environ)
@@ -263,7 +263,7 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
     """`pipdoctor --fix install ...`: pip once; on a cache finding, the plan (confirmed), the cure, and pip once
     more when the first run failed; both runs reported, then the check again. Exit status: pip's last."""
     from pipdoctor.diagnose import check_account
-    from pipdoctor.ownership import self_account
+    from pipdoctor.host.accounts import self_account
     from pipdoctor.report import (render_after_human, render_fix_human, render_human, render_outcome_human,
                                   render_run_fix_json)
 

@@ -11,10 +11,10 @@ from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, MOVE
                               REMOVE_TREE, Scope, gate, gate_all, shell_quote, unsafe_cache_root)
 
 if TYPE_CHECKING:
-    from pipdoctor.ownership import Facts
+    from pipdoctor.runfacts import Facts
 
-# pathkinds (its regexes) only for a log's findings (suggest): `pipdoctor check` never needs it; ownership and
-# locations only for the check's findings and the plan: `pipdoctor explain` never needs them.
+# pathkinds (its regexes) only for a log's findings (suggest): `pipdoctor check` never needs it; the host facts and
+# pip's locations only for the check's findings and the plan: `pipdoctor explain` never needs them.
 
 # Placeholder for "the pip command the user ran" when only a log is known (explain).
 _UNKNOWN_ARGS = ("install", "...")
@@ -266,7 +266,7 @@ _CONTAINER_CODES = ("PD104", "PD201", "PD202", "PD203", "PD102", "PD103")
 def container_home(facts) -> bool:
     """HOME=/, or a uid with no passwd entry (a container's `--user 12345`) whose HOME is missing or not
     writable by it: the answer is another HOME or cache, never a chown or chmod of / or of a dir not the uid's."""
-    from pipdoctor.ownership import class_bits
+    from pipdoctor.host.permissions import class_bits
 
     account, home = facts.account, facts.home
     if home.path == "/":
@@ -291,7 +291,7 @@ def _container_fixes(facts) -> list:
 
 
 def check_scope(facts) -> Scope:
-    """What the gate knows from a check's facts (ownership.CheckFacts)."""
+    """What the gate knows from a check's facts (checkfacts.CheckFacts)."""
     walk = facts.walk
     known = {}
     for d in (facts.root, *facts.subdirs):
@@ -350,7 +350,7 @@ def _check_alternatives(facts) -> list:
 
 
 def suggest_check(finding: Finding, facts) -> Finding:
-    """The checker's finding with its fixes (facts: ownership.CheckFacts). Least invasive first within
+    """The checker's finding with its fixes (facts: checkfacts.CheckFacts). Least invasive first within
     what cures the cause; never `sudo pip` or `--user` for a cache problem."""
     import os
 
@@ -570,7 +570,7 @@ def _text(path):
 
 def cache_names_problem(names) -> Optional[str]:
     """Why a directory holding these top-level names does not look like pip's cache, or None."""
-    from pipdoctor.ownership import PIP_WRITES
+    from pipdoctor.installers.pip.cache import PIP_WRITES
 
     # What pip makes at the top of its cache; selfcheck.json and its lock before pip 20.0.
     unknown = sorted(n for n in names if n not in PIP_WRITES and not n.startswith("selfcheck")
@@ -600,7 +600,7 @@ def _after(lead: str, sentence: str) -> str:
 
 
 def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why: str) -> Step:
-    from pipdoctor.locations import PLATFORM_DEFAULT, XDG_CACHE_HOME
+    from pipdoctor.installers.pip.locations import PLATFORM_DEFAULT, XDG_CACHE_HOME
 
     alternate = facts.alternate_cache
     # Only when the cache is where it is by default does a cache-dir in the user's pip config take effect.
@@ -696,7 +696,7 @@ def refused_cache_root(facts) -> Optional[str]:
 
 def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = False, root_names=None,
               pip_args: Optional[Sequence[str]] = None, log_findings=()) -> Plan:
-    """The least invasive cure that works for this user right now, per finding (facts: ownership.CheckFacts,
+    """The least invasive cure that works for this user right now, per finding (facts: checkfacts.CheckFacts,
     findings: the check's, with suggest_check's fixes; log_findings: a failed pip run's, for PD107/PD108).
 
     Root gives foreign entries back (chown, only inside the cache); the user alone moves foreign subtrees

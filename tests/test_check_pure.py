@@ -7,11 +7,16 @@ import os
 import stat
 import struct
 
-from pipdoctor import checker, ownership
+from pipdoctor import checker
+from pipdoctor.cachewalk import walk_cache
+from pipdoctor.checkfacts import CheckFacts
 from pipdoctor.diagnose import AccountReport
 from pipdoctor.findings import Severity
-from pipdoctor.ownership import (Account, CheckFacts, DirFacts, HomeFacts, Launch, MountFacts, Owner,
-                                 TempDirFacts, TempFacts)
+from pipdoctor.host.accounts import Account, HomeFacts, Launch, Owner, display_path
+from pipdoctor.host.dirs import DirFacts
+from pipdoctor.host.mounts import MountFacts
+from pipdoctor.host.permissions import decode_acl, permits
+from pipdoctor.host.tempdirs import TempDirFacts, TempFacts
 from pipdoctor.remediation import shell_quote, suggest_check
 from pipdoctor.report import render_check_human, render_check_json
 
@@ -93,13 +98,13 @@ def test_false_looking_no_cache_settings_are_the_trap():
 def test_acl_decoding_and_the_kernel_order_of_checks():
     raw = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, ident) for tag, perm, ident in (
         (1, 7, 0xFFFFFFFF), (2, 5, 1001), (4, 7, 0xFFFFFFFF), (0x10, 7, 0xFFFFFFFF), (0x20, 7, 0xFFFFFFFF)))
-    acl = ownership.decode_acl(raw)
+    acl = decode_acl(raw)
     st = os.stat_result((stat.S_IFDIR | 0o777, 0, 0, 0, 0, 0, 0, 0, 0, 0))
-    assert ownership.permits(st, acl, 1001, (1001,), 2) == (False, acl[1].text())
-    assert ownership.permits(st, acl, 1002, (1002,), 2) == (True, None)  # other::rwx
-    assert ownership.permits(st, None, 1001, (1001,), 2) == (True, None)  # mode bits alone say yes
-    assert ownership.permits(st, acl, 0, (0,), 2) == (True, None)
-    assert ownership.decode_acl(b"\x01\x00") is None
+    assert permits(st, acl, 1001, (1001,), 2) == (False, acl[1].text())
+    assert permits(st, acl, 1002, (1002,), 2) == (True, None)  # other::rwx
+    assert permits(st, None, 1001, (1001,), 2) == (True, None)  # mode bits alone say yes
+    assert permits(st, acl, 0, (0,), 2) == (True, None)
+    assert decode_acl(b"\x01\x00") is None
 
 
 def test_walk_counts_foreign_subtrees_without_following_links(tmp_path):
@@ -112,18 +117,18 @@ def test_walk_counts_foreign_subtrees_without_following_links(tmp_path):
     odd = os.path.join(os.fsencode(root / "http-v2"), b"\xff\xfe")
     open(odd, "wb").close()
     me = os.geteuid()
-    walk = ownership.walk_cache(str(root), me, [os.getegid()])
+    walk = walk_cache(str(root), me, [os.getegid()])
     assert (walk.entries, walk.dirs, walk.files, walk.symlinks, walk.foreign_entries) == (8, 4, 2, 2, 0)
-    other = ownership.walk_cache(str(root), me + 1, [])
+    other = walk_cache(str(root), me + 1, [])
     assert other.foreign_entries == 8 and other.foreign_subtree_count == 2  # wheels/ and http-v2/
     assert sorted(n for n, _, _ in other.foreign_areas) == ["http-v2", "wheels"]
-    assert any(ownership.display_path(s.path).endswith("http-v2") for s in other.foreign_subtrees)
+    assert any(display_path(s.path).endswith("http-v2") for s in other.foreign_subtrees)
 
 
 def test_non_utf8_paths_are_quoted_exactly():
     name = os.fsdecode(b"/c/caf\xe9")
     assert shell_quote(name) == "$'/c/caf\\xe9'"
-    assert ownership.display_path(name) == "/c/caf\\xe9"
+    assert display_path(name) == "/c/caf\\xe9"
     assert shell_quote("/a b") == "'/a b'"
 
 

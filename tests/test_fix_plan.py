@@ -7,7 +7,7 @@ import pytest
 
 from pipdoctor import checker
 from pipdoctor.findings import Finding, Severity
-from pipdoctor.ownership import CacheWalk
+from pipdoctor.cachewalk import CacheWalk
 from pipdoctor.remediation import cache_names_problem, make_plan, suggest_check
 from pipdoctor.safety import unsafe_cache_root
 from tests.test_check_pure import CACHE, ROOT, _dir, _facts, _mount

@@ -1,4 +1,4 @@
-"""pipdoctor.locations against the real pip: in every scenario our path is the one `pip cache dir` prints.
+"""pipdoctor.installers.pip.locations against the real pip: in every scenario our path is the one `pip cache dir` prints.
 
 Every scenario runs the pip of .venv (23.2.1); the core ones also the newest sandbox pip, and those
 where pip versions disagree also the oldest (20.3.4, appdirs) and 25.3 (per-file config values). All
@@ -20,9 +20,9 @@ from typing import Dict, Optional
 
 import pytest
 
-from pipdoctor import locations
 from pipdoctor.errors import UsageError
-from pipdoctor.locations import CacheLocation, ConfigFile, PipInputError, decide_cache_location
+from pipdoctor.installers.pip import locations
+from pipdoctor.installers.pip.locations import CacheLocation, ConfigFile, PipInputError, decide_cache_location
 from tests import sandbox
 
 REPO = Path(__file__).resolve().parent.parent

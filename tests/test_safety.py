@@ -7,7 +7,8 @@ import subprocess
 
 from pipdoctor import checker
 from pipdoctor.findings import Fix
-from pipdoctor.ownership import CacheWalk, HomeFacts, Owner, Subtree
+from pipdoctor.cachewalk import CacheWalk, Subtree
+from pipdoctor.host.accounts import HomeFacts, Owner
 from pipdoctor.remediation import check_scope, make_plan, suggest_check
 from pipdoctor.safety import CHMOD, CHOWN, CHOWN_TREE, MOVE, gate, shell_quote
 from tests.test_check_pure import CACHE, ROOT, _dir, _facts
@@ -121,7 +122,8 @@ def test_shell_quote_escapes_control_characters_and_keeps_the_name_exact():
 
 def test_a_pip_runs_advice_passes_the_same_gate():
     from pipdoctor.findings import Finding, Severity
-    from pipdoctor.ownership import Facts, Identity, PathFacts
+    from pipdoctor.host.accounts import Identity
+    from pipdoctor.runfacts import Facts, PathFacts
     from pipdoctor.remediation import check_scope, run_scope, suggest
     from pipdoctor.rules._cachedirs import BrokenDir
 
@@ -169,7 +171,7 @@ def test_no_rename_of_the_cache_in_a_dir_that_is_not_the_users():
 
 
 def test_moved_aside_copies_get_an_rm_rf_only_without_a_mount_below():
-    from pipdoctor.ownership import MovedAside
+    from pipdoctor.cachewalk import MovedAside
 
     beside, inside = f"{CACHE}.pipdoctor-{STAMP}", f"{CACHE}/wheels.pipdoctor-{STAMP}"
     copies = (MovedAside(beside, ROOT, _walk()), MovedAside(inside, ROOT, _walk(mounts=1)))

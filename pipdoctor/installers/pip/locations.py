@@ -10,7 +10,7 @@ import sys
 from typing import Callable, Collection, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from pipdoctor.errors import UsageError
-from pipdoctor.pipoptions import value_problem
+from pipdoctor.installers.pip.options import value_problem
 from pipdoctor.records import record
 
 # Citations below name pip's files under pip/_internal/ (pip 23.2.1 unless a version is given) and the
@@ -102,7 +102,7 @@ class _Rules:
     files_by_path: bool  # a file read at two levels counts once, at its first (lowest) level
     per_file_items: bool  # empty values and no-cache-dir checks are per file, not per merged key
     normalized_option_names: bool  # cache_dir and cache-dir in one section are the same option (duplicate)
-    version: Tuple[int, ...] = LATEST_KNOWN_PIP  # which options pip's parsers have (pipoptions)
+    version: Tuple[int, ...] = LATEST_KNOWN_PIP  # which options pip's parsers have (options.py)
 
 
 def _version_tuple(version: Union[str, Sequence[int], None]) -> Tuple[int, ...]:
@@ -825,7 +825,7 @@ def resolve_cache_location(
     user), None if it has none. Raises PipInputError where pip itself would exit with an error.
     read_files reads the config files, all in one call (userfiles.read_files: with this process's rights;
     root passes a reader that reads with the user's). cwd None: this process's current directory.
-    Not decided here: pip turns the cache off when the dir is not the user's to write (ownership's job).
+    Not decided here: pip turns the cache off when the dir is not the user's to write (installers/pip/cache.py, pip_keeps_cache).
     """
     from pipdoctor.userfiles import read_files as read_own
 
