@@ -467,10 +467,11 @@ def _run_pip(pip_args: list[str], options: Options) -> int:
     if run.returncode == 0 and not log.lines and not options.json:
         return 0  # pip is content and no rule could match anything: not a word more (no live check either)
     from pipdoctor.diagnose import diagnose_run
+    from pipdoctor.installers.pip import PIP
     from pipdoctor.report import render_run_json
     from pipdoctor.terminal import write
 
-    diagnosis = diagnose_run(log, pip_args, environ, failed=run.returncode != 0)
+    diagnosis = diagnose_run(log, pip_args, environ, failed=run.returncode != 0, installer=PIP)
     if options.json:
         write(1, render_run_json(pip_args[0], run, diagnosis, run.returncode))
     else:

@@ -8,12 +8,13 @@ from typing import Mapping, Optional
 
 from pipdoctor.host.accounts import Identity, Owner, current_identity, owner_of
 from pipdoctor.host.dirs import nearest_existing
+from pipdoctor.installers.base import Installer
 from pipdoctor.records import record
 
 
 @record
 class PathFacts:
-    """What is really on disk for a path pip named: it often does not exist, its nearest ancestor does."""
+    """What is really on disk for a path the installer named: it often does not exist, its nearest ancestor does."""
 
     path: str
     existing: str
@@ -29,9 +30,10 @@ class PathFacts:
 
 @record
 class Facts:
+    installer: Installer  # the one that ran
     identity: Identity
     paths: Mapping[str, PathFacts]
-    cache_dir: Optional[str] = None  # the cache this pip run used, as resolved on this machine
+    cache_dir: Optional[str] = None  # the cache this run used, as resolved on this machine
     alternate_cache: Optional[str] = None  # a dir the user can write, for a `--cache-dir` fix
 
 
@@ -61,23 +63,24 @@ def describe_path(path: str, within: Optional[str], uid: int) -> Optional[PathFa
                      writable, foreign_top, foreign_owner, foreign_mode)
 
 
-def collect_facts(paths: Mapping[str, Optional[str]], environ: Mapping[str, str]) -> Facts:
-    """Facts for each path pip named, mapped to the cache root it lies in (None when unknown)."""
+def collect_facts(installer: Installer, paths: Mapping[str, Optional[str]], environ: Mapping[str, str]) -> Facts:
+    """Facts for each path the installer named, mapped to the cache root it lies in (None when unknown)."""
     identity = current_identity(environ)
     described = {}
     for path, root in paths.items():
         facts = describe_path(path, root, identity.uid)
         if facts is not None:
             described[path] = facts
-    return Facts(identity, described)
+    return Facts(installer, identity, described)
 
 
-def pick_alternate_cache(identity: Identity, environ: Mapping[str, str]) -> Optional[str]:
-    """A fresh cache dir the user can create and own (for `--cache-dir`), beside the broken one if possible."""
+def pick_alternate_cache(installer: Installer, identity: Identity, environ: Mapping[str, str]) -> Optional[str]:
+    """A fresh cache dir the user can create and own (for `--cache-dir`), beside the broken one if possible
+    (pip-fresh: named after the installer)."""
     base = environ.get("XDG_CACHE_HOME") or (os.path.join(identity.home, ".cache") if identity.home else None)
     if not base or not os.path.isabs(base):
         return None
-    candidate = os.path.join(base, "pip-fresh")
+    candidate = os.path.join(base, f"{installer.name}-fresh")
     try:
         existing, st = nearest_existing(candidate)
     except OSError:

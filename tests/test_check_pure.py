@@ -17,6 +17,7 @@ from pipdoctor.host.dirs import DirFacts
 from pipdoctor.host.mounts import MountFacts
 from pipdoctor.host.permissions import decode_acl, permits
 from pipdoctor.host.tempdirs import TempDirFacts, TempFacts
+from pipdoctor.installers.pip import PIP
 from pipdoctor.remediation import shell_quote, suggest_check
 from pipdoctor.report import render_check_human, render_check_json
 
@@ -41,7 +42,7 @@ def _facts(uid=1001, **changes) -> CheckFacts:
                       "/bin/bash", {"HOME": "/home/alice"}, True)
     tmp = TempDirFacts("/tmp", "default", True, True, True, ROOT, 0o1777, _mount(path="/tmp"))
     base = CheckFacts(
-        account, HomeFacts("/home/alice", "/home/alice", True, True, ALICE if uid else ROOT, 0o755, None),
+        PIP, account, HomeFacts("/home/alice", "/home/alice", True, True, ALICE if uid else ROOT, 0o755, None),
         Launch(None, None, None, None, ("bash",), None, None), CACHE, None, False, "platform default",
         _dir(CACHE), (_dir(CACHE + "/wheels"), _dir(CACHE + "/http-v2")), True, _mount(), None,
         TempFacts((tmp,), tmp), "/home/alice/.cache/pip-fresh", uid, uid)
@@ -60,7 +61,7 @@ def test_codes_table_is_ordered_unique_and_documented_by_name():
 
 def test_nfs_says_chown_will_not_help_and_where_to_run_it():
     facts = _facts(root=_dir(CACHE, ROOT, mode=0o755, writable=False, mode_writable=False),
-                   pip_keeps_cache=False,
+                   keeps_cache=False,
                    mount=_mount(mountpoint="/home", device="fs1:/export/home", fstype="nfs4"),
                    nfs_root_squash_possible=True)
     findings = checker.check(facts)
@@ -72,7 +73,7 @@ def test_nfs_says_chown_will_not_help_and_where_to_run_it():
 
 
 def test_pip_rule_as_root_refuses_a_users_cache_and_a_symlink():
-    facts = _facts(uid=0, root=_dir(CACHE, ALICE), pip_keeps_cache=False, cache_owner_uid=0, cache_owner_gid=0)
+    facts = _facts(uid=0, root=_dir(CACHE, ALICE), keeps_cache=False, cache_owner_uid=0, cache_owner_gid=0)
     disabled = [f for f in checker.check(facts) if f.code == "PD102"][0]
     assert "pip run as root only uses a cache whose nearest existing directory is owned by uid 0" in disabled.message
 
@@ -80,7 +81,7 @@ def test_pip_rule_as_root_refuses_a_users_cache_and_a_symlink():
 def test_shared_cache_gets_no_chown_advice():
     shared = "/srv/pip-cache"
     facts = _facts(cache_path=shared, root=_dir(shared, ROOT, mode=0o775, writable=False, mode_writable=False),
-                   subdirs=(), pip_keeps_cache=False)
+                   subdirs=(), keeps_cache=False)
     findings = [suggest_check(f, facts) for f in checker.check(facts)]
     assert [f.code for f in findings] == ["PD104", "PD102"]
     assert findings[0].fixes[0].command == "sudo setfacl -m u:alice:rwx /srv/pip-cache"
@@ -133,7 +134,7 @@ def test_non_utf8_paths_are_quoted_exactly():
 
 
 def test_check_json_envelope_and_human_grouping():
-    facts = _facts(root=_dir(CACHE, ROOT, writable=False, mode_writable=False), pip_keeps_cache=False)
+    facts = _facts(root=_dir(CACHE, ROOT, writable=False, mode_writable=False), keeps_cache=False)
     findings = tuple(suggest_check(f, facts) for f in checker.check(facts))
     report = AccountReport("alice", 1001, "/home/alice", CACHE, False, "platform default", findings)
     doc = json.loads(render_check_json([report], 1))

@@ -21,8 +21,9 @@ from typing import Dict, Optional
 import pytest
 
 from pipdoctor.errors import UsageError
+from pipdoctor.installers.base import CacheLocation
 from pipdoctor.installers.pip import locations
-from pipdoctor.installers.pip.locations import CacheLocation, ConfigFile, PipInputError, decide_cache_location
+from pipdoctor.installers.pip.locations import ConfigFile, PipInputError, decide_cache_location
 from tests import sandbox
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from pipdoctor.host.accounts import Account
-from pipdoctor.host.dirs import DirFacts
+if TYPE_CHECKING:  # the types only: PIP (installers/pip/__init__.py) stays cheap to import
+    from pipdoctor.host.accounts import Account
+    from pipdoctor.host.dirs import DirFacts
 
 
 # The subdirectories pip writes into (pip/_internal/cache.py, network/cache.py, self_outdated_check.py):
