@@ -1,11 +1,13 @@
-"""Pure: the facts `pipdoctor check` read (ownership.CheckFacts) -> findings, root cause first."""
+"""Pure: the facts `pipdoctor check` read (checkfacts.CheckFacts) -> findings, root cause first."""
 
 from __future__ import annotations
 
 from typing import Optional
 
+from pipdoctor.cachewalk import SAMPLES
+from pipdoctor.checkfacts import CheckFacts
 from pipdoctor.findings import Evidence, Finding, Severity
-from pipdoctor.ownership import SAMPLES, CheckFacts, Owner, display_path
+from pipdoctor.host.accounts import Owner, display_path
 from pipdoctor.safety import CHMOD, CHOWN, CHOWN_SKIPPING, CHOWN_TREE, under
 
 # The codes the checker emits, in precedence order (the first finding is the root cause): a read-only or
@@ -163,9 +165,10 @@ def _read_only(facts: CheckFacts) -> list[Finding]:
     mount = facts.mount
     if mount is None or not mount.read_only or facts.cache_path is None:
         return []
+    tool = facts.installer.name
     inner = mount.mountpoint and mount.mountpoint != facts.cache_path and under(mount.mountpoint, facts.cache_path)
-    where = (f"{display_path(mount.mountpoint)}, inside pip's cache, is a read-only mount ({mount.fstype})"
-             if inner else f"pip's cache {display_path(facts.cache_path)} is on a read-only filesystem "
+    where = (f"{display_path(mount.mountpoint)}, inside {tool}'s cache, is a read-only mount ({mount.fstype})"
+             if inner else f"{tool}'s cache {display_path(facts.cache_path)} is on a read-only filesystem "
              f"({mount.fstype} mounted on {display_path(mount.mountpoint or mount.path)})")
     return [_finding(
         "PD106",
@@ -194,7 +197,7 @@ def _disk_full(facts: CheckFacts) -> list[Finding]:
                 f"free inodes: {mount.free_inodes:,} of {mount.total_inodes:,}" if mount.total_inodes else ""]
     return [_finding(
         "PD105",
-        f"The filesystem holding pip's cache {display_path(facts.cache_path)} has {what} left "
+        f"The filesystem holding {facts.installer.name}'s cache {display_path(facts.cache_path)} has {what} left "
         f"({mount.fstype} on {display_path(mount.mountpoint or mount.path)}).",
         why=("pip's next wheel or HTTP response will fail with Errno 28 (No space left on device); HTTP-cache "
              "writes fail silently, so pip just gets slower. chown will not help."),
@@ -274,9 +277,10 @@ def _sudo_keeps_home(facts: CheckFacts) -> list[Finding]:
     user = launch.sudo_user or str(launch.sudo_uid)
     walk = facts.walk
     already = walk.foreign_entries if walk is not None else 0
-    if facts.cache_path is not None and facts.pip_keeps_cache:
-        effect = (f"pip run as root uses {display_path(facts.cache_path)} and leaves root-owned wheels and HTTP "
-                  f"responses there; {user}'s next pip run cannot replace them.")
+    if facts.cache_path is not None and facts.keeps_cache:
+        tool = facts.installer.name
+        effect = (f"{tool} run as root uses {display_path(facts.cache_path)} and leaves root-owned wheels and HTTP "
+                  f"responses there; {user}'s next {tool} run cannot replace them.")
     elif facts.cache_path is not None:
         effect = (f"pip run as root will disable its cache ({display_path(facts.cache_path)} is {user}'s, not "
                   "root's), and other tools run as root still leave root-owned files in that home.")
@@ -352,22 +356,23 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
     if not root_foreign and not count:
         return []
     cache = display_path(facts.cache_path)
+    tool = facts.installer.name
     owner_name = facts.account.user if expected == facts.account.uid else (
         facts.launch.sudo_user if facts.launch else None)
     user = f"{owner_name or '(no passwd entry)'} {expected}:{facts.cache_owner_gid}"
     owners = [f"{o.label} ({_count(n, 'entry', 'entries')})" for o, n in (walk.foreign_owners
                                                                                           if walk else ())]
     if root_foreign and (not walk or count == walk.entries):
-        message = (f"pip's whole cache {cache} is owned by {root.owner.label}"
+        message = (f"{tool}'s whole cache {cache} is owned by {root.owner.label}"
                    + (f" ({_count(count, 'entry', 'entries')}, {size_text(walk.foreign_size)})"
                       if count else "") + f", not by {user}.")
     elif root_foreign:
-        message = (f"pip's cache dir {cache} and {_count(count, 'entry', 'entries')} in it "
+        message = (f"{tool}'s cache dir {cache} and {_count(count, 'entry', 'entries')} in it "
                    f"({size_text(walk.foreign_size)}) are owned by another user, not by {user}.")
     else:
         message = (f"{_count(count, 'entry', 'entries')} ({size_text(walk.foreign_size)}) in "
-                   f"pip's cache {cache} are owned by " + (owners[0].split(" (")[0] if len(owners) == 1 else
-                                                           "other users") + f", not by {user}.")
+                   f"{tool}'s cache {cache} are owned by " + (owners[0].split(" (")[0] if len(owners) == 1 else
+                                                              "other users") + f", not by {user}.")
     evidence = []
     if root_foreign:
         evidence.append(f"{cache}: owner {root.owner.label}, mode {_mode(root.mode)}")
@@ -439,9 +444,10 @@ def _foreign_counts(walk) -> dict:
 
 
 def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
-    """Dirs pip writes that the user cannot write for another reason than a foreign owner, or a cache path
-    that is not a directory."""
+    """Dirs the installer writes that the user cannot write for another reason than a foreign owner, or a cache
+    path that is not a directory."""
     root, cache = facts.root, facts.cache_path
+    tool = facts.installer.name
     if root is None or cache is None:
         return []
     expected = facts.cache_owner_uid
@@ -460,7 +466,7 @@ def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
         creating = d.existing != d.path
         if d.kind != "dir":
             problems.append(("not-a-dir", d.existing))
-            evidence.append(f"{display_path(d.existing)}: not a directory ({d.kind}), pip needs "
+            evidence.append(f"{display_path(d.existing)}: not a directory ({d.kind}), {tool} needs "
                             f"{display_path(d.path)} to be one")
             continue
         foreign = d.owner is not None and d.owner.uid != expected
@@ -474,7 +480,7 @@ def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
         kind = ("immutable" if d.immutable else "acl" if d.acl_denies else "untraversable" if d.blocked_at
                 else "foreign-parent" if creating and foreign else "shared" if foreign else "mode")
         problems.append((kind, d.blocked_at or d.existing))
-        head = (f"pip must create {display_path(d.path)} in {display_path(d.existing)}" if creating
+        head = (f"{tool} must create {display_path(d.path)} in {display_path(d.existing)}" if creating
                 else f"{display_path(d.existing)}")
         evidence.append(f"{head}: owner {_owner_label(d.owner)}, mode {_mode(d.mode)}, not writable by {user}")
     walk = facts.walk
@@ -500,16 +506,17 @@ def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
         evidence.append("chown will not help: " + text)
     first_kind, first_path = problems[0]
     if first_kind == "not-a-dir":
-        message = f"pip's cache {display_path(first_path)} is not a directory: pip cannot create anything in it."
+        message = (f"{tool}'s cache {display_path(first_path)} is not a directory: {tool} cannot create anything "
+                   "in it.")
     elif first_kind == "foreign-parent":
-        message = (f"pip cannot create its cache {display_path(cache)}: {display_path(first_path)} is not "
+        message = (f"{tool} cannot create its cache {display_path(cache)}: {display_path(first_path)} is not "
                    f"writable by {user}.")
     else:
         reason = {"immutable": "it is immutable (chattr +i)", "acl": "an ACL denies it",
                   "untraversable": f"{user} cannot enter it", "mode": "its mode does not allow it",
                   "unreadable": "it cannot be listed",
                   "shared": f"this shared cache gives {user} no write permission"}[first_kind]
-        message = f"{user} cannot write {display_path(first_path)}, a directory pip writes: {reason}."
+        message = f"{user} cannot write {display_path(first_path)}, a directory {tool} writes: {reason}."
     return [_finding(
         "PD104",
         message,
@@ -536,7 +543,7 @@ def _cache_disabled(facts: CheckFacts) -> list[Finding]:
             setting=setting,
         )]
     root = facts.root
-    if facts.pip_keeps_cache or root is None:
+    if facts.keeps_cache or root is None:
         return []
     user = facts.account.user or str(facts.account.uid)
     target = display_path(root.existing or facts.cache_path)
@@ -634,7 +641,7 @@ def _large(facts: CheckFacts) -> list[Finding]:
         return []
     return [_finding(
         "PD109",
-        f"pip's cache {display_path(facts.cache_path)} holds {size_text(walk.size)} in "
+        f"{facts.installer.name}'s cache {display_path(facts.cache_path)} holds {size_text(walk.size)} in "
         f"{_count(walk.files, 'file')}: pip never evicts old wheels or HTTP responses.",
         why="Nothing is wrong; the cache only grows. Purging it costs one slower install per package.",
         paths=[facts.cache_path],
@@ -662,10 +669,11 @@ def _moved_aside(facts: CheckFacts) -> list[Finding]:
         shown.append(f"{display_path(copy.path)}: owner {copy.owner.label}, {_count(entries, 'entry', 'entries')}"
                      f" below it, {size_text(size)}")
     total = sum(c.walk.size for c in copies if c.walk is not None)
+    tool = facts.installer.name
     return [_finding(
         "PD110",
-        f"{_count(len(copies), 'copy', 'copies')} that `pipdoctor fix` moved out of pip's sight "
-        f"{'is' if len(copies) == 1 else 'are'} still there ({size_text(total)}): pip never reads "
+        f"{_count(len(copies), 'copy', 'copies')} that `pipdoctor fix` moved out of {tool}'s sight "
+        f"{'is' if len(copies) == 1 else 'are'} still there ({size_text(total)}): {tool} never reads "
         f"{'it' if len(copies) == 1 else 'them'} again.",
         why="A fix without root renames what the user cannot change (wheels.pipdoctor-<time>, or the whole cache: "
             "pip.pipdoctor-<time>) so pip makes a fresh one; the copy stays until someone deletes it, and entries "

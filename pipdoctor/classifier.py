@@ -7,7 +7,7 @@ from collections import Counter, deque
 from typing import Iterable, Optional, Sequence
 
 from pipdoctor.findings import Finding
-from pipdoctor.records import record
+from pipdoctor.logtext import Line, Log, clean_text
 
 try:  # Python's own regex parser, to read the literal text a trigger's every match contains
     from re import _constants as _sre
@@ -24,7 +24,6 @@ MAX_PENDING = 1 << 20
 # At most this many kept lines per run; the first and the last ones are what explains a failure.
 MAX_KEPT = 4000
 
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 # Bytes of pip's output, most frequent first, with their share in percent (counted in tests/data/logs and
 # scripts/bench's 100 MB log): every byte that makes up 0.02 % or more; any other byte is rarer. The gate
 # picks the bytes its strings start at from this; only its speed depends on it.
@@ -46,41 +45,6 @@ _MIN_FRAGMENT = 4
 _BATCH = 256 * 1024
 # At most this many distinct values per capture are remembered (the most recent ones).
 MAX_CAPTURED = 2000
-
-
-@record
-class Line:
-    """A line of pip's output that some rule asked to keep; `number` is 1-based, as an editor shows it."""
-
-    number: int
-    text: str
-
-
-@record
-class Log:
-    """What the rules see: the kept lines in order, how many lines the whole output had, and the captured
-    lines (for each distinct value a rule's capture took, the first line it was on), in order."""
-
-    lines: tuple[Line, ...]
-    total_lines: int = 0
-    captured: tuple[Line, ...] = ()
-
-    def matching(self, pattern: "re.Pattern[str]") -> list[tuple[Line, "re.Match[str]"]]:
-        hits = []
-        for line in self.lines:
-            match = pattern.search(line.text)
-            if match:
-                hits.append((line, match))
-        return hits
-
-
-def clean_text(raw: bytes) -> str:
-    """Decode one captured line the way a reader sees it: UTF-8, no color codes, last redraw of a \\r line."""
-    text = _ANSI.sub("", raw.decode("utf-8", "replace"))
-    if "\r" in text:
-        parts = [part for part in text.split("\r") if part.strip()]
-        text = " ".join(parts)
-    return text.rstrip()
 
 
 class LogScanner:

@@ -491,10 +491,13 @@ def _run_installer(installer: str, args: list[str], options: Options) -> int:
     if run.returncode == 0 and not log.lines and not options.json:
         return 0  # the installer is content and no rule could match anything: not a word more (no live check)
     from pipdoctor.diagnose import diagnose_run
+    from pipdoctor.installers.pip import PIP
+    from pipdoctor.installers.uv import UV
     from pipdoctor.report import render_run_json
     from pipdoctor.terminal import write
 
-    diagnosis = diagnose_run(log, args, environ, failed=run.returncode != 0, installer=installer)
+    diagnosis = diagnose_run(log, args, environ, failed=run.returncode != 0,
+                             installer=PIP if installer == "pip" else UV)
     pip_args = args if installer == "pip" else None  # pipdoctor's cures (--fix, `fix`) are pip's for now
     if options.json:
         write(1, render_run_json(args[0] if pip_args else installer, run, diagnosis, run.returncode, installer))

@@ -10,7 +10,8 @@ from pipdoctor.findings import Finding
 from pipdoctor.records import record
 
 if TYPE_CHECKING:
-    from pipdoctor.classifier import Log
+    from pipdoctor.installers.base import Installer
+    from pipdoctor.logtext import Log
 
 # The log side (classifier, rules) is imported by diagnose_run only: `pipdoctor check` never loads it,
 # which keeps its start-up short (scripts/bench, section check).
@@ -43,39 +44,40 @@ class RunDiagnosis:
 
 
 def diagnose_run(log: "Log", args: Sequence[str], environ: Mapping[str, str], *, failed: bool,
-                 installer: str = "pip") -> RunDiagnosis:
+                 installer: "Installer") -> RunDiagnosis:
     """The log's findings with their fixes; when the installer failed or a rule fired, the live check's too.
-    `installer` ("pip" or "uv") is whose run `args` are: a uv run gets the log's findings alone for now."""
+    `installer` is whose run `args` are (pip's from its command on, uv's after `uv`)."""
     from pipdoctor.checker import reconcile
     from pipdoctor.classifier import classify
     from pipdoctor.findings import has_problem
-    from pipdoctor.ownership import Facts, collect_facts, pick_alternate_cache
     from pipdoctor.remediation import run_scope, suggest
     from pipdoctor.rules._common import cache_paths_named
+    from pipdoctor.runfacts import collect_facts, pick_alternate_cache
 
     named = cache_paths_named(log)
-    facts = collect_facts(named, environ)
-    facts = Facts(facts.identity, facts.paths, cache_dir=next(iter(named.values()), None),
-                  alternate_cache=pick_alternate_cache(facts.identity, environ) if installer == "pip" else None)
+    facts = collect_facts(installer, named, environ)
+    facts = facts._replace(cache_dir=next(iter(named.values()), None),
+                           alternate_cache=pick_alternate_cache(installer, facts.identity, environ))
     found = classify(log, facts)
-    if installer != "pip":
-        # uv's cache (installers/uv/locations.py: resolve_uv_cache), its live check and its cures are not wired
-        # yet, and pip's (the check of pip's cache, fixes that are pip commands) must never stand in for them.
+    if installer.name != "pip":
+        # uv's live check and its cures are not wired yet, and pip's (the check of pip's cache, fixes that are
+        # pip commands) must never stand in for them.
         return RunDiagnosis(tuple(found))
-    live = _live_check(args, environ) if failed or has_problem(found) else None
+    live = _live_check(installer, args, environ) if failed or has_problem(found) else None
     # The live check's walk tells the safety gate what a chown -R of the log's paths would reach.
     scope = run_scope(facts, live.facts if live is not None and live.cache_path == facts.cache_dir else None)
     from_log = tuple(suggest(f, facts, args, scope) for f in found)
     return RunDiagnosis(reconcile(from_log, live.findings) if live is not None else from_log, live)
 
 
-def _live_check(pip_args: Sequence[str], environ: Mapping[str, str]) -> Optional["AccountReport"]:
+def _live_check(installer: "Installer", pip_args: Sequence[str], environ: Mapping[str, str]
+                ) -> Optional["AccountReport"]:
     """`pipdoctor check` for the user who ran pip, with pip's own cache options; after pip has run, a
     problem reading the machine must not hide pip's diagnosis, so it costs only the extra findings."""
-    from pipdoctor.ownership import self_account
+    from pipdoctor.host.accounts import self_account
 
     try:
-        return check_account(self_account(environ), list(pip_args[1:]))
+        return check_account(installer, self_account(environ), list(pip_args[1:]))
     except (OSError, UsageError):
         return None
 
@@ -174,15 +176,17 @@ def _environment_owner(account) -> Optional[tuple]:
     return uid, entry.pw_gid, groups
 
 
-def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None, walk: bool = True) -> AccountReport:
-    """Resolve the account's cache as pip would, read the facts, judge them, attach the fixes.
+def check_account(installer: "Installer", account, pip_args: Sequence[str], *, cwd: Optional[str] = None,
+                  walk: bool = True) -> AccountReport:
+    """Resolve the account's cache as the installer would, read the facts, judge them, attach the fixes.
 
     Raises AccountUnreadable when the account's config files could not be read at all; a config file or
     setting pip cannot use is a finding (PD205), never an error of the whole check."""
     from pipdoctor.checker import check, order
+    from pipdoctor.checkfacts import collect_check_facts
     from pipdoctor.configfindings import input_finding, unusable_findings
-    from pipdoctor.locations import PipInputError, resolve_cache_location
-    from pipdoctor.ownership import collect_check_facts, installed_pip
+    from pipdoctor.installers.pip.discovery import installed_pip
+    from pipdoctor.installers.pip.locations import PipInputError, resolve_cache_location
     from pipdoctor.remediation import suggest_check
     from pipdoctor.safety import unsafe_cache_root
     from pipdoctor.userfiles import ReaderFailed
@@ -220,8 +224,8 @@ def check_account(account, pip_args: Sequence[str], *, cwd: Optional[str] = None
             source = _setting_value(location, environ)
     if walk and path and unsafe_cache_root(path, (environ.get("HOME"), account.passwd_home)):
         walk = False  # /, a system dir or a HOME: fix refuses it, and a walk would read all of it (/: the machine)
-    facts = collect_check_facts(account, path, disabled, source, walk=walk, pip_version=version, pip_error=pip_error,
-                                configured=configured)
+    facts = collect_check_facts(installer, account, path, disabled, source, walk=walk, pip_version=version,
+                                pip_error=pip_error, configured=configured)
     if facts.cache_configured:
         source = f"{source}, reached through a symlink: {facts.cache_configured}"
     findings = tuple(suggest_check(f, facts) for f in order([*own, *check(facts)]))
@@ -249,7 +253,8 @@ def _unchecked(account, reason: str) -> AccountReport:
 def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
     """`pipdoctor check`: one report per account checked (this user, --user NAME, or --all-users); an account
     that cannot be checked gets a report saying why (PD206), and the others are still checked."""
-    from pipdoctor.ownership import all_accounts, named_account, self_account
+    from pipdoctor.host.accounts import all_accounts, named_account, self_account
+    from pipdoctor.installers.pip import PIP
 
     if (request.user is not None or request.all_users) and os.geteuid() != 0:
         flag = "--user" if request.user is not None else "--all-users"
@@ -267,7 +272,7 @@ def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
     reports = []
     for account in accounts:
         try:
-            reports.append(check_account(account, request.pip_args))
+            reports.append(check_account(PIP, account, request.pip_args))
         except AccountUnreadable as error:
             reports.append(_unchecked(account, error.reason))
         except (OSError, ValueError) as error:  # what one account's files did must not stop the others

@@ -32,7 +32,7 @@ def stamp() -> str:
 
 
 def _account(request: FixRequest, environ: Mapping[str, str]):
-    from pipdoctor.ownership import named_account, self_account
+    from pipdoctor.host.accounts import named_account, self_account
 
     if request.user is None:
         return self_account(environ)
@@ -82,9 +82,10 @@ def _refused_before_walk(account, pip_args) -> Optional[str]:
     """Refuse a cache root that is /, a system dir, a HOME, a symlink or another account's before the check walks
     it (a cache dir of / would make the check read the whole machine first)."""
     from pipdoctor.diagnose import check_account
+    from pipdoctor.installers.pip import PIP
     from pipdoctor.remediation import refused_cache_root
 
-    facts = check_account(account, pip_args, walk=False).facts
+    facts = check_account(PIP, account, pip_args, walk=False).facts
     if facts is None or not facts.cache_path:
         return None
     reason = refused_cache_root(facts)
@@ -121,6 +122,7 @@ def apply(plan, account, pip_argv: Optional[list]):
 def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
     """`pipdoctor fix`: the plan, then (confirmed) the changes, then the check again."""
     from pipdoctor.diagnose import check_account
+    from pipdoctor.installers.pip import PIP
     from pipdoctor.report import render_check_human, render_fix_human, render_fix_json
 
     account = _account(request, environ)
@@ -129,7 +131,7 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
     refused = _refused_before_walk(account, request.pip_args)
     if refused is not None:
         raise UsageError(refused)
-    before = check_account(account, request.pip_args)
+    before = check_account(PIP, account, request.pip_args)
     plan = plan_for(before, persist=request.persist)
     color = options.color_for(1)
     if not plan.steps:
@@ -151,7 +153,7 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
         ok, note = confirm(f"Apply {changes_phrase(len(plan.changes))}? [y/N] ", request.yes)
         if ok:
             outcome = apply(plan, account, _pip_argv(options, account))
-            after = check_account(account, request.pip_args)
+            after = check_account(PIP, account, request.pip_args)
     if after is not None:
         skipped = outcome is not None and outcome.skipped_count > 0  # what was skipped still needs a hand
         code = exitcodes.FINDINGS if skipped or has_problem(after.findings) else exitcodes.OK
@@ -252,18 +254,20 @@ def run_undo(request: FixRequest, account, options) -> int:
 
 
 def _pip_once(pip_args: list, options, environ):
-    from pipdoctor.wrapper import watch_installer
     from pipdoctor.diagnose import diagnose_run
+    from pipdoctor.installers.pip import PIP
+    from pipdoctor.wrapper import watch_installer
 
     run, log = watch_installer("pip", pip_args, options, environ)
-    return run, diagnose_run(log, pip_args, environ, failed=run.returncode != 0), list(run.installer)
+    return run, diagnose_run(log, pip_args, environ, failed=run.returncode != 0, installer=PIP), list(run.installer)
 
 
 def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
     """`pipdoctor --fix install ...`: pip once; on a cache finding, the plan (confirmed), the cure, and pip once
     more when the first run failed; both runs reported, then the check again. Exit status: pip's last."""
     from pipdoctor.diagnose import check_account
-    from pipdoctor.ownership import self_account
+    from pipdoctor.host.accounts import self_account
+    from pipdoctor.installers.pip import PIP
     from pipdoctor.report import (render_after_human, render_fix_human, render_human, render_outcome_human,
                                   render_run_fix_json)
 
@@ -285,7 +289,7 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
         return run.returncode
     account = self_account(environ)
     # The check that diagnosed the run is the one to plan from: the cache is not walked twice.
-    before = diagnosis.check or check_account(account, list(pip_args[1:]))
+    before = diagnosis.check or check_account(PIP, account, list(pip_args[1:]))
     plan = plan_for(before, persist=options.persist, pip_args=pip_args, log_findings=diagnosis.from_log)
     if not options.json:
         write(2, "\n" + render_fix_human(plan, color=color))
@@ -321,7 +325,7 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
                     if retry.returncode != 0 and retry_diagnosis.findings:
                         write(2, render_human(retry_diagnosis.findings, color=color,
                                                headline="pipdoctor: the second run"))
-            after = None if note else check_account(account, list(pip_args[1:]))
+            after = None if note else check_account(PIP, account, list(pip_args[1:]))
             if after is not None and not options.json:
                 write(2, render_after_human(after, color=color))
     if note and not options.json:

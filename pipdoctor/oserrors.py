@@ -6,7 +6,7 @@ import enum
 import re
 from typing import Optional
 
-from pipdoctor.classifier import Line
+from pipdoctor.logtext import Line
 from pipdoctor.records import record
 
 

@@ -6,24 +6,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from pipdoctor.findings import Finding, Fix, Severity
+from pipdoctor.installers.base import Installer
+# A log alone (explain) is taken for pip's: the rules know pip's wordings only. pip's own commands (`pip cache`,
+# a venv's bin/pip) are pip's too.
+from pipdoctor.installers.pip import PIP
 from pipdoctor.records import record
 from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, MOVED_ASIDE, PIP_CACHE, REMOVE,
                               REMOVE_TREE, Scope, gate, gate_all, shell_quote, unsafe_cache_root)
 
 if TYPE_CHECKING:
-    from pipdoctor.ownership import Facts
+    from pipdoctor.runfacts import Facts
 
-# pathkinds (its regexes) only for a log's findings (suggest): `pipdoctor check` never needs it; ownership and
-# locations only for the check's findings and the plan: `pipdoctor explain` never needs them.
-
-# Placeholder for "the pip command the user ran" when only a log is known (explain).
-_UNKNOWN_ARGS = ("install", "...")
+# pathkinds (its regexes) only for a log's findings (suggest): `pipdoctor check` never needs it; the host facts
+# only for the check's findings and the plan: `pipdoctor explain` never needs them.
 
 
-def pip_line(pip_args: Optional[Sequence[str]], *extra: str, raw_tail: str = "") -> str:
-    """The user's own pip command with options added: what to type instead of what failed."""
-    args = list(pip_args) if pip_args else list(_UNKNOWN_ARGS)
-    words = ["pip"] + [a if a == "..." else shell_quote(a) for a in args] + [shell_quote(e) for e in extra]
+def command_line(installer: Installer, args: Optional[Sequence[str]], *extra: str, raw_tail: str = "") -> str:
+    """The user's own installer command with options added: what to type instead of what failed."""
+    args = list(args) if args else list(installer.example_args)
+    words = [installer.name] + [a if a == "..." else shell_quote(a) for a in args] + [shell_quote(e) for e in extra]
     return " ".join(words + ([raw_tail] if raw_tail else []))
 
 
@@ -35,21 +36,24 @@ def _manages_the_cache(pip_args) -> bool:
     return command == "cache"
 
 
-def _retry_without_cache(pip_args, why: str) -> list[Fix]:
-    return [] if _manages_the_cache(pip_args) else [Fix(pip_line(pip_args, "--no-cache-dir"), why, True, ())]
+def _retry_without_cache(installer: Installer, pip_args, why: str) -> list[Fix]:
+    if _manages_the_cache(pip_args):
+        return []
+    return [Fix(command_line(installer, pip_args, installer.no_cache_option), why, True, ())]
 
 
-def _no_root_alternatives(facts: Optional[Facts], pip_args) -> list[Fix]:
+def _no_root_alternatives(installer: Installer, facts, pip_args) -> list[Fix]:
+    """A fresh cache, or none, for the next run (facts: a run's Facts, a check's CheckFacts, or None)."""
     if _manages_the_cache(pip_args):
         return []
     alternate = facts.alternate_cache if facts is not None else None
     if alternate:
-        fixes = [Fix(pip_line(pip_args, "--cache-dir", alternate),
+        fixes = [Fix(command_line(installer, pip_args, installer.cache_dir_option, alternate),
                      f"No root needed: use a fresh cache in {alternate}, a dir you can write.", True, ())]
     else:
-        fixes = [Fix(pip_line(pip_args, raw_tail='--cache-dir "$(mktemp -d)"'),
+        fixes = [Fix(command_line(installer, pip_args, raw_tail=f'{installer.cache_dir_option} "$(mktemp -d)"'),
                      "No root needed: use a fresh, private cache for this run.", True, ())]
-    fixes.append(Fix(pip_line(pip_args, "--no-cache-dir"),
+    fixes.append(Fix(command_line(installer, pip_args, installer.no_cache_option),
                      "No root needed: run this once without a cache (slower; nothing is cached).", True, ()))
     return fixes
 
@@ -110,7 +114,7 @@ def _existing_dir(path: Optional[str], facts: Optional[Facts]) -> str:
 
 
 def _fresh_venv(pip_args) -> Fix:
-    return Fix(f"python3 -m venv .venv && .venv/{pip_line(pip_args).replace('pip ', 'bin/pip ', 1)}",
+    return Fix(f"python3 -m venv .venv && .venv/{command_line(PIP, pip_args).replace('pip ', 'bin/pip ', 1)}",
                "Install into a virtual environment you own instead (not --user, not sudo).", True, ())
 
 
@@ -122,11 +126,12 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
 
     code = finding.code
     first = finding.paths[0] if finding.paths else None
+    installer = facts.installer if facts is not None else PIP
     fixes: list[Fix]
     if code in ("PD101", "PD102"):
-        fixes = _ownership_fixes(finding, facts, pip_args) + _no_root_alternatives(facts, pip_args)
+        fixes = _ownership_fixes(finding, facts, pip_args) + _no_root_alternatives(installer, facts, pip_args)
     elif code == "PD201":
-        fixes = _no_root_alternatives(facts, pip_args)
+        fixes = _no_root_alternatives(installer, facts, pip_args)
         home = facts.identity.home if facts is not None else None
         # Debian's system users have /nonexistent on purpose: pointing pip elsewhere is the fix there.
         if home and not home.startswith(("/nonexistent", "/dev/null")):
@@ -137,9 +142,10 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
         target = _existing_dir(first, facts)
         fixes = [Fix(f"df -h {target} && df -i {target}", "See which filesystem is full (space or inodes).", True,
                      ()),
-                 *_retry_without_cache(pip_args, "Retry without writing to the cache.")]
+                 *_retry_without_cache(installer, pip_args, "Retry without writing to the cache.")]
     elif code == "PD106":
-        fixes = _no_root_alternatives(facts, pip_args) if first and cache_root_of(first) else [_fresh_venv(pip_args)]
+        fixes = (_no_root_alternatives(installer, facts, pip_args) if first and cache_root_of(first)
+                 else [_fresh_venv(pip_args)])
     elif code == "PD107":
         if first:
             fixes = [Fix(f"rm -- {shell_quote(first)}", "Remove only the damaged wheel; pip builds it again.", True,
@@ -152,7 +158,7 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
                          else ((ADMIN, ""),))]
         else:
             fixes = [Fix("pip cache list", "Find the damaged wheel among the cached ones.", True, ())]
-        fixes += _retry_without_cache(pip_args, "Retry once without the cache.")
+        fixes += _retry_without_cache(installer, pip_args, "Retry once without the cache.")
     elif code == "PD108":
         cache = facts.cache_dir if facts is not None else None
         fixes = [Fix(f"pip cache remove {shell_quote(name)}", f"Rebuild {name} on the next install.", True,
@@ -162,17 +168,18 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
         fixes = [_fresh_venv(pip_args)]
     elif code == "PD303":
         home = facts.identity.home if facts is not None else None
-        fixes = [Fix('mkdir -p "$HOME/tmp" && TMPDIR="$HOME/tmp" ' + pip_line(pip_args),
+        fixes = [Fix('mkdir -p "$HOME/tmp" && TMPDIR="$HOME/tmp" ' + command_line(installer, pip_args),
                      "Build in a temp dir you own, on a filesystem that allows executing.", True,
                      ((MKDIR, f"{home.rstrip('/')}/tmp"),) if home else ((ADMIN, ""),))]
     elif code == "PD304":
-        fixes = [Fix(pip_line(pip_args, "--verbose"), "Show the build's full output; its first error is the cause.",
+        fixes = [Fix(command_line(installer, pip_args, "--verbose"),
+                     "Show the build's full output; its first error is the cause.",
                      True, ())]
     else:
         fixes = []
     if scope is None:  # a log alone (explain): nothing is known of the machine it came from, so nothing is safe
         return finding.but(fixes=tuple(f._replace(safe=f.safe and f.touches == ()) for f in fixes))
-    return finding.but(fixes=gate_all(fixes, scope, _no_root_alternatives(facts, pip_args)))
+    return finding.but(fixes=gate_all(fixes, scope, _no_root_alternatives(installer, facts, pip_args)))
 
 
 # --- pipdoctor check: fixes for the checker's findings (checker.py), from the live facts ---------------
@@ -266,7 +273,7 @@ _CONTAINER_CODES = ("PD104", "PD201", "PD202", "PD203", "PD102", "PD103")
 def container_home(facts) -> bool:
     """HOME=/, or a uid with no passwd entry (a container's `--user 12345`) whose HOME is missing or not
     writable by it: the answer is another HOME or cache, never a chown or chmod of / or of a dir not the uid's."""
-    from pipdoctor.ownership import class_bits
+    from pipdoctor.host.permissions import class_bits
 
     account, home = facts.account, facts.home
     if home.path == "/":
@@ -279,19 +286,20 @@ def container_home(facts) -> bool:
 
 
 def _container_fixes(facts) -> list:
-    uid = facts.account.uid
-    return [Fix('export HOME="$(mktemp -d)"', f"Give uid {uid} a private, writable HOME (pip's cache goes "
-                "below it); in an image set it for good: ENV HOME=/tmp, or `docker run -e HOME=...`.", True, ()),
-            Fix(pip_line(None, "--no-cache-dir"), "Or install without a cache (a one-off build needs none).",
-                True, ()),
-            Fix("mkdir -p /opt/pip-cache && chgrp -R 0 /opt/pip-cache && chmod -R g+rwX /opt/pip-cache",
+    uid, installer = facts.account.uid, facts.installer
+    shared = f"/opt/{installer.name}-cache"
+    return [Fix('export HOME="$(mktemp -d)"', f"Give uid {uid} a private, writable HOME ({installer.name}'s cache "
+                "goes below it); in an image set it for good: ENV HOME=/tmp, or `docker run -e HOME=...`.", True, ()),
+            Fix(command_line(installer, None, installer.no_cache_option),
+                "Or install without a cache (a one-off build needs none).", True, ()),
+            Fix(f"mkdir -p {shared} && chgrp -R 0 {shared} && chmod -R g+rwX {shared}",
                 "For platforms that run images as an arbitrary uid in group 0 (OpenShift): make a group-0 cache "
-                "in the image (Dockerfile, as root), then ENV PIP_CACHE_DIR=/opt/pip-cache.", False,
-                ((ADMIN, "/opt/pip-cache"),))]
+                f"in the image (Dockerfile, as root), then ENV {installer.cache_env}={shared}.", False,
+                ((ADMIN, shared),))]
 
 
 def check_scope(facts) -> Scope:
-    """What the gate knows from a check's facts (ownership.CheckFacts)."""
+    """What the gate knows from a check's facts (checkfacts.CheckFacts)."""
     walk = facts.walk
     known = {}
     for d in (facts.root, *facts.subdirs):
@@ -341,16 +349,17 @@ def run_scope(facts: Optional[Facts], check=None) -> Optional[Scope]:
 
 
 def _check_alternatives(facts) -> list:
-    fixes = _no_root_alternatives(facts, None)
+    installer = facts.installer
+    fixes = _no_root_alternatives(installer, facts, None)
     if facts.alternate_cache:
-        fixes.insert(1, Fix(f"export PIP_CACHE_DIR={shell_quote(facts.alternate_cache)}",
-                            "No root needed: make every pip run in this shell use that cache "
+        fixes.insert(1, Fix(f"export {installer.cache_env}={shell_quote(facts.alternate_cache)}",
+                            f"No root needed: make every {installer.name} run in this shell use that cache "
                             "(add it to your shell profile to keep it).", True, ()))
     return fixes
 
 
 def suggest_check(finding: Finding, facts) -> Finding:
-    """The checker's finding with its fixes (facts: ownership.CheckFacts). Least invasive first within
+    """The checker's finding with its fixes (facts: checkfacts.CheckFacts). Least invasive first within
     what cures the cause; never `sudo pip` or `--user` for a cache problem."""
     import os
 
@@ -410,10 +419,11 @@ def suggest_check(finding: Finding, facts) -> Finding:
         fixes.append(Fix(f"df -h {target} && df -i {target}", "See what fills the filesystem (space or inodes).",
                          True, ()))
         if facts.walk is not None and facts.walk.size:
-            fixes.append(Fix(pip_line(["cache", "purge", *_cache_args(facts)]),
+            fixes.append(Fix(command_line(PIP, ["cache", "purge", *_cache_args(facts)]),
                              "Free the space pip's own cache takes (pip rebuilds what it needs).", True,
                              ((PIP_CACHE, facts.cache_path),)))
-        fixes.append(Fix(pip_line(None, "--no-cache-dir"), "Install without writing to the cache.", True, ()))
+        fixes.append(Fix(command_line(facts.installer, None, facts.installer.no_cache_option),
+                         "Install without writing to the cache.", True, ()))
     elif code == "PD106":
         fixes += _check_alternatives(facts)
         fixes += _blocker_fixes(facts, {"read-only"})
@@ -460,7 +470,7 @@ def suggest_check(finding: Finding, facts) -> Finding:
         setting = data.get("setting")
         if setting:
             name = setting.split("=", 1)[0].strip()
-            if name.startswith("PIP_"):
+            if name == facts.installer.no_cache_env:
                 fixes.append(Fix(f"unset {name}", f"Turn the cache back on (and remove {name} from the shell "
                                  "profile or CI config that sets it).", True, ()))
             elif " in " in setting:
@@ -479,7 +489,7 @@ def suggest_check(finding: Finding, facts) -> Finding:
                              ((MKDIR, os.path.join(home, "tmp")),)))
         fixes.append(Fix("unset TMPDIR", "Or let Python use /tmp.", True, ()))
     elif code == "PD109":
-        fixes.append(Fix(pip_line(["cache", "purge", *_cache_args(facts)]),
+        fixes.append(Fix(command_line(PIP, ["cache", "purge", *_cache_args(facts)]),
                          "Empty the cache; the next installs download and build again.", True,
                          ((PIP_CACHE, facts.cache_path),)))
     elif code == "PD110":
@@ -570,7 +580,7 @@ def _text(path):
 
 def cache_names_problem(names) -> Optional[str]:
     """Why a directory holding these top-level names does not look like pip's cache, or None."""
-    from pipdoctor.ownership import PIP_WRITES
+    from pipdoctor.installers.pip.cache import PIP_WRITES
 
     # What pip makes at the top of its cache; selfcheck.json and its lock before pip 20.0.
     unknown = sorted(n for n in names if n not in PIP_WRITES and not n.startswith("selfcheck")
@@ -600,27 +610,31 @@ def _after(lead: str, sentence: str) -> str:
 
 
 def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why: str) -> Step:
-    from pipdoctor.locations import PLATFORM_DEFAULT, XDG_CACHE_HOME
-
-    alternate = facts.alternate_cache
-    # Only when the cache is where it is by default does a cache-dir in the user's pip config take effect.
-    lasting = facts.cache_source in (PLATFORM_DEFAULT, XDG_CACHE_HOME)
+    installer = facts.installer
+    tool, alternate = installer.name, facts.alternate_cache
+    # Only when the cache is where it is by default does a cache dir in the user's own config take effect.
+    lasting = facts.cache_source in installer.default_sources and installer.config_set_cache_dir is not None
     if alternate and persist and facts.account.is_self and lasting:
-        argv = ("config", "--user", "set", "global.cache-dir", alternate)
-        return Step("alternate-cache", code, pip_line(argv), False, _after(why, "From now on pip uses a fresh "
-                    "cache, ") + f"{alternate}, that {facts.account.user or facts.account.uid} owns (written to the "
-                    "user's pip config; undo: pip config --user unset global.cache-dir).", (alternate,), cures,
-                    pip_argv=argv)
+        argv = (*installer.config_set_cache_dir, alternate)
+        undo = command_line(installer, installer.config_unset_cache_dir)
+        return Step("alternate-cache", code, command_line(installer, argv), False,
+                    _after(why, f"From now on {tool} uses a fresh cache, ") + f"{alternate}, that "
+                    f"{facts.account.user or facts.account.uid} owns (written to the user's {tool} config; undo: "
+                    f"{undo}).", (alternate,), cures, pip_argv=argv)
     if alternate:
         note = "" if facts.account.is_self else f" (run by {facts.account.user or facts.account.uid}, not root)"
-        later = ("--persist writes it to the user's pip config." if lasting else
-                 f"To keep it, change {facts.cache_source}: it decides the cache and outranks the user's pip config.")
-        return Step("alternate-cache", code, pip_line(pip_args, "--cache-dir", alternate), False,
-                    _after(why, "No root needed: point pip at a fresh cache it owns, ") + f"{alternate}{note}; "
-                    + later, (alternate,), cures, retry_args=("--cache-dir", alternate))
-    return Step("alternate-cache", code, pip_line(pip_args, "--no-cache-dir"), False,
-                _after(why, "No root needed: run pip once without a cache (no writable place for a fresh one)."),
-                (), cures, retry_args=("--no-cache-dir",))
+        later = (f"--persist writes it to the user's {tool} config." if lasting else
+                 f"To keep it, change {facts.cache_source}: it decides the cache and outranks the user's {tool} "
+                 "config." if installer.config_set_cache_dir is not None else
+                 f"To keep it, set {installer.cache_env} in the shell profile.")
+        retry = (installer.cache_dir_option, alternate)
+        return Step("alternate-cache", code, command_line(installer, pip_args, *retry), False,
+                    _after(why, f"No root needed: point {tool} at a fresh cache it owns, ") + f"{alternate}{note}; "
+                    + later, (alternate,), cures, retry_args=retry)
+    retry = (installer.no_cache_option,)
+    return Step("alternate-cache", code, command_line(installer, pip_args, *retry), False,
+                _after(why, f"No root needed: run {tool} once without a cache (no writable place for a fresh one)."),
+                (), cures, retry_args=retry)
 
 
 def _user_can_rename(facts) -> bool:
@@ -696,7 +710,7 @@ def refused_cache_root(facts) -> Optional[str]:
 
 def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = False, root_names=None,
               pip_args: Optional[Sequence[str]] = None, log_findings=()) -> Plan:
-    """The least invasive cure that works for this user right now, per finding (facts: ownership.CheckFacts,
+    """The least invasive cure that works for this user right now, per finding (facts: checkfacts.CheckFacts,
     findings: the check's, with suggest_check's fixes; log_findings: a failed pip run's, for PD107/PD108).
 
     Root gives foreign entries back (chown, only inside the cache); the user alone moves foreign subtrees
@@ -814,8 +828,8 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             # Only as the root cause: beside another finding, a reused wheel is just how pip found the package.
             for name in finding.facts.get("packages", ()):
                 argv = ("cache", "remove", name, *_cache_args(facts))
-                removal = gate(Fix(pip_line(argv), "", True, ((PIP_CACHE, cache),)), scope)
-                steps.append(Step("pip-cache-remove", "PD108", pip_line(argv), False,
+                removal = gate(Fix(command_line(PIP, argv), "", True, ((PIP_CACHE, cache),)), scope)
+                steps.append(Step("pip-cache-remove", "PD108", command_line(PIP, argv), False,
                                   f"Remove the locally built {name} wheel(s) with pip's own command (not "
                                   "undoable; pip builds them again next time).",
                                   (name,), ("PD108",), pip_argv=argv, safe=removal is not None and removal.safe))

@@ -293,7 +293,7 @@ def _check_finding_lines(finding: Finding, number: int) -> list:
 
 
 def _not_reached(report) -> Optional[dict]:
-    """What the walk of the cache could not reach, and why (ownership.CacheWalk), or None when not walked."""
+    """What the walk of the cache could not reach, and why (cachewalk.CacheWalk), or None when not walked."""
     walk = getattr(report.facts, "walk", None)
     if walk is None:
         return None
@@ -418,7 +418,7 @@ def _account_to_json(report) -> dict:
 
 
 def _cache_facts_json(facts) -> dict:
-    """The cache's facts as fields (ownership.CheckFacts): the root's owner and mode, the walk's counts and
+    """The cache's facts as fields (checkfacts.CheckFacts): the root's owner and mode, the walk's counts and
     sizes with the foreign owners, and the filesystem it is on. Null where the check did not read them."""
     if facts is None:
         return {"owner": None, "mode": None, "usage": None, "mount": None}

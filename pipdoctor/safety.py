@@ -94,7 +94,7 @@ class Scope:
     homes: tuple  # the account's HOME and passwd home
     other_homes: tuple  # other accounts' homes the cache or HOME lies in
     known: Mapping  # path -> (kind, owner uid) for the directories the facts describe
-    walk: object = None  # ownership.CacheWalk, None when the cache was not walked
+    walk: object = None  # cachewalk.CacheWalk, None when the cache was not walked
     sudo: str = "sudo "  # the prefix of root's commands here ("" in a root shell)
     fix_args: tuple = ()  # what `pipdoctor fix` needs to find this cache (--cache-dir when not the default)
     aside: Mapping = None  # path -> mount points below it, for the moved-aside copies the check walked

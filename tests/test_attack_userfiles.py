@@ -250,10 +250,11 @@ def test_nul_byte_in_a_config_value(user, seal):
 def test_nul_byte_in_pip_cache_dir(tmp_path):
     """No process can be given a NUL byte in its environment (execve), so this one goes in-process."""
     from pipdoctor.diagnose import check_account
-    from pipdoctor.ownership import self_account
+    from pipdoctor.host.accounts import self_account
+    from pipdoctor.installers.pip import PIP
 
-    report = check_account(self_account({"HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull,
-                                         "PIP_CACHE_DIR": "/tmp/a\0b"}), [])
+    report = check_account(PIP, self_account({"HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull,
+                                              "PIP_CACHE_DIR": "/tmp/a\0b"}), [])
     assert report.findings[0].code == "PD205"
     assert report.findings[0].message == ("pip stops before it uses any cache: the cache dir holds a NUL byte "
                                           "(ValueError: embedded null byte) (from PIP_CACHE_DIR).")

@@ -47,7 +47,7 @@ def test_immutable_cache_dir(user):
         subprocess.run(["chattr", "-i", str(wheels)])
 
 
-# setfacl (Debian's package acl) builds the ACL; pipdoctor itself reads ACLs without it (ownership.decode_acl).
+# setfacl (Debian's package acl) builds the ACL; pipdoctor itself reads ACLs without it (host.permissions.decode_acl).
 needs_setfacl = pytest.mark.skipif(shutil.which("setfacl") is None,
                                    reason="setfacl is missing: apt-get install acl (.ci/run installs it)")
 

@@ -7,11 +7,17 @@ import os
 import stat
 import struct
 
-from pipdoctor import checker, ownership
+from pipdoctor import checker
+from pipdoctor.cachewalk import walk_cache
+from pipdoctor.checkfacts import CheckFacts
 from pipdoctor.diagnose import AccountReport
 from pipdoctor.findings import Severity
-from pipdoctor.ownership import (Account, CheckFacts, DirFacts, HomeFacts, Launch, MountFacts, Owner,
-                                 TempDirFacts, TempFacts)
+from pipdoctor.host.accounts import Account, HomeFacts, Launch, Owner, display_path
+from pipdoctor.host.dirs import DirFacts
+from pipdoctor.host.mounts import MountFacts
+from pipdoctor.host.permissions import decode_acl, permits
+from pipdoctor.host.tempdirs import TempDirFacts, TempFacts
+from pipdoctor.installers.pip import PIP
 from pipdoctor.remediation import shell_quote, suggest_check
 from pipdoctor.report import render_check_human, render_check_json
 
@@ -36,7 +42,7 @@ def _facts(uid=1001, **changes) -> CheckFacts:
                       "/bin/bash", {"HOME": "/home/alice"}, True)
     tmp = TempDirFacts("/tmp", "default", True, True, True, ROOT, 0o1777, _mount(path="/tmp"))
     base = CheckFacts(
-        account, HomeFacts("/home/alice", "/home/alice", True, True, ALICE if uid else ROOT, 0o755, None),
+        PIP, account, HomeFacts("/home/alice", "/home/alice", True, True, ALICE if uid else ROOT, 0o755, None),
         Launch(None, None, None, None, ("bash",), None, None), CACHE, None, False, "platform default",
         _dir(CACHE), (_dir(CACHE + "/wheels"), _dir(CACHE + "/http-v2")), True, _mount(), None,
         TempFacts((tmp,), tmp), "/home/alice/.cache/pip-fresh", uid, uid)
@@ -55,7 +61,7 @@ def test_codes_table_is_ordered_unique_and_documented_by_name():
 
 def test_nfs_says_chown_will_not_help_and_where_to_run_it():
     facts = _facts(root=_dir(CACHE, ROOT, mode=0o755, writable=False, mode_writable=False),
-                   pip_keeps_cache=False,
+                   keeps_cache=False,
                    mount=_mount(mountpoint="/home", device="fs1:/export/home", fstype="nfs4"),
                    nfs_root_squash_possible=True)
     findings = checker.check(facts)
@@ -67,7 +73,7 @@ def test_nfs_says_chown_will_not_help_and_where_to_run_it():
 
 
 def test_pip_rule_as_root_refuses_a_users_cache_and_a_symlink():
-    facts = _facts(uid=0, root=_dir(CACHE, ALICE), pip_keeps_cache=False, cache_owner_uid=0, cache_owner_gid=0)
+    facts = _facts(uid=0, root=_dir(CACHE, ALICE), keeps_cache=False, cache_owner_uid=0, cache_owner_gid=0)
     disabled = [f for f in checker.check(facts) if f.code == "PD102"][0]
     assert "pip run as root only uses a cache whose nearest existing directory is owned by uid 0" in disabled.message
 
@@ -75,7 +81,7 @@ def test_pip_rule_as_root_refuses_a_users_cache_and_a_symlink():
 def test_shared_cache_gets_no_chown_advice():
     shared = "/srv/pip-cache"
     facts = _facts(cache_path=shared, root=_dir(shared, ROOT, mode=0o775, writable=False, mode_writable=False),
-                   subdirs=(), pip_keeps_cache=False)
+                   subdirs=(), keeps_cache=False)
     findings = [suggest_check(f, facts) for f in checker.check(facts)]
     assert [f.code for f in findings] == ["PD104", "PD102"]
     assert findings[0].fixes[0].command == "sudo setfacl -m u:alice:rwx /srv/pip-cache"
@@ -93,13 +99,13 @@ def test_false_looking_no_cache_settings_are_the_trap():
 def test_acl_decoding_and_the_kernel_order_of_checks():
     raw = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, ident) for tag, perm, ident in (
         (1, 7, 0xFFFFFFFF), (2, 5, 1001), (4, 7, 0xFFFFFFFF), (0x10, 7, 0xFFFFFFFF), (0x20, 7, 0xFFFFFFFF)))
-    acl = ownership.decode_acl(raw)
+    acl = decode_acl(raw)
     st = os.stat_result((stat.S_IFDIR | 0o777, 0, 0, 0, 0, 0, 0, 0, 0, 0))
-    assert ownership.permits(st, acl, 1001, (1001,), 2) == (False, acl[1].text())
-    assert ownership.permits(st, acl, 1002, (1002,), 2) == (True, None)  # other::rwx
-    assert ownership.permits(st, None, 1001, (1001,), 2) == (True, None)  # mode bits alone say yes
-    assert ownership.permits(st, acl, 0, (0,), 2) == (True, None)
-    assert ownership.decode_acl(b"\x01\x00") is None
+    assert permits(st, acl, 1001, (1001,), 2) == (False, acl[1].text())
+    assert permits(st, acl, 1002, (1002,), 2) == (True, None)  # other::rwx
+    assert permits(st, None, 1001, (1001,), 2) == (True, None)  # mode bits alone say yes
+    assert permits(st, acl, 0, (0,), 2) == (True, None)
+    assert decode_acl(b"\x01\x00") is None
 
 
 def test_walk_counts_foreign_subtrees_without_following_links(tmp_path):
@@ -112,23 +118,23 @@ def test_walk_counts_foreign_subtrees_without_following_links(tmp_path):
     odd = os.path.join(os.fsencode(root / "http-v2"), b"\xff\xfe")
     open(odd, "wb").close()
     me = os.geteuid()
-    walk = ownership.walk_cache(str(root), me, [os.getegid()])
+    walk = walk_cache(str(root), me, [os.getegid()])
     assert (walk.entries, walk.dirs, walk.files, walk.symlinks, walk.foreign_entries) == (8, 4, 2, 2, 0)
-    other = ownership.walk_cache(str(root), me + 1, [])
+    other = walk_cache(str(root), me + 1, [])
     assert other.foreign_entries == 8 and other.foreign_subtree_count == 2  # wheels/ and http-v2/
     assert sorted(n for n, _, _ in other.foreign_areas) == ["http-v2", "wheels"]
-    assert any(ownership.display_path(s.path).endswith("http-v2") for s in other.foreign_subtrees)
+    assert any(display_path(s.path).endswith("http-v2") for s in other.foreign_subtrees)
 
 
 def test_non_utf8_paths_are_quoted_exactly():
     name = os.fsdecode(b"/c/caf\xe9")
     assert shell_quote(name) == "$'/c/caf\\xe9'"
-    assert ownership.display_path(name) == "/c/caf\\xe9"
+    assert display_path(name) == "/c/caf\\xe9"
     assert shell_quote("/a b") == "'/a b'"
 
 
 def test_check_json_envelope_and_human_grouping():
-    facts = _facts(root=_dir(CACHE, ROOT, writable=False, mode_writable=False), pip_keeps_cache=False)
+    facts = _facts(root=_dir(CACHE, ROOT, writable=False, mode_writable=False), keeps_cache=False)
     findings = tuple(suggest_check(f, facts) for f in checker.check(facts))
     report = AccountReport("alice", 1001, "/home/alice", CACHE, False, "platform default", findings)
     doc = json.loads(render_check_json([report], 1))

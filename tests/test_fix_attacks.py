@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pipdoctor import ownership
+from pipdoctor.cachewalk import walk_cache
 from pipdoctor.remediation import cache_names_problem
 from pipdoctor.repair.apply import Change, apply_changes
 from pipdoctor.repair.fs import RepairError
@@ -190,7 +190,7 @@ def test_bind_mount_of_an_outside_tree_is_neither_entered_nor_changed(user, boun
     cache = seed_failure(user)
     _bind_outside_into(cache / "wheels", "bound.whl", bound)
     before = listing(base)
-    walk = ownership.walk_cache(str(cache), user.uid, [user.gid])  # the check counts none of the outside files
+    walk = walk_cache(str(cache), user.uid, [user.gid])  # the check counts none of the outside files
     assert str(cache / "wheels" / "bound") in walk.other_mounts
     assert not any("shadow-standin" in str(s.path) for s in walk.foreign_subtrees)
     assert walk.files == sum(1 for p in (cache).rglob("*") if p.is_file() and "bound" not in str(p)) + 1

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from pipdoctor import checker
+from pipdoctor.cachewalk import CacheWalk
 from pipdoctor.findings import Finding, Severity
-from pipdoctor.ownership import CacheWalk
+from pipdoctor.installers.pip import PIP
 from pipdoctor.remediation import cache_names_problem, make_plan, suggest_check
 from pipdoctor.safety import unsafe_cache_root
 from tests.test_check_pure import CACHE, ROOT, _dir, _facts, _mount
@@ -52,7 +53,7 @@ def test_user_alone_moves_the_area_aside_in_its_own_cache_root():
 
 def test_whole_cache_foreign_without_root_points_pip_elsewhere():
     facts = _facts(walk=_walk(entries=10), root=_dir(CACHE, ROOT, writable=False, mode_writable=False),
-                   pip_keeps_cache=False)
+                   keeps_cache=False)
     plan = _plan(facts, as_root=False, pip_args=["install", "pdtiny"])
     kinds = [s.kind for s in plan.steps]
     assert kinds == ["alternate-cache"]
@@ -66,7 +67,7 @@ def test_whole_cache_foreign_without_root_points_pip_elsewhere():
 
 def test_one_alternate_cache_step_cures_every_finding_that_asked_for_one():
     # The user's own cache root, mode 0555: PD104 (unwritable) and PD102 (pip turns its cache off).
-    facts = _facts(root=_dir(CACHE, mode=0o555, writable=False, mode_writable=False), pip_keeps_cache=False)
+    facts = _facts(root=_dir(CACHE, mode=0o555, writable=False, mode_writable=False), keeps_cache=False)
     steps = _plan(facts, as_root=False, pip_args=["install", "x"]).steps
     alternates = [s for s in steps if s.kind == "alternate-cache"]
     assert [(s.command, s.cures) for s in alternates] == [
@@ -89,11 +90,30 @@ def test_what_chown_cannot_cure_gets_no_change_and_the_alternate_cache():
                                                "cache-dir"])
 def test_persist_is_not_offered_where_the_users_pip_config_would_not_count(source):
     facts = _facts(walk=_walk(entries=10), root=_dir(CACHE, ROOT, writable=False, mode_writable=False),
-                   pip_keeps_cache=False, cache_source=source)
+                   keeps_cache=False, cache_source=source)
     [step] = _plan(facts, as_root=False, persist=True, pip_args=["install", "pdtiny"]).steps
     assert not step.persist and not step.changes_files
     assert step.command == "pip install pdtiny --cache-dir /home/alice/.cache/pip-fresh"
     assert f"change {source}" in step.description
+
+
+def test_the_check_and_the_plan_speak_the_checked_installers_names():
+    """The shared check and plan take every name from the installer: one without pip's root rule and without a
+    config command (as uv) gets its own variable and options, and no `pip config` step."""
+    other = PIP._replace(name="uv", cache_env="UV_CACHE_DIR", no_cache_option="--no-cache", no_cache_env="UV_NO_CACHE",
+                         example_args=("pip", "install", "..."), keeps_cache=None, config_set_cache_dir=None,
+                         config_unset_cache_dir=None)
+    facts = _facts(installer=other, walk=_walk(entries=10), root=_dir(CACHE, ROOT, writable=False,
+                                                                      mode_writable=False))
+    findings = [suggest_check(f, facts) for f in checker.check(facts)]
+    assert [f.code for f in findings] == ["PD103"]  # no root rule: nothing says the cache is turned off
+    assert findings[0].message.startswith(f"uv's whole cache {CACHE} is owned by root 0:0")
+    commands = [fix.command for fix in findings[0].fixes]
+    assert "export UV_CACHE_DIR=/home/alice/.cache/pip-fresh" in commands
+    assert "uv pip install ... --no-cache" in commands
+    [step] = make_plan(facts, findings, as_root=False, stamp=STAMP, persist=True, pip_args=["sync"]).steps
+    assert step.command == "uv sync --cache-dir /home/alice/.cache/pip-fresh" and not step.persist
+    assert "set UV_CACHE_DIR in the shell profile" in step.description
 
 
 @pytest.mark.parametrize("root", ["/", "/etc", "/usr", "/var", "/home/alice"])

@@ -1,4 +1,4 @@
-"""pipdoctor.locations against the real pip: in every scenario our path is the one `pip cache dir` prints.
+"""pipdoctor.installers.pip.locations against the real pip: in every scenario our path is the one `pip cache dir` prints.
 
 Every scenario runs the pip of .venv (23.2.1); the core ones also the newest sandbox pip, and those
 where pip versions disagree also the oldest (20.3.4, appdirs) and 25.3 (per-file config values). All
@@ -20,9 +20,11 @@ from typing import Dict, Optional
 
 import pytest
 
-from pipdoctor import locations
 from pipdoctor.errors import UsageError
-from pipdoctor.locations import CacheLocation, ConfigFile, PipInputError, decide_cache_location
+from pipdoctor.host.accounts import passwd_home
+from pipdoctor.installers.base import CacheLocation
+from pipdoctor.installers.pip import locations
+from pipdoctor.installers.pip.locations import ConfigFile, PipInputError, decide_cache_location
 from tests import sandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -433,7 +435,7 @@ def test_config_files_lists_existing_files_lowest_precedence_first(tmp_path):
 @pytest.mark.root
 def test_no_home_and_no_passwd_entry_is_relative_to_cwd(pips):
     """Without HOME and passwd entry, expanduser leaves "~": pip's cache is <cwd>/~/.cache/pip."""
-    uid = next(u for u in range(4243, 5000) if locations.passwd_home(u) is None)
+    uid = next(u for u in range(4243, 5000) if passwd_home(u) is None)
     cwd = sandbox.homes_base() / f"nopasswd-{uid}"
     shutil.rmtree(cwd, ignore_errors=True)
     cwd.mkdir()

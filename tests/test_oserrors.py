@@ -4,7 +4,7 @@ import errno
 
 import pytest
 
-from pipdoctor.classifier import Line
+from pipdoctor.logtext import Line
 from pipdoctor.oserrors import ErrorKind, os_errors_in
 
 

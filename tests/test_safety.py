@@ -6,8 +6,9 @@ from __future__ import annotations
 import subprocess
 
 from pipdoctor import checker
+from pipdoctor.cachewalk import CacheWalk, Subtree
 from pipdoctor.findings import Fix
-from pipdoctor.ownership import CacheWalk, HomeFacts, Owner, Subtree
+from pipdoctor.host.accounts import HomeFacts, Owner
 from pipdoctor.remediation import check_scope, make_plan, suggest_check
 from pipdoctor.safety import CHMOD, CHOWN, CHOWN_TREE, MOVE, gate, shell_quote
 from tests.test_check_pure import CACHE, ROOT, _dir, _facts
@@ -61,7 +62,7 @@ def test_a_mount_point_below_gets_pipdoctor_fix_never_a_chown():
 
 def test_a_cache_that_is_a_file_gets_no_chown_and_no_mv():
     facts = _facts(cache_path="/etc/passwd", root=_dir("/etc/passwd", ROOT, kind="file", writable=False),
-                   subdirs=(), pip_keeps_cache=False, walk=None)
+                   subdirs=(), keeps_cache=False, walk=None)
     commands = [fix.command for f in checker.check(facts) for fix in suggest_check(f, facts).fixes]
     assert commands and not any("/etc/passwd" in c for c in commands), commands
 
@@ -79,7 +80,7 @@ def test_home_slash_for_a_bare_uid_gets_the_container_answer():
                                         environ={"HOME": "/"})
     facts = _facts(account=account, home=home, cache_path="/.cache/pip", cache_owner_uid=12345,
                    cache_owner_gid=12345, root=_dir("/.cache/pip", ROOT, existing="/", writable=False),
-                   subdirs=(), pip_keeps_cache=False, alternate_cache=None)
+                   subdirs=(), keeps_cache=False, alternate_cache=None)
     everything = [fix for f in checker.check(facts) for fix in suggest_check(f, facts).fixes]
     commands = [fix.command for fix in everything]
     assert 'export HOME="$(mktemp -d)"' in commands and any("--no-cache-dir" in c for c in commands)
@@ -121,11 +122,13 @@ def test_shell_quote_escapes_control_characters_and_keeps_the_name_exact():
 
 def test_a_pip_runs_advice_passes_the_same_gate():
     from pipdoctor.findings import Finding, Severity
-    from pipdoctor.ownership import Facts, Identity, PathFacts
+    from pipdoctor.host.accounts import Identity
+    from pipdoctor.installers.pip import PIP
     from pipdoctor.remediation import check_scope, run_scope, suggest
     from pipdoctor.rules._cachedirs import BrokenDir
+    from pipdoctor.runfacts import Facts, PathFacts
 
-    log_facts = Facts(Identity(1001, 1001, "alice", "/home/alice", True, None),
+    log_facts = Facts(PIP, Identity(1001, 1001, "alice", "/home/alice", True, None),
                       {WHEELS_AB + "/x": PathFacts(WHEELS_AB + "/x", WHEELS_AB, ROOT, 0o755, True, False, WHEELS_AB,
                                                    ROOT, 0o755)}, cache_dir=CACHE)
     finding = Finding("PD101", "cache-permission-denied", Severity.ERROR, "denied", paths=(WHEELS_AB,),
@@ -169,7 +172,7 @@ def test_no_rename_of_the_cache_in_a_dir_that_is_not_the_users():
 
 
 def test_moved_aside_copies_get_an_rm_rf_only_without_a_mount_below():
-    from pipdoctor.ownership import MovedAside
+    from pipdoctor.cachewalk import MovedAside
 
     beside, inside = f"{CACHE}.pipdoctor-{STAMP}", f"{CACHE}/wheels.pipdoctor-{STAMP}"
     copies = (MovedAside(beside, ROOT, _walk()), MovedAside(inside, ROOT, _walk(mounts=1)))

@@ -2,7 +2,8 @@
 
 import tracemalloc
 
-from pipdoctor.classifier import MAX_CAPTURED, MAX_KEPT, MAX_LINE, LogScanner, clean_text
+from pipdoctor.classifier import MAX_CAPTURED, MAX_KEPT, MAX_LINE, LogScanner
+from pipdoctor.logtext import clean_text
 
 TRIGGERS = (rb"\[Errno \d+\]",)
 ERROR = b"ERROR: Could not install packages due to an OSError: [Errno 13] Permission denied: '/x'"

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pipdoctor import userfiles
-from pipdoctor.locations import ConfigFile, PipInputError, decide_cache_location
+from pipdoctor.installers.pip.locations import ConfigFile, PipInputError, decide_cache_location
 from pipdoctor.userfiles import MAX_FILE_BYTES, ReaderFailed, UserFile, read_bounded, read_files_as
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pipdoctor.usersite import user_site_pip_version
+from pipdoctor.installers.pip.usersite import user_site_pip_version
 
 
 def _python(tmp_path, venv_cfg=None):

@@ -8,7 +8,7 @@ import stat
 import time
 from typing import Callable, Mapping, Optional
 
-from pipdoctor.ownership import mounts_below
+from pipdoctor.host.mounts import mounts_below
 from pipdoctor.records import record
 from pipdoctor.repair import schema
 from pipdoctor.repair.fs import (MOUNT_POINT, O_DIR, O_ENTRY, PIP_KINDS, RepairError, check_cache_root, chown_fd,

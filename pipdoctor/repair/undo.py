@@ -12,7 +12,7 @@ import os
 import stat
 from typing import Callable, Optional
 
-from pipdoctor.ownership import mounts_below
+from pipdoctor.host.mounts import mounts_below
 from pipdoctor.repair import schema
 from pipdoctor.repair.fs import (MOUNT_POINT, O_DIR, O_ENTRY, RepairError, birth_ns, check_cache_root, chown_fd,
                                  open_dir_nofollow, rename_noreplace)

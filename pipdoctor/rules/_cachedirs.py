@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Optional
 
 from pipdoctor.records import record
 
-if TYPE_CHECKING:  # the types only: ownership (the live reader) stays off the scanning path
-    from pipdoctor.ownership import Facts, Identity, Owner
+if TYPE_CHECKING:  # the types only: runfacts and host (the live readers) stay off the scanning path
+    from pipdoctor.host.accounts import Identity, Owner
+    from pipdoctor.runfacts import Facts
 
 
 @record

@@ -8,10 +8,11 @@ The named path usually does not exist: the broken directory is its nearest exist
 from __future__ import annotations
 
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.installers.pip.wordings import CACHE_DISABLED_TRIGGER
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind
 from pipdoctor.rules._cachedirs import broken_dir, describe
-from pipdoctor.rules._common import CACHE_DISABLED_TRIGGER, errors_on, evidence, unique_paths
+from pipdoctor.rules._common import errors_on, evidence, unique_paths
 
 CODE = "PD101"
 NAME = "cache-permission-denied"

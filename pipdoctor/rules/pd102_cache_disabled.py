@@ -9,8 +9,9 @@ else it must be writable. Every run is then slower and nothing is cached until t
 from __future__ import annotations
 
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.installers.pip.wordings import CACHE_DISABLED, CACHE_DISABLED_TRIGGER
 from pipdoctor.rules._cachedirs import broken_dir, describe
-from pipdoctor.rules._common import CACHE_DISABLED, CACHE_DISABLED_TRIGGER, disabled_cache_dirs, evidence
+from pipdoctor.rules._common import disabled_cache_dirs, evidence
 
 CODE = "PD102"
 NAME = "cache-disabled"

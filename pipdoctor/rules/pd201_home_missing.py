@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.installers.pip.wordings import CACHE_DISABLED, CACHE_DISABLED_TRIGGER
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind, cache_root_of
-from pipdoctor.rules._common import (CACHE_DISABLED, CACHE_DISABLED_TRIGGER, disabled_cache_dirs, errors_on,
-                                     evidence)
+from pipdoctor.rules._common import disabled_cache_dirs, errors_on, evidence
 
 CODE = "PD201"
 NAME = "home-missing"

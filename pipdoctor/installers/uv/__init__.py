@@ -1,1 +1,20 @@
-"""uv: how it is run, where its cache is and who decided, what it writes there (no root rule), its wordings."""
+"""uv: how it is run, where its cache is and who decided, what it writes there (no root rule), its wordings.
+
+UV is what the shared code reads of uv; importing it stays cheap (no locations.py), as for pip's PIP.
+"""
+
+from pipdoctor.installers.base import Installer
+from pipdoctor.installers.uv.cache import KNOWN_BUCKETS, ROOT_MARKERS
+
+# Every name a uv this project knows writes at its cache's top; a bucket of another format version is uv's too
+# (cache.classify_top_level), which the walk's verdict on foreign entries does not depend on.
+_WRITES = tuple(sorted(set(ROOT_MARKERS).union(*KNOWN_BUCKETS.values())))
+
+UV = Installer(name="uv", cache_env="UV_CACHE_DIR", cache_dir_option="--cache-dir", no_cache_option="--no-cache",
+               no_cache_env="UV_NO_CACHE", writes=_WRITES, always_written=(),
+               # uv-dirs / etcetera: $XDG_CACHE_HOME/uv, else ~/.cache/uv (installers/uv/locations.py)
+               default_sources=("platform default", "XDG_CACHE_HOME"), example_args=("pip", "install", "..."),
+               # uv has no root rule: `sudo uv` writes root-owned entries into the cache it is given, and a
+               # cache it cannot use stops it (installers/uv/cache.py HAS_ROOT_RULE, FALLS_BACK_WITHOUT_CACHE)
+               keeps_cache=None)
+

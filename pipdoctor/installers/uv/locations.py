@@ -10,7 +10,9 @@ import sys
 from typing import Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pipdoctor.errors import UsageError
-from pipdoctor.locations import CacheLocation, current_dir, passwd_home
+from pipdoctor.host.accounts import passwd_home
+from pipdoctor.host.dirs import current_dir
+from pipdoctor.installers.base import CacheLocation
 from pipdoctor.records import record
 from pipdoctor.userfiles import UserFile
 

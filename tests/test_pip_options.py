@@ -1,4 +1,4 @@
-"""pipoptions' table against the parsers of every sandbox pip: the options whose values pip checks, per version."""
+"""pip's options table (installers.pip.options) against every sandbox pip's parsers: the values pip checks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from pipdoctor import pipoptions
-from pipdoctor.locations import _version_tuple
+from pipdoctor.installers.pip import options
+from pipdoctor.installers.pip.locations import _version_tuple
 from tests import sandbox
 
 # Each parser's options whose config values pip converts and may refuse (cli/parser.py _update_defaults).
@@ -55,11 +55,11 @@ def test_table_matches_pips_own_parsers(version):
     for command, key in ((None, "main"), ("install", "install")):
         pips = {name: spec for name, spec in parsers[key].items() if name not in IGNORED}
         for name, (kind, choices) in pips.items():
-            ours = pipoptions.option_kind(name, command, release)
+            ours = options.option_kind(name, command, release)
             assert ours is not None, (version, command, name, kind)
             assert ours[0] == kind and set(choices) <= set(ours[1]), (version, command, name, ours, kind, choices)
-        for name in pipoptions._BY_NAME:
-            if pipoptions.option_kind(name, command, release) is not None:
+        for name in options._BY_NAME:
+            if options.option_kind(name, command, release) is not None:
                 assert name in pips, (version, command, name, "not in this pip")
 
 
@@ -68,14 +68,14 @@ def test_values_pip_takes_and_refuses():
     takes = [("isolated", "Yes"), ("verbose", "3"), ("verbose", "off"), ("timeout", "1.5"), ("retries", "0x10"),
              ("exists-action", "s i"), ("progress-bar", "garbage")]  # progress-bar: not the cache command's
     for name, value in takes:
-        assert pipoptions.value_problem(name, value, "cache", new, show=True) is None, (name, value)
+        assert options.value_problem(name, value, "cache", new, show=True) is None, (name, value)
     refuses = [("isolated", "garbage"), ("verbose", "-1"), ("timeout", "abc"), ("retries", "09"),
                ("exists-action", "s x"), ("keyring-provider", "auto disabled")]
     for name, value in refuses:
-        assert pipoptions.value_problem(name, value, None, new, show=True) is not None, (name, value)
-    assert pipoptions.value_problem("progress-bar", "garbage", "install", new, show=True)
+        assert options.value_problem(name, value, None, new, show=True) is not None, (name, value)
+    assert options.value_problem("progress-bar", "garbage", "install", new, show=True)
     # a file's value is not repeated (it may be a secret of the file's owner); a variable's is the caller's own
-    assert "s3cr3t" not in pipoptions.value_problem("timeout", "s3cr3t", None, new, show=False)
-    assert "'s3cr3t'" in pipoptions.value_problem("timeout", "s3cr3t", None, new, show=True)
+    assert "s3cr3t" not in options.value_problem("timeout", "s3cr3t", None, new, show=False)
+    assert "'s3cr3t'" in options.value_problem("timeout", "s3cr3t", None, new, show=True)
     # --resume-retries came with pip 25.1: an older pip ignores PIP_RESUME_RETRIES
-    assert pipoptions.value_problem("resume-retries", "x", None, _version_tuple("24.3.1"), show=True) is None
+    assert options.value_problem("resume-retries", "x", None, _version_tuple("24.3.1"), show=True) is None

@@ -10,7 +10,12 @@ import sys
 from typing import Callable, Collection, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from pipdoctor.errors import UsageError
-from pipdoctor.pipoptions import value_problem
+from pipdoctor.host.accounts import passwd_home
+from pipdoctor.host.dirs import current_dir
+from pipdoctor.installers.base import CacheLocation
+from pipdoctor.installers.pip.options import value_problem
+from pipdoctor.installers.pip.sources import (CLI_CACHE_DIR, CLI_NO_CACHE_DIR, CLI_PYTHON, PLATFORM_DEFAULT,
+                                             XDG_CACHE_HOME)
 from pipdoctor.records import record
 
 # Citations below name pip's files under pip/_internal/ (pip 23.2.1 unless a version is given) and the
@@ -35,36 +40,6 @@ _GENERAL_OPTIONS = _GENERAL_VALUE_OPTIONS | _GENERAL_FLAG_OPTIONS
 # optparse accepts any unambiguous prefix of a long option. In every command of pip 20.3 to 26.3 "--ca"
 # is the shortest prefix that means --cache-dir and "--no-ca" the shortest for --no-cache-dir.
 _SHORTEST_PREFIX = {"--cache-dir": 4, "--no-cache-dir": 7}
-
-# Sources, as CacheLocation.source spells them.
-CLI_CACHE_DIR = "--cache-dir"
-CLI_NO_CACHE_DIR = "--no-cache-dir"
-CLI_PYTHON = "--python"
-XDG_CACHE_HOME = "XDG_CACHE_HOME"
-PLATFORM_DEFAULT = "platform default"
-
-
-@record
-class CacheLocation:
-    """Where pip keeps its cache for one invocation, as pip itself would decide it."""
-
-    path: Optional[str]  # absolute cache dir pip will use (None when the cache is off)
-    # the user turned the cache off: --no-cache-dir, PIP_NO_CACHE_DIR, no-cache-dir in a config file
-    disabled: bool
-    # which source decided: "--cache-dir", "PIP_CACHE_DIR", "config file F [global] cache-dir", ...
-    source: str
-    # the config files pip reads for this command that exist, lowest precedence first
-    config_files: Tuple[str, ...]
-    # `path` before symlinks are resolved: absolute and normalized, as configured (None when the cache is off)
-    configured: Optional[str] = None
-    # the value as written of the no-cache-dir setting (file or PIP_NO_CACHE_DIR) that turned the cache off
-    setting_value: Optional[str] = None
-    # ((path, why), ...): config files pip would read that pipdoctor did not (not regular files, too large);
-    # the location is decided without them
-    unusable: Tuple[Tuple[str, str], ...] = ()
-    # (value, source) of --python / PIP_PYTHON / python = (pip >= 22.3): pip runs itself again under that
-    # interpreter, whose sys.prefix holds the site config; resolve_cache_location follows it (None: no such)
-    python: Optional[Tuple[str, str]] = None
 
 
 class PipInputError(UsageError):
@@ -102,7 +77,7 @@ class _Rules:
     files_by_path: bool  # a file read at two levels counts once, at its first (lowest) level
     per_file_items: bool  # empty values and no-cache-dir checks are per file, not per merged key
     normalized_option_names: bool  # cache_dir and cache-dir in one section are the same option (duplicate)
-    version: Tuple[int, ...] = LATEST_KNOWN_PIP  # which options pip's parsers have (pipoptions)
+    version: Tuple[int, ...] = LATEST_KNOWN_PIP  # which options pip's parsers have (options.py)
 
 
 def _version_tuple(version: Union[str, Sequence[int], None]) -> Tuple[int, ...]:
@@ -738,26 +713,6 @@ def decide_cache_location(
 # --- I/O ---------------------------------------------------------------------------------------------------
 
 
-def current_dir() -> Optional[str]:
-    """os.getcwd(), or None when the current directory was deleted (or cannot be reached any more)."""
-    try:
-        return os.getcwd()
-    except OSError:
-        return None
-
-
-def passwd_home(uid: Optional[int] = None) -> Optional[str]:
-    """The passwd entry's home dir, which os.path.expanduser falls back to when HOME is unset."""
-    try:
-        import pwd
-    except ImportError:  # Windows
-        return None
-    try:
-        return pwd.getpwuid(os.getuid() if uid is None else uid).pw_dir
-    except KeyError:
-        return None
-
-
 class _PasswdHomes(Mapping):
     """name -> home dir from the passwd database, looked up only when a path says ~name."""
 
@@ -825,7 +780,7 @@ def resolve_cache_location(
     user), None if it has none. Raises PipInputError where pip itself would exit with an error.
     read_files reads the config files, all in one call (userfiles.read_files: with this process's rights;
     root passes a reader that reads with the user's). cwd None: this process's current directory.
-    Not decided here: pip turns the cache off when the dir is not the user's to write (ownership's job).
+    Not decided here: pip turns the cache off when the dir is not the user's to write (pip_keeps_cache's job).
     """
     from pipdoctor.userfiles import read_files as read_own
 

@@ -28,7 +28,7 @@ def _since(*version: int) -> tuple:
 
 # (long name without "--", kind, choices, (first pip version, first version without it or None), in the
 # main parser). From each pip's create_main_parser() and create_command("install").parser, pip 20.3.4 to
-# 26.3 (tests/test_pipoptions.py compares this table with every sandbox pip). Where a choice list moved
+# 26.3 (tests/test_pip_options.py compares this table with every sandbox pip). Where a choice list moved
 # between versions, any choice some pip accepted counts: a value one pip takes is never called invalid.
 # Where the version that added an option is not known, the first sandbox pip that has it is given, so an
 # option is never judged on a pip that ignores it.
