@@ -2,6 +2,7 @@
 the labelled first finding and its installer, and uv's chain parser over those same recorded lines."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from pipdoctor.classifier import classify, scan_blocks
 from pipdoctor.findings import has_problem
 from pipdoctor.installers.uv import wordings
 from pipdoctor.oserrors import ErrorKind
+from pipdoctor.remediation import suggest
 from pipdoctor.rules import TRIGGERS
 from tests.sandbox import UV_VERSIONS
 
@@ -124,3 +126,42 @@ def test_pip_logs_hold_no_uv_chain():
     for log in sorted(LOGS.glob("*/pip-26.3.log")) + sorted(LOGS.glob("*/pip-20.3.4.log")):
         assert wordings.chains(scan_blocks([log.read_bytes()], TRIGGERS).lines) == [], log
         assert all(f.tool == "pip" for f in classify(scan_blocks([log.read_bytes()]))), log
+
+
+def _advice(finding) -> str:
+    return " ".join(f.command for f in suggest(finding).fixes)
+
+
+@pytest.mark.parametrize("label_path", [p for p in LABELS if _label(p)["primary"]],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_a_uv_failure_gets_uvs_cures_never_pips(label_path):
+    findings = classify(_log(label_path.with_suffix(".log")))
+    advice = " ".join(_advice(f) for f in findings)
+    assert advice and not re.search(r"\bpip\b|--no-cache-dir|PIP_", advice.replace(RECORDINGS, "")), advice
+    if findings[0].code in ("PD101", "PD201"):
+        assert 'UV_CACHE_DIR="$(mktemp -d)" uv' in advice and "UV_NO_CACHE=1 uv" in advice
+
+
+def test_a_uv_cache_chown_names_uvs_cache_root():
+    finding = classify(_log(LOGS / "uv-bucket-root-owned" / "uv-0.4.30.log"))[0]
+    root = _cache("uv-bucket-root-owned", "0.4.30")
+    assert suggest(finding).fixes[0].command == f'sudo chown -R "$(id -u):$(id -g)" {root}'
+
+
+def test_a_pip_failure_never_gets_uvs_cures():
+    for log in sorted(LOGS.glob("*/pip-26.3.log")):
+        for finding in classify(_log(log)):
+            assert "uv" not in _advice(finding).split() and "UV_" not in _advice(finding), log
+
+
+def test_explain_offers_pipdoctor_fix_for_pips_cache_only(tmp_path):
+    # `pipdoctor fix` cures pip's cache; for a uv log explain does not send the user to it.
+    import subprocess
+    import sys
+
+    def explain(log):
+        return subprocess.run([sys.executable, "-m", "pipdoctor", "explain", str(log)], stdout=subprocess.PIPE,
+                              text=True).stdout
+
+    assert "pipdoctor fix" not in explain(LOGS / "uv-bucket-root-owned" / "uv-0.13.9.log")
+    assert "pipdoctor fix" in explain(LOGS / "wheels-root-owned" / "pip-26.3.log")

@@ -28,16 +28,18 @@ TOOL = "uv"
 
 # Bytes triggers for the scanner: a chain's cause lines, any OS error uv prints, and the `error:` context
 # lines that name a path (the path a cause line without one is about). Rust build backends under pip print
-# chains like these too: they become uv reports only in the shape below (context, then causes).
+# chains like these too: they become uv reports only in the shape below (at column 0, context then causes).
 TRIGGERS = (
     rb"\(os error \d+\)",
-    rb"^\s*(?:Caused by|cause): ",
+    rb"^ {0,2}(?:Caused by|cause): ",
     rb"^error: .*`",
     rb"^error: Could not acquire lock",
 )
 
 _CONTEXT = re.compile(r"^error: ")
-_CAUSE = re.compile(r"^\s*(?:Caused by|cause): ")
+# Two spaces at most: pip >= 22 indents a build's own output by six ("[N lines of output]"), so a Rust
+# backend's `Caused by:` under pip is not taken for uv's.
+_CAUSE = re.compile(r"^ {0,2}(?:Caused by|cause): ")
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")
 # The tempfile crate's PathError: `<io error> at path "<path>"` (Debug-quoted: \" and \\ escaped).
 _AT_PATH = re.compile(r'\(os error \d+\) at path "((?:[^"\\]|\\.)*)"')
