@@ -47,6 +47,21 @@ def test_every_uv_version_is_recorded_for_every_uv_scenario():
         assert {_label(p)["uv_version"] for p in LOGS.glob(f"{scenario}/uv-*.json")} == set(UV_VERSIONS), scenario
 
 
+UV_LABEL_KEYS = {"scenario", "tool", "uv_version", "command", "env", "user", "exit_code", "primary", "acceptable",
+                 "state"}
+
+
+@pytest.mark.parametrize("label_path", LABELS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_label_and_live_check_are_well_formed(label_path):
+    label = _label(label_path)
+    assert set(label) == UV_LABEL_KEYS and label["scenario"] == label_path.parent.name
+    assert label_path.name == f"uv-{label['uv_version']}.json" and label_path.with_suffix(".log").exists()
+    assert label["command"][0].endswith(f"/uv-{label['uv_version']}/bin/uv")
+    check = _label(label_path.with_name(f"check-uv-{label['uv_version']}.json"))
+    assert set(check) == {"scenario", "uv_version", "user", "expected", "exit_code", "findings"}
+    assert (check["scenario"], check["user"]) == (label["scenario"], label["user"])
+
+
 @pytest.mark.parametrize("label_path", LABELS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_first_finding_is_the_label_and_about_uv(label_path):
     label = _label(label_path)
