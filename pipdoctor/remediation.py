@@ -145,6 +145,9 @@ def _uv_fixes(finding: Finding) -> list[Fix]:
         return [Fix(f"df -h {where} && df -i {where}", "See which filesystem is full (space or inodes).", True, ())]
     if finding.code == "PD303" or (finding.code == "PD106" and path_kind(first) is PathKind.TEMP):
         return [Fix(temp, "Let uv work in a temp dir you own.", True, ((ADMIN, ""),))]
+    if finding.code in ("PD301", "PD302"):
+        return [Fix("uv venv && uv pip install ...", "Install into a virtual environment you own instead (not "
+                    "sudo).", True, ())]
     return []
 
 

@@ -152,7 +152,8 @@ def _advice(finding) -> str:
 def test_a_uv_failure_gets_uvs_cures_never_pips(label_path):
     findings = classify(_log(label_path.with_suffix(".log")))
     advice = " ".join(_advice(f) for f in findings)
-    assert advice and not re.search(r"\bpip\b|--no-cache-dir|PIP_", advice.replace(RECORDINGS, "")), advice
+    # pip's own commands and settings never; `uv pip ...` is uv's
+    assert advice and not re.search(r"(?<!uv )\bpip\b|--no-cache-dir|PIP_", advice.replace(RECORDINGS, "")), advice
     if findings[0].code in ("PD101", "PD201"):
         assert 'UV_CACHE_DIR="$(mktemp -d)" uv' in advice and "UV_NO_CACHE=1 uv" in advice
 
@@ -180,3 +181,26 @@ def test_explain_offers_pipdoctor_fix_for_pips_cache_only(tmp_path):
 
     assert "pipdoctor fix" not in explain(LOGS / "uv-bucket-root-owned" / "uv-0.13.9.log")
     assert "pipdoctor fix" in explain(LOGS / "wheels-root-owned" / "pip-26.3.log")
+
+
+# code -> recorded uv runs that look alike but are something else: the code must not appear in them.
+UV_LOOK_ALIKES = {
+    "PD101": ["uv-venv-lock-root-owned", "uv-temp-lock-root-owned", "uv-no-cache-tmp-read-only", "uv-healthy"],
+    "PD303": ["uv-venv-lock-root-owned", "uv-bucket-root-owned", "uv-cache-read-only"],
+    "PD301": ["uv-bucket-root-owned", "uv-cache-root-owned", "uv-temp-lock-root-owned"],
+    "PD106": ["uv-bucket-root-owned", "uv-disk-full"],
+}
+
+
+@pytest.mark.parametrize("code", sorted(UV_LOOK_ALIKES))
+def test_uv_look_alikes_do_not_fire(code):
+    logs = [log for scenario in UV_LOOK_ALIKES[code] for log in sorted((LOGS / scenario).glob("uv-*.log"))]
+    assert len(logs) == 3 * len(UV_LOOK_ALIKES[code])
+    for log in logs:
+        assert code not in [f.code for f in classify(_log(log))], log
+
+
+def test_a_root_owned_venv_lock_is_the_install_target_uv_named():
+    finding = classify(_log(LOGS / "uv-venv-lock-root-owned" / "uv-0.4.30.log"))[0]
+    assert (finding.code, finding.tool) == ("PD301", "uv")
+    assert finding.paths == (f"{RECORDINGS}/uv-venv-lock-root-owned/0.4.30/venv/.lock",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from pipdoctor.classifier import Line, Log
 from pipdoctor.findings import Evidence
@@ -65,10 +65,28 @@ def known_cache_roots(log: Log, facts) -> list[str]:
 
 
 def errors_on(log: Log, facts, kinds: Iterable[ErrorKind], where: PathKind) -> list[OSErrorReport]:
-    """The errors of these kinds on paths of this kind. A cache is per installer: a pip error is judged by
-    pip's cache roots, a uv error by uv's, so that one installer's error never reads as the other's cache."""
-    roots = {"pip": known_cache_roots(log, facts), "uv": uv_cache_roots(log)}
-    return [r for r in os_errors(log, *kinds) if path_kind(r.path, roots[r.tool]) is where]
+    """The errors of these kinds on paths of this kind (see path_kinds)."""
+    kind_of = path_kinds(log, facts)
+    return [r for r in os_errors(log, *kinds) if kind_of(r) is where]
+
+
+def path_kinds(log: Log, facts) -> Callable[[OSErrorReport], PathKind]:
+    """report -> the kind of its path. A cache is per installer: a pip error is judged by pip's cache roots, a
+    uv error by uv's, so that one installer's error never reads as the other's cache; a uv error inside the
+    environment uv said it installs into is its install target."""
+    pip_roots = known_cache_roots(log, facts)
+    if not any(r.tool == "uv" for r in os_errors(log)):
+        return lambda report: path_kind(report.path, pip_roots)
+    uv_roots = uv_cache_roots(log)
+    targets = [env.rstrip("/") + "/" for env in uv_wordings.environments(log.lines)]
+
+    def kind_of(report: OSErrorReport) -> PathKind:
+        if report.tool == "pip":
+            return path_kind(report.path, pip_roots)
+        if report.path and any((report.path + "/").startswith(target) for target in targets):
+            return PathKind.TARGET
+        return path_kind(report.path, uv_roots)
+    return kind_of
 
 
 def tool_of(reports: Iterable[OSErrorReport]) -> str:

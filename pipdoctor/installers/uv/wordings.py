@@ -34,6 +34,7 @@ TRIGGERS = (
     rb"^ {0,2}(?:Caused by|cause): ",
     rb"^error: .*`",
     rb"^error: Could not acquire lock",
+    rb"^Using Python \S+ environment at",
 )
 
 _CONTEXT = re.compile(r"^error: ")
@@ -47,8 +48,13 @@ _BACKTICKED = re.compile(r"`([^`]+)`")
 # uv-cache's Cache::init, wrapped by the CLI from 0.9 (0.4.30 prints the failing call alone).
 _CACHE_INIT = re.compile(r"Failed to initialize cache at `([^`]+)`")
 # Where a uv cache path's root ends: the default `~/.cache/uv` (etcetera's XDG base, uv-dirs), or the dir
-# holding a versioned bucket (uv-cache/src/lib.rs CacheBucket: sdists-v11, wheels-v8, archive-v0, ...).
-_DEFAULT_ROOT = re.compile(r"^(.*?/\.cache/uv)(?:/|$)|^(.*?)/[a-z-]+-v\d+(?:/|$)")
+# holding one of uv's versioned buckets (uv-cache/src/lib.rs CacheBucket: sdists-v11, wheels-v8, archive-v0,
+# ...; built-wheels-vN before sdists). Only these names: `project-v2/.venv` is not a cache.
+_DEFAULT_ROOT = re.compile(r"^(.*?/\.cache/uv)(?:/|$)|^(.*?)/(?:sdists|wheels|archive|interpreter|builds|simple|git"
+                           r"|flat-index|environments|python|binaries|built-wheels)-v\d+(?:/|$)")
+# The environment `uv pip` installs into (uv-python: "Using Python 3.11.2 environment at: <root>"; 0.4 has
+# no colon): its install target, which a root run leaves root-owned files in (its `.lock` first).
+_ENVIRONMENT = re.compile(r"^Using Python \S+ environment at:? (.+)$")
 # A name the tempfile crate makes (".tmp" and six alphanumerics): refused, it never existed, so the error
 # is about the dir it was to be made in.
 _TEMPFILE_NAME = re.compile(r"/\.tmp[A-Za-z0-9]{6}$")
@@ -108,6 +114,11 @@ def cache_roots(chain_list: Iterable[Sequence[Line]], reports: Iterable[OSErrorR
         if root:
             roots.append(root)
     return sorted(dict.fromkeys(roots), key=len)
+
+
+def environments(lines: Iterable[Line]) -> list[str]:
+    """The environments `uv pip` said it installs into."""
+    return list(dict.fromkeys(m.group(1) for line in lines for m in [_ENVIRONMENT.match(line.text)] if m))
 
 
 def root_of(path: str) -> Optional[str]:
