@@ -32,7 +32,9 @@ TOOL = "uv"
 TRIGGERS = (
     rb"\(os error \d+\)",
     rb"^ {0,2}(?:Caused by|cause): ",
-    rb"^error: .*`",
+    # (?:failed|Failed), not [Ff] nor `^error: .*`: the scanner's gate then starts at f or F, which pip's own
+    # triggers use already, not at the o of "error" (a frequent byte: classifier._gate).
+    rb"^error: (?:failed|Failed) to .*`",
     rb"^error: Could not acquire lock",
     rb"^Using Python \S+ environment at",
 )
