@@ -403,7 +403,8 @@ def _explain(operands: list[str], options: Options) -> int:
         from pipdoctor.findings import fix_acts_on
         from pipdoctor.report import EXPLAIN_CURES
 
-        cures = EXPLAIN_CURES if fix_acts_on(findings[0]) else ()
+        # `pipdoctor fix` cures pip's cache; uv's cache is not its business yet (issue 14, item 4).
+        cures = EXPLAIN_CURES if fix_acts_on(findings[0]) and findings[0].tool == "pip" else ()
         write(1, render_human(findings, color=_color_for(1, options), headline=_headline(findings), cures=cures))
     else:
         write(1, "pipdoctor: no known problem found in this log.\n")

@@ -54,6 +54,7 @@ class Finding:
     evidence: tuple[Evidence, ...] = ()
     fixes: tuple[Fix, ...] = ()
     facts: Mapping = MappingProxyType({})  # what the rule read, for remediation (the empty default is shared)
+    tool: str = "pip"  # the installer whose run or cache it is about: "pip" or "uv"
 
     @property
     def doc_path(self) -> str:

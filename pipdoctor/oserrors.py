@@ -63,7 +63,7 @@ _TEMPFILE_NAME = re.compile(r"[/\\]tmp[a-z0-9_]{8}$")
 
 @record
 class OSErrorReport:
-    """One OS error as pip printed it. `path` is the file the error is about: a rename's source; a full
+    """One OS error as an installer printed it. `path` is the file the error is about: a rename's source; a full
     disk's destination (shutil.copyfile writes the destination; its sendfile error names both, src first);
     for a refused tempfile name, the dir it was to be made in."""
 
@@ -72,6 +72,12 @@ class OSErrorReport:
     number: Optional[int]
     path: Optional[str]
     destination: Optional[str] = None
+    tool: str = "pip"  # the installer that printed it (uv's chains: pipdoctor/installers/uv/wordings.py)
+
+
+def errno_kind(number: int) -> Optional[ErrorKind]:
+    """The kind of an errno number (uv prints `(os error N)`), None for one no rule is about."""
+    return _ERRNO_KINDS.get(number)
 
 
 def _subject(kind: ErrorKind, path: Optional[str], destination: Optional[str]) -> Optional[str]:

@@ -118,6 +118,43 @@ def _fresh_venv(pip_args) -> Fix:
                "Install into a virtual environment you own instead (not --user, not sudo).", True, ())
 
 
+# uv from a log alone: which subcommand ran is unknown, so the cures use uv's environment variables, which every
+# subcommand reads (uv docs, "Environment variables": UV_CACHE_DIR, UV_NO_CACHE).
+_UV_LINE = "uv ..."
+
+
+def _uv_no_root_alternatives() -> list[Fix]:
+    return [Fix(f'UV_CACHE_DIR="$(mktemp -d)" {_UV_LINE}', "No root needed: use a fresh, private uv cache for this "
+                "run.", True, ()),
+            Fix(f"UV_NO_CACHE=1 {_UV_LINE}", "No root needed: run once with a temporary cache (slower; uv still "
+                "needs a writable temp dir).", True, ())]
+
+
+def _uv_fixes(finding: Finding) -> list[Fix]:
+    """A uv finding's cures: uv's own options and uv's cache root, never pip's (`pip cache`, --no-cache-dir)."""
+    from pipdoctor.installers.uv.wordings import root_of
+    from pipdoctor.pathkinds import PathKind, path_kind
+
+    first = finding.paths[0] if finding.paths else None
+    root = next((root_of(p) for p in finding.paths if root_of(p)), None)
+    temp = f'mkdir -p "$HOME/tmp" && TMPDIR="$HOME/tmp" {_UV_LINE}'
+    if finding.code == "PD101" and root:
+        return [Fix(f'sudo chown -R "$(id -u):$(id -g)" {shell_quote(root)}',
+                    "Run as the user who runs uv: gives the whole uv cache back to that user.", True,
+                    ((CHOWN_TREE, root),)), *_uv_no_root_alternatives()]
+    if finding.code in ("PD101", "PD201") or (finding.code == "PD106" and root):
+        return _uv_no_root_alternatives()
+    if finding.code == "PD105":
+        where = shell_quote(root or first) if (root or first) else '"${TMPDIR:-/tmp}"'
+        return [Fix(f"df -h {where} && df -i {where}", "See which filesystem is full (space or inodes).", True, ())]
+    if finding.code == "PD303" or (finding.code == "PD106" and path_kind(first) is PathKind.TEMP):
+        return [Fix(temp, "Let uv work in a temp dir you own.", True, ((ADMIN, ""),))]
+    if finding.code in ("PD301", "PD302"):
+        return [Fix("uv venv && uv pip install ...", "Install into a virtual environment you own instead (not "
+                    "sudo).", True, ())]
+    return []
+
+
 def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[Sequence[str]] = None,
             scope: Optional[Scope] = None) -> Finding:
     """The finding with its fixes: least invasive first, never `sudo pip` or `--user` for a cache problem.
@@ -128,6 +165,10 @@ def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[
     first = finding.paths[0] if finding.paths else None
     installer = facts.installer if facts is not None else PIP
     fixes: list[Fix]
+    if finding.tool == "uv":
+        fixes = _uv_fixes(finding)
+        return finding.but(fixes=tuple(f._replace(safe=f.safe and f.touches == ()) for f in fixes)) if scope is None \
+            else finding.but(fixes=gate_all(fixes, scope, _uv_no_root_alternatives()))
     if code in ("PD101", "PD102"):
         fixes = _ownership_fixes(finding, facts, pip_args) + _no_root_alternatives(installer, facts, pip_args)
     elif code == "PD201":

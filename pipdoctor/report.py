@@ -158,6 +158,7 @@ EXPLAIN_CURES = (("pipdoctor fix", "on the machine where pip ran: cure the cache
 def finding_to_json(finding: Finding) -> dict:
     return {
         "code": finding.code,
+        "tool": finding.tool,
         "name": finding.name,
         "severity": finding.severity.value,
         "message": finding.message,

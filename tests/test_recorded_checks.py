@@ -12,7 +12,8 @@ from pipdoctor.classifier import classify, scan_blocks
 from pipdoctor.findings import Severity
 
 LOGS = Path(__file__).parent / "data" / "logs"
-CHECKS = sorted(LOGS.glob("*/check-*.json"))
+# pip's runs (check-<pip>.json); uv's (check-uv-<version>.json) are tests/test_uv_logs.py's: the check models pip.
+CHECKS = sorted(p for p in LOGS.glob("*/check-*.json") if not p.name.startswith("check-uv-"))
 CODE = re.compile(r"^PD\d{3}$")
 # The recorder's work dir: the home of every recording is <this>/<scenario>/<pip>/home (scripts/record-logs).
 RECORDINGS = "/var/tmp/pipdoctor-sandbox/rec"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from pipdoctor.findings import Evidence
 from pipdoctor.installers.pip.wordings import CACHE_DISABLED
+from pipdoctor.installers.uv import wordings as uv_wordings
 from pipdoctor.logtext import Line, Log
 from pipdoctor.oserrors import ErrorKind, OSErrorReport, os_errors_in
 from pipdoctor.pathkinds import PathKind, path_kind
@@ -22,8 +23,22 @@ def os_errors(log: Log, *kinds: ErrorKind) -> list[OSErrorReport]:
 @functools.lru_cache(maxsize=1)
 def _os_errors_of(log: Log) -> tuple[OSErrorReport, ...]:
     """Eight rules ask for the OS errors of the same log: parse its kept lines once, not once per rule
-    (a third of `explain`'s time on a 100 MB log, scripts/bench explain)."""
-    return tuple(report for line in log.lines for report in os_errors_in(line))
+    (a third of `explain`'s time on a 100 MB log, scripts/bench explain). The lines of uv's error chains are
+    uv's (tool "uv"); every other line is read as pip's, as before uv came."""
+    chain_lines = {line.number for chain in _uv_chains(log) for line in chain}
+    pip = [report for line in log.lines if line.number not in chain_lines for report in os_errors_in(line)]
+    uv = [report for chain in _uv_chains(log) for report in uv_wordings.os_errors(chain)]
+    return tuple(sorted(pip + uv, key=lambda report: report.line.number)) if uv else tuple(pip)
+
+
+@functools.lru_cache(maxsize=1)
+def _uv_chains(log: Log) -> tuple:
+    return tuple(uv_wordings.chains(log.lines))
+
+
+def uv_cache_roots(log: Log) -> list[str]:
+    """uv's cache roots this log names (its chains), shortest first."""
+    return uv_wordings.cache_roots(_uv_chains(log), [r for r in os_errors(log) if r.tool == "uv"])
 
 
 def disabled_cache_dirs(log: Log) -> list[str]:
@@ -42,8 +57,33 @@ def known_cache_roots(log: Log, facts) -> list[str]:
 
 
 def errors_on(log: Log, facts, kinds: Iterable[ErrorKind], where: PathKind) -> list[OSErrorReport]:
-    roots = known_cache_roots(log, facts)
-    return [r for r in os_errors(log, *kinds) if path_kind(r.path, roots) is where]
+    """The errors of these kinds on paths of this kind (see path_kinds)."""
+    kind_of = path_kinds(log, facts)
+    return [r for r in os_errors(log, *kinds) if kind_of(r) is where]
+
+
+def path_kinds(log: Log, facts) -> Callable[[OSErrorReport], PathKind]:
+    """report -> the kind of its path. A cache is per installer: a pip error is judged by pip's cache roots, a
+    uv error by uv's, so that one installer's error never reads as the other's cache; a uv error inside the
+    environment uv said it installs into is its install target."""
+    pip_roots = known_cache_roots(log, facts)
+    if not any(r.tool == "uv" for r in os_errors(log)):
+        return lambda report: path_kind(report.path, pip_roots)
+    uv_roots = uv_cache_roots(log)
+    targets = [env.rstrip("/") + "/" for env in uv_wordings.environments(log.lines)]
+
+    def kind_of(report: OSErrorReport) -> PathKind:
+        if report.tool == "pip":
+            return path_kind(report.path, pip_roots)
+        if report.path and any((report.path + "/").startswith(target) for target in targets):
+            return PathKind.TARGET
+        return path_kind(report.path, uv_roots)
+    return kind_of
+
+
+def tool_of(reports: Iterable[OSErrorReport]) -> str:
+    """The installer that printed the first report (pip when none did)."""
+    return next((r.tool for r in reports), "pip")
 
 
 def evidence(lines: Iterable[Line]) -> tuple[Evidence, ...]:
@@ -67,7 +107,7 @@ def cache_paths_named(log: Log) -> dict:
     named = {}
     if roots:
         named[roots[0]] = roots[0]
-    for report in os_errors(log):
-        if report.path and path_kind(report.path, roots) is PathKind.CACHE:
+    for report in os_errors(log):  # pip's: the live check models pip's cache
+        if report.tool == "pip" and report.path and path_kind(report.path, roots) is PathKind.CACHE:
             named[report.path] = cache_root_of(report.path, roots)
     return named

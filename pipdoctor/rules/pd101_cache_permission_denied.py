@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.installers.pip.wordings import CACHE_DISABLED_TRIGGER
+from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind
 from pipdoctor.rules._cachedirs import broken_dir, describe
-from pipdoctor.rules._common import errors_on, evidence, unique_paths
+from pipdoctor.rules._common import errors_on, evidence, tool_of, unique_paths
 
 CODE = "PD101"
 NAME = "cache-permission-denied"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER, CACHE_DISABLED_TRIGGER)
+TRIGGERS = (TRIGGER, CACHE_DISABLED_TRIGGER, *UV_TRIGGERS)
 
 
 def match(log, facts=None):
@@ -25,18 +26,29 @@ def match(log, facts=None):
     if not reports:
         return []
     paths = unique_paths(reports)
+    tool = tool_of(reports)
     broken = [b for b in (broken_dir(facts, p) for p in paths) if b is not None]
     broken = list({b.path: b for b in broken}.values())
     if broken:
-        message = "pip cannot write to its cache: " + describe(broken[0], facts.identity)
+        message = f"{tool} cannot write to its cache: " + describe(broken[0], facts.identity)
     else:
-        message = f"pip was denied a write in its cache: {paths[0] if paths else 'a cache entry'}."
+        message = f"{tool} cannot write to its cache: denied {paths[0] if paths else 'a cache entry'}."
     return [Finding(
         CODE, NAME, SEVERITY,
         message=message,
-        why=("A directory inside pip's cache belongs to another user, usually root after `sudo pip` ran "
-             "without -H; pip can read the cache but cannot add the wheel it just built."),
+        why=_WHY[tool],
         paths=tuple(dict.fromkeys([b.path for b in broken] + list(paths))),
         evidence=evidence(r.line for r in reports),
         facts={"broken": broken},
+        tool=tool,
     )]
+
+
+_WHY = {
+    "pip": ("A directory inside pip's cache belongs to another user, usually root after `sudo pip` ran "
+            "without -H; pip can read the cache but cannot add the wheel it just built."),
+    # uv has no rule for root and no fallback: a `sudo uv` run writes root-owned buckets into the user's cache,
+    # and uv stops at the first one it must write (its cache init writes <cache>/sdists-vN/.git).
+    "uv": ("A directory inside uv's cache belongs to another user, usually root after `sudo uv` ran with the "
+           "user's HOME; uv does not run without its cache: it stops."),
+}

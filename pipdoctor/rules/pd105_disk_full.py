@@ -7,13 +7,14 @@ other finding. From pip 25.3 the error shows up inside the build backend's outpu
 from __future__ import annotations
 
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
 from pipdoctor.oserrors import TRIGGER, ErrorKind
-from pipdoctor.rules._common import evidence, first_path, os_errors, unique_paths
+from pipdoctor.rules._common import evidence, first_path, os_errors, tool_of, unique_paths
 
 CODE = "PD105"
 NAME = "disk-full"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER,)
+TRIGGERS = (TRIGGER, *UV_TRIGGERS)
 
 
 def match(log, facts=None):
@@ -21,11 +22,13 @@ def match(log, facts=None):
     if not reports:
         return []
     path = first_path(reports)
-    where = f"the filesystem holding {path}" if path else "the filesystem pip was writing to"
+    tool = tool_of(reports)
+    where = f"the filesystem holding {path}" if path else f"the filesystem {tool} was writing to"
     return [Finding(
         CODE, NAME, SEVERITY,
         message=f"No space left on {where}.",
-        why="The disk or the user's quota is full (ENOSPC/EDQUOT); pip stops at the first write that fails.",
+        why=f"The disk or the user's quota is full (ENOSPC/EDQUOT); {tool} stops at the first write that fails.",
         paths=unique_paths(reports),
         evidence=evidence(r.line for r in reports),
+        tool=tool,
     )]

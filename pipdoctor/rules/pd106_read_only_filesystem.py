@@ -7,13 +7,14 @@ root or a read-only volume for the cache) and on systems whose /usr is mounted r
 from __future__ import annotations
 
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
 from pipdoctor.oserrors import TRIGGER, ErrorKind
-from pipdoctor.rules._common import evidence, first_path, os_errors, unique_paths
+from pipdoctor.rules._common import evidence, first_path, os_errors, tool_of, unique_paths
 
 CODE = "PD106"
 NAME = "read-only-filesystem"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER,)
+TRIGGERS = (TRIGGER, *UV_TRIGGERS)
 
 
 def match(log, facts=None):
@@ -21,10 +22,12 @@ def match(log, facts=None):
     if not reports:
         return []
     path = first_path(reports)
+    tool = tool_of(reports)
     return [Finding(
         CODE, NAME, SEVERITY,
-        message=f"{path or 'The path pip wrote to'} is on a read-only filesystem.",
+        message=f"{path or f'The path {tool} wrote to'} is on a read-only filesystem.",
         why="The mount refuses every write (EROFS); chown or chmod cannot change that.",
         paths=unique_paths(reports),
         evidence=evidence(r.line for r in reports),
+        tool=tool,
     )]

@@ -11,14 +11,15 @@ import re
 
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.installers.pip.wordings import CACHE_DISABLED, CACHE_DISABLED_TRIGGER
+from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind, cache_root_of
-from pipdoctor.rules._common import disabled_cache_dirs, errors_on, evidence
+from pipdoctor.rules._common import disabled_cache_dirs, errors_on, evidence, tool_of
 
 CODE = "PD201"
 NAME = "home-missing"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER, CACHE_DISABLED_TRIGGER, rb"could not determine the home directory",
+TRIGGERS = (TRIGGER, *UV_TRIGGERS, CACHE_DISABLED_TRIGGER, rb"could not determine the home directory",
             rb"Stored in directory: \S*/~/")
 
 # Homes that never exist: Debian's `nobody` and system users; and `~` left unexpanded (no HOME, no passwd
@@ -76,10 +77,19 @@ def match(log, facts=None):
             paths=tuple(dict.fromkeys(missing)),
             evidence=evidence(line for line, _ in stored),
         )]
+    tool = tool_of(reports)
     return [Finding(
         CODE, NAME, SEVERITY,
-        message=f"{what}, so pip cannot create its cache at {missing[0]}.",
-        why="pip keeps its cache under HOME; with no HOME directory it has nowhere to write and runs uncached.",
+        message=f"{what}, so {tool} cannot create its cache at {missing[0]}.",
+        why=_WHY[tool],
         paths=tuple(dict.fromkeys(missing)),
         evidence=evidence(lines + [line for line, _ in stored]),
+        tool=tool,
     )]
+
+
+_WHY = {
+    "pip": "pip keeps its cache under HOME; with no HOME directory it has nowhere to write and runs uncached.",
+    "uv": "uv keeps its cache under HOME (or XDG_CACHE_HOME); with no HOME directory it cannot create it, and "
+          "uv does not run without its cache: it stops.",
+}

@@ -13,7 +13,8 @@ import re
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind, path_kind
-from pipdoctor.rules._common import evidence, known_cache_roots, os_errors, unique_paths
+from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
+from pipdoctor.rules._common import evidence, known_cache_roots, os_errors, path_kinds, tool_of, unique_paths
 
 CODE = "PD301"
 NAME = "install-target-permission-denied"
@@ -36,7 +37,8 @@ _TARGET_FRAME = re.compile(r'File ".*", line \d+, in _handle_target_dir\s*$')
 _FAILURE_LINE = re.compile(r"Could not install packages due to an? (?:EnvironmentError|OSError)")
 _SCHEME_DIR = re.compile(r"(?<![/\\]build)[/\\](?:lib|lib64|bin|include|share|scripts)$", re.I)
 TRIGGERS = (TRIGGER, rb"Could not install packages due to", rb"Consider using the `--user` option",
-            rb"Check the permissions\.", rb'File ".*", line \d+, in ', rb"Failed to remove contents in a temporary")
+            rb"Check the permissions\.", rb'File ".*", line \d+, in ', rb"Failed to remove contents in a temporary",
+            *UV_TRIGGERS)
 # How far (in lines) an error may stand from the install context that explains it.
 _NEAR = 40
 
@@ -54,12 +56,12 @@ def install_step_errors(log, facts=None):
     """Permission errors that happened installing: on a target path; under pip's --target step; on a
     scheme dir named by pip's install-failure line (a --prefix); or on a path-less or unplaceable one (pip
     prints a bare file name at times) right by pip's install-failure message or install frames."""
-    roots = known_cache_roots(log, facts)
+    kind_of = path_kinds(log, facts)
     context = [line for line, _ in log.matching(_INSTALL_FAILURE) + log.matching(_INSTALL_FRAME)]
     target_frames = [line for line, _ in log.matching(_TARGET_FRAME)]
     attributed = []
     for report in os_errors(log, ErrorKind.PERMISSION):
-        kind = path_kind(report.path, roots)
+        kind = kind_of(report)
         if kind is PathKind.TARGET:
             attributed.append(report)
         elif kind is PathKind.OTHER and (
@@ -99,13 +101,16 @@ def match(log, facts=None):
     if reports:
         paths = unique_paths(reports)
         where = paths[0] if paths else "the install location"
+        tool = tool_of(reports)
         return [Finding(
             CODE, NAME, SEVERITY,
-            message=f"pip cannot write where it installs: permission denied on {where}.",
-            why=("The environment pip installs into (a system Python, or a venv made or last changed by another "
-                 "user, often root) is not writable by the user running pip. This is not a cache problem."),
+            message=f"{tool} cannot write where it installs: permission denied on {where}.",
+            why=(f"The environment {tool} installs into (a system Python, or a venv made or last changed by "
+                 f"another user, often root) is not writable by the user running {tool}. This is not a cache "
+                 "problem."),
             paths=paths,
             evidence=evidence([r.line for r in reports] + [line for line, _ in leftovers]),
+            tool=tool,
         )]
     paths = tuple(dict.fromkeys(path for _, path in leftovers))
     return [Finding(

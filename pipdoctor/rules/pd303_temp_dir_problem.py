@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind, path_kind
-from pipdoctor.rules._common import errors_on, evidence, unique_paths
+from pipdoctor.rules._common import errors_on, evidence, tool_of, unique_paths
 
 CODE = "PD303"
 NAME = "temp-dir-problem"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER, rb"No usable temporary directory found", rb"The temporary folder for building",
+TRIGGERS = (TRIGGER, *UV_TRIGGERS, rb"No usable temporary directory found", rb"The temporary folder for building",
             rb"failed to map segment from shared object", rb"in _get_default_tempdir")
 
 # Python's tempfile.gettempdir() when no candidate is writable; pip 1.4-6.1's own check of its build dir
@@ -45,8 +46,10 @@ def match(log, facts=None):
         what = f"permission denied on {paths[0]}" if paths else "no usable temporary directory"
     return [Finding(
         CODE, NAME, SEVERITY,
-        message=f"pip could not use its temporary directory: {what}.",
-        why="pip unpacks and builds in TMPDIR (or /tmp); that dir is not writable or not executable here.",
+        message=f"{tool_of(reports)} could not use its temporary directory: {what}.",
+        why=f"{tool_of(reports)} unpacks and builds in TMPDIR (or /tmp); that dir is not writable or not executable "
+            "here.",
         paths=paths,
         evidence=evidence([r.line for r in reports] + [line for line, _ in no_temp + noexec]),
+        tool=tool_of(reports),
     )]

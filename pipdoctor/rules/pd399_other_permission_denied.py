@@ -7,15 +7,16 @@ pipdoctor gives no cache advice for it: the path in the evidence says what to lo
 from __future__ import annotations
 
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind
-from pipdoctor.rules._common import errors_on, evidence, unique_paths
+from pipdoctor.rules._common import errors_on, evidence, tool_of, unique_paths
 from pipdoctor.rules.pd301_install_target_permission_denied import install_step_errors
 
 CODE = "PD399"
 NAME = "other-permission-denied"
 SEVERITY = Severity.ERROR
-TRIGGERS = (TRIGGER,)
+TRIGGERS = (TRIGGER, *UV_TRIGGERS)
 
 
 def match(log, facts=None):
@@ -26,8 +27,9 @@ def match(log, facts=None):
     paths = unique_paths(reports)
     return [Finding(
         CODE, NAME, SEVERITY,
-        message=f"Permission denied on {paths[0] if paths else 'a file pip or a build step used'}.",
+        message=f"Permission denied on {paths[0] if paths else f'a file {tool_of(reports)} or a build step used'}.",
         why="Something outside pip's cache, install target and temp dir refused access.",
         paths=paths,
         evidence=evidence(r.line for r in reports),
+        tool=tool_of(reports),
     )]
