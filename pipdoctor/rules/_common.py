@@ -70,7 +70,7 @@ def path_kinds(log: Log, facts) -> Callable[[OSErrorReport], PathKind]:
     if not any(r.tool == "uv" for r in os_errors(log)):
         return lambda report: path_kind(report.path, pip_roots)
     uv_roots = uv_cache_roots(log)
-    targets = [env.rstrip("/") + "/" for env in uv_wordings.environments(log.lines)]
+    targets = [env.rstrip("/") + "/" for env in uv_wordings.environments(log.captured)]
 
     def kind_of(report: OSErrorReport) -> PathKind:
         if report.tool == "pip":

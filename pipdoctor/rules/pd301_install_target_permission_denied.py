@@ -13,6 +13,7 @@ import re
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind, path_kind
+from pipdoctor.installers.uv.wordings import ENVIRONMENT_CAPTURE
 from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
 from pipdoctor.rules._common import evidence, known_cache_roots, os_errors, path_kinds, tool_of, unique_paths
 
@@ -39,6 +40,8 @@ _SCHEME_DIR = re.compile(r"(?<![/\\]build)[/\\](?:lib|lib64|bin|include|share|sc
 TRIGGERS = (TRIGGER, rb"Could not install packages due to", rb"Consider using the `--user` option",
             rb"Check the permissions\.", rb'File ".*", line \d+, in ', rb"Failed to remove contents in a temporary",
             *UV_TRIGGERS)
+# The environment uv installs into: its errors there are the install target's, not its cache's.
+CAPTURES = (ENVIRONMENT_CAPTURE,)
 # How far (in lines) an error may stand from the install context that explains it.
 _NEAR = 40
 

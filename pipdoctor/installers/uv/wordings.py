@@ -36,8 +36,10 @@ TRIGGERS = (
     # triggers use already, not at the o of "error" (a frequent byte: classifier._gate).
     rb"^error: (?:failed|Failed) to .*`",
     rb"^error: Could not acquire lock",
-    rb"^Using Python \S+ environment at",
 )
+# The environment `uv pip` installs into: a capture (classifier.LogScanner), not a trigger. uv prints it on
+# every run, so as a trigger it would make every healthy run a log to diagnose (scripts/bench uv-overhead).
+ENVIRONMENT_CAPTURE = rb"^Using Python \S+ environment at:? ?([^\r\n]+)"
 
 _CONTEXT = re.compile(r"^error: ")
 # Two spaces at most: pip >= 22 indents a build's own output by six ("[N lines of output]"), so a Rust
