@@ -64,7 +64,8 @@ def test_a_slow_log_on_a_terminal_shows_one_line_redrawn_in_place_then_wiped(tmp
     shown = [line.decode() for line in redraws if line.strip()]
     assert shown, f"no progress line on the terminal: {stderr!r}"
     # A FIFO has no size: bytes read so far and the rate, growing.
-    assert all(re.fullmatch(r"pipdoctor: explain: [\d.]+ [kM]?B read, [\d.]+ [kM]?B/s *", line) for line in shown), shown
+    line_shape = re.compile(r"pipdoctor: explain: [\d.]+ [kM]?B read, [\d.]+ [kM]?B/s *")
+    assert all(line_shape.fullmatch(line) for line in shown), shown
     assert len(shown) <= seconds * 10 + 2  # at most about ten redraws a second
     assert redraws[-1] == b"" and redraws[-2].strip() == b""  # wiped: the cursor back at the start of a blank line
     assert b"\n" not in stderr
