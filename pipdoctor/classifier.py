@@ -210,6 +210,7 @@ class LogScanner:
                     continue
                 stop = data.find(b"\n", at, end)
                 stop = end if stop < 0 else stop
+                # The gate is a hint: the triggers that need the string it hit decide.
                 match = checks[hit.group()].search(data, start, stop)
                 if match is None:
                     continue

@@ -1,5 +1,5 @@
-"""The progress line of long work, as a person sees it: on a terminal for a slow explain, redrawn in place and
-wiped at the end; nothing on a pipe, nothing under --json."""
+"""The progress line of long work, as a person sees it: on a terminal for a slow explain (NO_COLOR or not),
+redrawn in place and wiped at the end; nothing on a pipe, nothing under --json."""
 
 import os
 import re
@@ -31,7 +31,9 @@ def _explain_slow_fifo(tmp_path: Path, *, stderr_on_pty: bool, json: bool = Fals
     argv = [sys.executable, "-m", "pipdoctor", *(["--json"] if json else []), "explain", str(fifo)]
     with tempfile.TemporaryFile() as stdout:
         started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=slave)
+        # NO_COLOR set: the line is not color, it still shows (https://no-color.org).
+        proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=slave,
+                                env={**os.environ, "NO_COLOR": "1"})
         os.close(slave)
         seen = bytearray()
         data = mixed(recorded_logs(), 1 << 20)
