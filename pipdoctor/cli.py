@@ -389,7 +389,7 @@ def _explain(operands: list[str], options: Options) -> int:
     from pipdoctor.rules import TRIGGERS
 
     scanner = LogScanner(TRIGGERS)
-    _feed_log(target, scanner)
+    _feed_log(target, scanner, options.json)
     findings = [suggest(f) for f in classify(scanner.finish())]
     from pipdoctor.findings import has_problem
 
@@ -427,37 +427,43 @@ def _is_code(text: str) -> bool:
     return len(text) == 5 and text[:2].upper() == "PD" and text[2:].isascii() and text[2:].isdigit()
 
 
-def _feed_log(target: str, scanner) -> None:
+def _feed_log(target: str, scanner, json: bool) -> None:
     """Stream a log file (or stdin) into the scanner, one block in memory at a time, so a huge log streams;
     refuse in one line what is not a text log: a directory, binary data (a NUL byte in any block, so /dev/zero
     is refused at its first one), an unreadable or closed input. A FIFO is opened without waiting for a writer
-    (a blocking open(2) would wait for ever): with no writer it reads as an empty log."""
+    (a blocking open(2) would wait for ever): with no writer it reads as an empty log. Each read takes what
+    is there (a slow pipe's few kB too), so the progress line on a terminal follows a slow source."""
     import stat
+
+    from pipdoctor.progress import on_terminal
 
     name = "standard input" if target == "-" else target
     try:
-        if target == "-":
-            stream = os.fdopen(0, "rb", closefd=False)
-        else:
-            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-            if stat.S_ISDIR(os.fstat(fd).st_mode):
-                os.close(fd)
-                raise UsageError(f"cannot read {target}: it is a directory")
-            os.set_blocking(fd, True)
-            stream = os.fdopen(fd, "rb")
+        fd = 0 if target == "-" else os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
         raise UsageError(f"cannot read {name}: {error.strerror}") from None
-    with stream:
-        while True:
-            try:
-                block = stream.read(_BLOCK)
-            except OSError as error:
-                raise UsageError(f"cannot read {name}: {error.strerror}") from None
-            if not block:
-                break
-            if b"\0" in block:
-                raise UsageError(f"{name} is not a text log (it holds binary data)")
-            scanner.feed(block)
+    try:
+        mode = os.fstat(fd)
+        if stat.S_ISDIR(mode.st_mode):
+            raise UsageError(f"cannot read {target}: it is a directory")
+        if fd:
+            os.set_blocking(fd, True)
+        total = mode.st_size if stat.S_ISREG(mode.st_mode) else None
+        # A log typed or pasted at the terminal: the person is the source, and a line would cut into the echo.
+        with on_terminal("explain", quiet=json or os.isatty(fd), total=total, unit="bytes") as progress:
+            while True:
+                block = os.read(fd, _BLOCK)
+                if not block:
+                    break
+                if b"\0" in block:
+                    raise UsageError(f"{name} is not a text log (it holds binary data)")
+                scanner.feed(block)
+                progress.advance(len(block))
+    except OSError as error:
+        raise UsageError(f"cannot read {name}: {error.strerror}") from None
+    finally:
+        if fd:
+            os.close(fd)
 
 
 def _show_doc(code: str, options: Options) -> int:

@@ -7,6 +7,7 @@ permissions" for a cache path too, and following that hint is how root-owned cac
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from typing import Iterable, Optional
 
@@ -57,10 +58,9 @@ def path_kind(path: Optional[str], cache_roots: Iterable[str] = ()) -> PathKind:
     if not path:
         return PathKind.OTHER
     plain = normalize(path)
-    for root in cache_roots:
-        root = normalize(root).rstrip("/")
-        if root and (plain == root or plain.startswith(root + "/")):
-            return PathKind.CACHE
+    roots, under = _plain_roots(tuple(cache_roots))
+    if plain in roots or plain.startswith(under):
+        return PathKind.CACHE
     if _CACHE.search(plain):
         return PathKind.CACHE
     # A pip-uninstall stash holds files moved out of site-packages: failing there is the install target.
@@ -73,6 +73,14 @@ def path_kind(path: Optional[str], cache_roots: Iterable[str] = ()) -> PathKind:
     if _TEMP.search(plain):
         return PathKind.TEMP
     return PathKind.OTHER
+
+
+@functools.lru_cache(maxsize=16)
+def _plain_roots(cache_roots: tuple) -> tuple[frozenset, tuple]:
+    """The roots normalized, and the prefixes of what lies under them: path_kind is asked about every path of
+    a log against the same roots (explain on a log of many users' runs: dozens of roots, thousands of paths)."""
+    roots = [root for root in (normalize(root).rstrip("/") for root in cache_roots) if root]
+    return frozenset(roots), tuple(root + "/" for root in roots)
 
 
 _CACHE_ROOT = re.compile(

@@ -1,4 +1,4 @@
-"""scripts/bench's toolkit: figures with goals, timing, import profiles, a realistic pip log, the pty children.
+"""scripts/bench's toolkit: figures with goals, timing, import profiles, the pty children and their pip-shaped output.
 
 Imports only the standard library at module level: the pty section runs this file as a program
 (`python benchlib.py write|relay|runner ...`) under the clean venv's python, where pipdoctor is installed.
@@ -233,7 +233,7 @@ def describe_self_times(medians: dict, what: str, top: int = 10) -> str:
     return "\n".join(lines)
 
 
-# --- a realistic pip log -------------------------------------------------------------------------------------
+# --- the pty section's payload: pip-shaped output ---------------------------------------------------------
 
 # pip's lines come from the recorded fixtures (tests/data/logs) where they exist. The fixtures hold only the
 # pdtiny scenarios (no downloads, no C build), so the rest are written in the exact shape of pip's output:
@@ -362,36 +362,6 @@ def filler_block(fixtures: Path, size: int, seed: int = 2024) -> bytes:
         parts.append(data)
         total += len(data)
     return b"".join(parts)
-
-
-@dataclass(frozen=True)
-class GeneratedLog:
-    path: Path
-    size: int
-    lines: int
-    expected_code: str  # the first finding `explain` must report
-    expected_line: int  # the line of its evidence: right only if every line before it was counted
-
-
-def write_pip_log(path: Path, size: int, fixtures: Path, *, ending: str = "wheels-root-owned/pip-26.3") -> GeneratedLog:
-    """A pip log of about `size` bytes: a long successful CI run, then a recorded failure at the very end."""
-    tail, code = fixture_logs(fixtures)[ending]
-    evidence_line = next(i for i, line in enumerate(tail.splitlines(), 1) if b"[Errno 13]" in line)
-    block = filler_block(fixtures, min(size, 2 * MB))
-    lines = 0
-    written = 0
-    with open(path, "wb") as out:
-        while written + len(tail) < size:
-            piece = block[: size - len(tail) - written]
-            if len(piece) < len(block):
-                piece = piece[: piece.rfind(b"\n") + 1]  # whole lines only
-            if not piece:
-                break
-            out.write(piece)
-            written += len(piece)
-            lines += piece.count(b"\n")
-        out.write(tail)
-    return GeneratedLog(path, written + len(tail), lines + tail.count(b"\n"), code, lines + evidence_line)
 
 
 # --- the pty section's child programs ------------------------------------------------------------------------

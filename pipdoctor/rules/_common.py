@@ -44,7 +44,7 @@ def uv_cache_roots(log: Log) -> list[str]:
 def disabled_cache_dirs(log: Log) -> list[str]:
     """The dirs named by pip's cache-disabled warnings, shortest (the cache root) first."""
     dirs = {match.group(1).replace("\\\\", "\\") for _, match in log.matching(CACHE_DISABLED)}
-    return sorted(dirs, key=len)
+    return sorted(dirs, key=lambda path: (len(path), path))
 
 
 def known_cache_roots(log: Log, facts) -> list[str]:
