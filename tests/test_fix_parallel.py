@@ -8,6 +8,7 @@ import os
 import pytest
 
 from pipdoctor.remediation import cache_names_problem
+from pipdoctor.repair import parallel
 from pipdoctor.repair.apply import Change, apply_changes
 from pipdoctor.repair.journal import Journal
 from pipdoctor.repair.store import open_journal, root_store
@@ -51,7 +52,10 @@ def _owners(tree: dict) -> dict:
     return {rel: (uid, gid, mode) for rel, (uid, gid, mode, _) in tree.items()}
 
 
-def test_workers_change_what_one_process_changes_and_undo_restores_exactly(user, tmp_path):
+@pytest.mark.parametrize("max_units", [parallel.MAX_UNITS, 5])
+def test_workers_change_what_one_process_changes_and_undo_restores_exactly(user, tmp_path, monkeypatch, max_units):
+    """Also with the units capped (5: the parent's own pass then enters the directories the cap left out)."""
+    monkeypatch.setattr(parallel, "MAX_UNITS", max_units)
     outside = outside_file(tmp_path)
     caches = {jobs: tmp_path / f"cache{jobs}" for jobs in (1, 2)}
     for cache in caches.values():

@@ -25,6 +25,7 @@ import os
 import stat
 from typing import Callable
 
+from pipdoctor.repair import schema
 from pipdoctor.repair.fs import RepairError, open_below
 from pipdoctor.repair.outcome import Outcome
 
@@ -36,6 +37,9 @@ MAX_SPLIT_DEPTH = 3
 # only, so the subtree is larger), forking costs more than it saves (~30 entries/ms for one process here).
 MIN_ENTRIES = 1024
 SAMPLE = 8
+# Units are names held in memory: at most this many (a flat directory of a million subdirectories gives its
+# first MAX_UNITS to the workers, and the parent's own pass enters the rest).
+MAX_UNITS = 4096
 LEFT_BY_A_WORKER = ("a worker process ended before its part was done (what it changed is journaled; the check "
                     "after the fix shows what is left)")
 
@@ -48,9 +52,9 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _subdirs(root_fd: int, rel: str, root_dev: int, mount_inos: frozenset) -> tuple[list, int]:
-    """The directories directly below rel (same filesystem, no mount point, never a symlink) and the size of
-    its listing; none when rel is no directory reachable without following a link."""
+def _subdirs(root_fd: int, rel: str, root_dev: int, mount_inos: frozenset, limit: int = MAX_UNITS) -> tuple[list, int]:
+    """The directories directly below rel (same filesystem, no mount point, never a symlink; the first `limit`)
+    and how many entries were listed; none when rel is no directory reachable without following a link."""
     try:
         fd = open_below(root_fd, rel)
     except OSError:
@@ -67,6 +71,8 @@ def _subdirs(root_fd: int, rel: str, root_dev: int, mount_inos: frozenset) -> tu
                     continue
                 if stat.S_ISDIR(st.st_mode) and st.st_dev == root_dev and st.st_ino not in mount_inos:
                     found.append(prefix + entry.name)
+                    if len(found) >= limit:
+                        break
     except OSError:
         return [], 0
     finally:
@@ -80,7 +86,12 @@ def split(root_fd: int, targets: list, root_dev: int, mount_inos: frozenset, wan
     units: list = []
     frontier = list(targets)
     for _ in range(MAX_SPLIT_DEPTH):
-        deeper = [unit for rel in frontier for unit in _subdirs(root_fd, rel, root_dev, mount_inos)[0]]
+        deeper: list = []
+        for rel in frontier:
+            deeper += _subdirs(root_fd, rel, root_dev, mount_inos, MAX_UNITS - len(deeper))[0]
+            if len(deeper) >= MAX_UNITS:  # memory stays bounded: the caller's own pass enters the rest
+                del deeper[MAX_UNITS:]
+                break
         if len(deeper) <= len(units):
             break
         units = frontier = deeper
@@ -103,17 +114,28 @@ class _Stopped(Exception):
 
 class _JournalLine:
     """A worker's stand-in for the Journal (the two calls apply._Chowner makes): the parent writes, syncs,
-    then answers; EOF (the parent died) raises before anything of the chunk is changed."""
+    then answers; EOF (the parent died) raises before anything of the chunk is changed. Answers come tagged:
+    the next batch of units, asked for ahead, may arrive while a chunk's answer is awaited."""
 
     def __init__(self, conn):
         self.conn = conn
+        self.early: dict = {}
+
+    def answer(self, kind: str):
+        if kind in self.early:
+            return self.early.pop(kind)
+        while True:
+            got, payload = self.conn.recv()
+            if got == kind:
+                return payload
+            self.early[got] = payload
 
     def planned_chowns(self, dev: int, uid: int, gid: int, entries: list) -> list:
-        self.conn.send(("planned", dev, uid, gid, entries))
-        reply = self.conn.recv()
-        if reply[0] != "ok":
+        self.conn.send(("planned", dev, uid, gid, schema.entries_json(entries)))  # encoded here, on this core
+        seqs = self.answer("ok")
+        if seqs is None:
             raise _Stopped()
-        return reply[1]
+        return seqs
 
     def done(self, seqs: list) -> None:
         self.conn.send(("done", seqs))
@@ -121,14 +143,15 @@ class _JournalLine:
 
 def _work(conn, root_fd: int, make_chowner: Callable) -> None:
     outcome = Outcome()
-    chowner = make_chowner(_JournalLine(conn), outcome)
-    while True:
-        conn.send(("next",))
-        reply = conn.recv()
-        if reply[0] != "units":
-            break
-        for rel in reply[1]:
+    line = _JournalLine(conn)
+    chowner = make_chowner(line, outcome)
+    conn.send(("next",))
+    batch = line.answer("units")
+    while batch:
+        conn.send(("next",))  # ahead: the answer waits in the pipe, not this worker for a busy parent
+        for rel in batch:
             chowner.run(root_fd, rel)
+        batch = line.answer("units")
     chowner.finish()
     conn.send(("finished", outcome.chowned, outcome.skipped, outcome.skipped_count))
 
@@ -191,10 +214,10 @@ def _serve(workers: list, queue: collections.deque, journal, outcome: Outcome, r
                         seqs = None
                         if error is None:
                             try:
-                                seqs = journal.planned_chowns(*message[1:])
+                                seqs = journal.planned_chown_parts(*message[1:])
                             except (OSError, RepairError) as failed:
                                 error = failed
-                        conn.send(("ok", seqs) if seqs is not None else ("stop",))
+                        conn.send(("ok", seqs))  # None: stop
                     elif kind == "done":
                         if error is None:
                             try:
@@ -206,7 +229,7 @@ def _serve(workers: list, queue: collections.deque, journal, outcome: Outcome, r
                         # each a wake-up of this process, yet the workers end close together).
                         take = max(1, len(queue) // (2 * len(workers)))
                         batch = [queue.popleft() for _ in range(min(take, len(queue)))]
-                        conn.send(("units", batch) if batch and error is None else ("none",))
+                        conn.send(("units", batch if error is None else []))  # []: no more
                     elif kind == "finished":
                         _, chowned, skipped, count = message
                         outcome.chowned += chowned
@@ -215,7 +238,8 @@ def _serve(workers: list, queue: collections.deque, journal, outcome: Outcome, r
                         outcome.skipped_count += count - len(skipped)
                         finished.add(conn)
                     elif kind == "failed":
-                        error = error or RepairError(f"a worker process failed: {message[1]}")
+                        # An OSError, as the serial pass would raise: apply says what was done and how to undo it.
+                        error = error or OSError(f"a worker process failed: {message[1]}")
                 except (EOFError, OSError):
                     del live[conn]
                     conn.close()
