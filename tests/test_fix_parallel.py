@@ -4,12 +4,14 @@ undoes exactly, and an entry swapped after its chunk was journaled still skipped
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
 from pipdoctor.remediation import cache_names_problem
 from pipdoctor.repair import parallel
 from pipdoctor.repair.apply import Change, apply_changes
+from pipdoctor.repair.fs import RepairError
 from pipdoctor.repair.journal import Journal
 from pipdoctor.repair.store import open_journal, root_store
 from pipdoctor.repair.undo import undo
@@ -105,3 +107,24 @@ def test_an_entry_swapped_after_its_chunk_was_journaled_is_skipped_by_the_worker
     assert os.stat(outside).st_uid == 0 and os.lstat(victim).st_uid == 0
     assert [p for p, _ in outcome.skipped] == [str(victim)]
     assert "replaced by a symlink" in outcome.skipped[0][1]
+
+
+def test_a_full_disk_under_the_journal_stops_every_worker_before_its_change(user, tmp_path):
+    """The parent cannot write a worker's chunk record (a 16 kB store): no worker changes anything, the pass
+    stops with the undo command, and the journal cut short still undoes."""
+    cache = tmp_path / "cache"
+    synthetic.build_cache(str(cache), 3_000, foreign_share=0.0, owner=(0, 0), seed=6)
+    os.chown(cache, user.uid, user.gid)
+    before = listing(cache)
+    store = tmp_path / "store"
+    store.mkdir(mode=0o755)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0755", "tmpfs", str(store)], check=True)
+    try:
+        with pytest.raises(RepairError, match="^stopped half-way: No space left on device.*fix --undo "):
+            _fix(cache, user, store, 2)
+        assert listing(cache) == before
+        undone = undo(open_journal(root_store(user.uid, base=str(store)), "jobs2.jsonl", writable=True),
+                      cache_names_problem, lambda root: None)
+        assert undone.restored == 0 and undone.skipped_count == 0
+    finally:
+        subprocess.run(["umount", str(store)], check=True)

@@ -156,7 +156,10 @@ def _work(conn, root_fd: int, make_chowner: Callable) -> None:
     conn.send(("finished", outcome.chowned, outcome.skipped, outcome.skipped_count))
 
 
-def _fork_worker(root_fd: int, make_chowner: Callable):
+def _fork_worker(root_fd: int, make_chowner: Callable, journal_fd: int, siblings: list):
+    """A worker process and the parent's end of its line. The worker closes what it must never hold: the
+    journal (its lock then dies with the parent, and no worker can write it) and the parent's ends of its
+    siblings' lines (each worker reads EOF as soon as the parent is gone, not when its siblings are)."""
     from multiprocessing.connection import Pipe
 
     parent_end, child_end = Pipe()
@@ -164,7 +167,9 @@ def _fork_worker(root_fd: int, make_chowner: Callable):
     if pid == 0:  # the worker: never returns (os._exit: no atexit, no buffered output of the parent's)
         code = 0
         try:
-            parent_end.close()
+            os.close(journal_fd)
+            for conn in [parent_end, *siblings]:
+                conn.close()
             _work(child_end, root_fd, make_chowner)
         except (_Stopped, EOFError, BrokenPipeError):
             code = 1
@@ -191,7 +196,9 @@ def chown_in_workers(root_fd: int, targets: list, make_chowner: Callable, journa
     units = split(root_fd, targets, root_dev, mount_inos, UNITS_PER_JOB * wanted)
     if len(units) < 2 or (jobs is None and not big_enough(root_fd, units, root_dev, mount_inos)):
         return frozenset()
-    workers = [_fork_worker(root_fd, make_chowner) for _ in range(min(wanted, len(units)))]
+    workers: list = []
+    for _ in range(min(wanted, len(units))):
+        workers.append(_fork_worker(root_fd, make_chowner, journal.fd, [conn for _, conn in workers]))
     _serve(workers, collections.deque(units), journal, outcome, root_path)
     return frozenset(units)
 
