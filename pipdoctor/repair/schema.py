@@ -101,15 +101,10 @@ def header_line(header: Header, extra: dict) -> str:
     return dumps({"t": "header", "version": VERSION, **extra, **header._asdict()})
 
 
-def chown_lines(first_n: int, dev: int, new_uid: int, new_gid: int, started_ns: int, entries: list) -> list:
-    """One or more chunk records (numbered from first_n), each line below WRITE_LINE; entries are
-    [rel, ino, old uid, old gid, old mode]. One json.dumps per chunk (C): the journal must not be the cost."""
-    return chown_lines_of(first_n, dev, new_uid, new_gid, started_ns, entries_json(entries))
-
-
 def entries_json(entries: list) -> list:
-    """The chunk's entries as JSON arrays, halved until each fits a line below WRITE_LINE with its record's
-    other fields (a worker encodes its own chunks: parallel.py)."""
+    """A chunk's entries ([rel, ino, old uid, old gid, old mode]) as JSON arrays, halved until each fits a
+    line below WRITE_LINE with its record's other fields. One json.dumps per chunk (C): the journal must not
+    be the cost (and a worker encodes its own chunks: parallel.py)."""
     text = json.dumps(entries, separators=(",", ":"))
     if len(text) <= WRITE_LINE - _CHOWN_FIELDS or len(entries) == 1:
         return [text]
@@ -117,9 +112,9 @@ def entries_json(entries: list) -> list:
     return entries_json(entries[:half]) + entries_json(entries[half:])
 
 
-def chown_lines_of(first_n: int, dev: int, new_uid: int, new_gid: int, started_ns: int, parts: list) -> list:
-    """The chunk records for entries already encoded (entries_json): exactly the line dumps() makes of the
-    whole record, its entries last."""
+def chown_lines(first_n: int, dev: int, new_uid: int, new_gid: int, started_ns: int, parts: list) -> list:
+    """The chunk records (numbered from first_n) for entries encoded by entries_json: each exactly the line
+    dumps() makes of the whole record, its entries last."""
     return [dumps({"t": "planned", "n": first_n + index, "op": "chown", "dev": dev, "new_uid": new_uid,
                    "new_gid": new_gid, "started_ns": started_ns})[:-1] + ',"entries":' + part + "}"
             for index, part in enumerate(parts)]
