@@ -34,7 +34,8 @@ def _valid_lines(rng: random.Random) -> list:
         if rng.random() < 0.7:
             entries = [[f"wheels/{rng.randrange(256):02x}/e{i}", rng.randrange(1, 10 ** 7), 0, 0,
                         rng.choice([0o40755, 0o100644, 0o120777])] for i in range(rng.randint(1, 6))]
-            lines += schema.chown_lines(n, HEADER.dev, HEADER.uid, HEADER.gid, 10 ** 18 + n, entries)
+            lines += schema.chown_lines(n, HEADER.dev, HEADER.uid, HEADER.gid, 10 ** 18 + n,
+                                        schema.entries_json(entries))
         else:
             lines.append(schema.rename_line(schema.Rename(n, "", "wheels", f"wheels.pipdoctor-{n}", HEADER.dev,
                                                           rng.randrange(1, 10 ** 7), 0o40755)))

@@ -15,6 +15,7 @@ from pipdoctor.repair.fs import (MOUNT_POINT, O_DIR, O_ENTRY, PIP_KINDS, RepairE
                                  open_below, open_dir_nofollow, rename_noreplace)
 from pipdoctor.repair.journal import Journal
 from pipdoctor.repair.outcome import Outcome, undo_command
+from pipdoctor.repair.parallel import chown_in_workers
 from pipdoctor.repair.store import Store
 
 
@@ -34,6 +35,11 @@ def _fd_budget() -> int:
         except (ValueError, OSError):
             pass
     return max(64, min(_Chowner.CHUNK, (soft - 256) // 2))
+
+
+def _mount_inos(mounts: frozenset, root_dev: int) -> frozenset:
+    """Inodes of the mount points below the root on its own device (bind mounts): never entered or changed."""
+    return frozenset(ino for dev, ino in mounts if dev == root_dev)
 
 
 class _Chowner:
@@ -58,16 +64,18 @@ class _Chowner:
     # journal entry, escaped, must stay well below schema.WRITE_LINE, and the walk's stack holds every level.
     MAX_REL = 32 * 1024
 
-    def __init__(self, journal: Journal, root_dev: int, uid: int, gid: int, outcome: Outcome, root_path: str,
-                 mounts: frozenset = frozenset()):
-        self.journal = journal
+    def __init__(self, journal, root_dev: int, uid: int, gid: int, outcome: Outcome, root_path: str,
+                 mounts: frozenset = frozenset(), given_away: frozenset = frozenset()):
+        self.journal = journal  # a Journal, or a worker's line to the one that writes it (parallel.py)
         self.root_dev = root_dev
-        # Inodes of the mount points below the root on its own device (bind mounts): never entered or changed.
-        self.mount_inos = frozenset(ino for dev, ino in mounts if dev == root_dev)
+        self.mount_inos = _mount_inos(mounts, root_dev)
         self.uid = uid
         self.gid = gid
         self.outcome = outcome
         self.root_path = root_path.rstrip("/")
+        # Subtrees (rel paths) worker processes changed already (parallel.py): neither entered nor changed here.
+        self.given_away = given_away
+        self.budget = _fd_budget()
         self.pending: list = []  # (dir fd, name, rel, stat, sealed)
         self.used: set = set()  # dir fds that pending changes need
         self.to_close: list = []  # dir fds the walk is done with, kept for the pending chunk
@@ -165,7 +173,8 @@ class _Chowner:
     # -- the walk ------------------------------------------------------------------------------------
 
     def run(self, root_fd: int, rel: str) -> None:
-        """Give rel (a path below the root; '' is the root itself) and everything below it to uid:gid."""
+        """Give rel (a path below the root; '' is the root itself) and everything below it to uid:gid; the
+        last changes may still be pending (finish())."""
         outcome = self.outcome
         if not rel:
             st = os.fstat(root_fd)
@@ -209,8 +218,18 @@ class _Chowner:
             if (st.st_uid != self.uid or st.st_gid != self.gid) and self._eligible(rel, st):
                 self._queue(top_fd, name, rel, st, False)
         finally:
-            self.flush()
-            os.close(top_fd)
+            # Kept for the pending chunk, not flushed here: a worker runs hundreds of subtrees, and an fsync
+            # each would cost more than their chowns. finish() applies what is left.
+            if top_fd in self.used:
+                self.to_close.append(top_fd)
+                if len(self.to_close) >= self.budget:
+                    self.flush()
+            else:
+                os.close(top_fd)
+
+    def finish(self) -> None:
+        """Journal and apply the last pending chunk: call once after the last run()."""
+        self.flush()
 
     def _change_root(self, root_fd: int, st: os.stat_result) -> None:
         seqs = self.journal.planned_chowns(st.st_dev, self.uid, self.gid,
@@ -231,7 +250,8 @@ class _Chowner:
         eligible, flush, full = self._eligible, self.flush, self._full
         scandir, open_dir, close, fstat = os.scandir, os.open, os.close, os.fstat
         changes, used, to_close = self.pending, self.used, self.to_close
-        chunk, chunk_chars, max_rel, budget = self.CHUNK, self.CHUNK_CHARS, self.MAX_REL, _fd_budget()
+        chunk, chunk_chars, max_rel, budget = self.CHUNK, self.CHUNK_CHARS, self.MAX_REL, self.budget
+        given_away = self.given_away
         # [dir fd, rel, name, its lstat, sealed, subdirs still to enter (None before the listing)]: depth-first,
         # so only the fds along one path (and those a pending chunk needs) are open.
         stack = [[start_fd, start_rel, start_rel.rpartition("/")[2], start_st, self._sealed(fstat(start_fd)), None]]
@@ -271,6 +291,8 @@ class _Chowner:
                     if len(child_rel) > max_rel:
                         outcome.skip(full(child_rel[:256] + "..."), "too deep to journal (not entered)")
                         continue
+                    if child_rel in given_away:
+                        continue
                     try:
                         child = open_dir(name, O_DIR, dir_fd=fd)
                     except OSError as error:
@@ -309,6 +331,23 @@ class _Chowner:
                     os.close(item[0])
 
 
+def _chown_subtrees(root_fd: int, root: str, root_dev: int, mounts: frozenset, rels: list, owner: tuple,
+                    journal: Journal, outcome: Outcome, jobs: Optional[int]) -> None:
+    """Give the subtrees to owner: their units in worker processes when that pays (parallel.py), then, in
+    this process and after the workers, what lies above the units."""
+    uid, gid = owner
+
+    def make_chowner(line, worker_outcome: Outcome) -> _Chowner:
+        return _Chowner(line, root_dev, uid, gid, worker_outcome, root, mounts)
+
+    given_away = chown_in_workers(root_fd, rels, make_chowner, journal, outcome, root_dev,
+                                  _mount_inos(mounts, root_dev), root.rstrip("/") or "/", jobs)
+    chowner = _Chowner(journal, root_dev, uid, gid, outcome, root, mounts, given_away)
+    for rel in rels:
+        chowner.run(root_fd, rel)
+    chowner.finish()
+
+
 @record
 class Change:
     """One change the plan asks for, in apply's terms (paths relative to the cache root)."""
@@ -322,9 +361,10 @@ class Change:
 
 def apply_changes(root: str, changes: list, *, store: Store, stamp: str, owner_uid: int, owner_gid: int,
                   owner_name: Optional[str], names_ok: Callable[[list], Optional[str]],
-                  extra_header: Optional[dict] = None) -> Outcome:
+                  extra_header: Optional[dict] = None, jobs: Optional[int] = None) -> Outcome:
     """Apply the changes inside the cache root, journal first. Refuses (RepairError, nothing changed) when
-    the root cannot be opened without following a symlink or no longer looks like pip's cache."""
+    the root cannot be opened without following a symlink or no longer looks like pip's cache. jobs: worker
+    processes for the chown pass (parallel.py); None decides from the CPUs and a first look at the tree."""
     try:
         root_fd = open_dir_nofollow(root)
     except OSError as error:
@@ -339,12 +379,22 @@ def apply_changes(root: str, changes: list, *, store: Store, stamp: str, owner_u
                                                         **(extra_header or {})})
         outcome = Outcome(journal=journal.path)
         try:
-            for change in changes:
+            index = 0
+            while index < len(changes):
+                change = changes[index]
                 if change.kind == "chown":
-                    _Chowner(journal, root_st.st_dev, change.uid, change.gid, outcome, root,
-                             mounts).run(root_fd, change.rel)
-                elif change.kind == "rename":
+                    owner = (change.uid, change.gid)
+                    end = index + 1
+                    while end < len(changes) and changes[end].kind == "chown" and \
+                            (changes[end].uid, changes[end].gid) == owner:
+                        end += 1
+                    _chown_subtrees(root_fd, root, root_st.st_dev, mounts, [c.rel for c in changes[index:end]],
+                                    owner, journal, outcome, jobs)
+                    index = end
+                    continue
+                if change.kind == "rename":
                     _rename(root_fd, root, change, journal, outcome)
+                index += 1
             journal.end()
             journal.close()
         except OSError as error:

@@ -72,12 +72,16 @@ class Journal:
     def planned_chowns(self, dev: int, uid: int, gid: int, entries: list) -> list:
         """The records (one, or more for a chunk past WRITE_LINE) for a chunk of chowns on device dev, synced,
         with the time they were written: no entry the chunk changes was born later. Returns their numbers."""
+        return self.planned_chown_parts(dev, uid, gid, schema.entries_json(entries))
+
+    def planned_chown_parts(self, dev: int, uid: int, gid: int, parts: list) -> list:
+        """planned_chowns for entries a worker encoded already (schema.entries_json)."""
         if not self.store.root:
             raise RepairError("a chown is journaled only in root's store; nothing more was changed")
         if (uid, gid) != (self.header.uid, self.header.gid):
             raise RepairError(f"a chown to {uid}:{gid} is not to the cache owner {self.header.uid}:"
                               f"{self.header.gid}; nothing more was changed")
-        lines = schema.chown_lines(self.seq + 1, dev, uid, gid, time.time_ns(), entries)
+        lines = schema.chown_lines(self.seq + 1, dev, uid, gid, time.time_ns(), parts)
         self.write(lines)
         first, self.seq = self.seq + 1, self.seq + len(lines)
         return list(range(first, self.seq + 1))

@@ -15,6 +15,8 @@ VERSION = 2
 # lines past MAX_LINE without holding them, so a forged or damaged journal costs a few MB of memory at most.
 WRITE_LINE = 1 << 20
 MAX_LINE = 4 << 20
+# A chown record's fields besides its entries take fewer characters than this (numbers of at most 20 digits).
+_CHOWN_FIELDS = 256
 # The deepest record is a chown chunk: {"entries": [[name, ...], ...]}. Anything deeper is refused before
 # json.loads sees it (its C scanner recurses per level: a line of 100,000 '[' is a RecursionError).
 MAX_DEPTH = 3
@@ -99,16 +101,23 @@ def header_line(header: Header, extra: dict) -> str:
     return dumps({"t": "header", "version": VERSION, **extra, **header._asdict()})
 
 
-def chown_lines(first_n: int, dev: int, new_uid: int, new_gid: int, started_ns: int, entries: list) -> list:
-    """One or more chunk records (numbered from first_n), each line below WRITE_LINE; entries are
-    [rel, ino, old uid, old gid, old mode]. One json.dumps per chunk (C): the journal must not be the cost."""
-    line = dumps({"t": "planned", "n": first_n, "op": "chown", "dev": dev, "new_uid": new_uid,
-                  "new_gid": new_gid, "started_ns": started_ns, "entries": entries})
-    if len(line) <= WRITE_LINE or len(entries) == 1:
-        return [line]
+def entries_json(entries: list) -> list:
+    """A chunk's entries ([rel, ino, old uid, old gid, old mode]) as JSON arrays, halved until each fits a
+    line below WRITE_LINE with its record's other fields. One json.dumps per chunk (C): the journal must not
+    be the cost (and a worker encodes its own chunks: parallel.py)."""
+    text = json.dumps(entries, separators=(",", ":"))
+    if len(text) <= WRITE_LINE - _CHOWN_FIELDS or len(entries) == 1:
+        return [text]
     half = len(entries) // 2
-    lines = chown_lines(first_n, dev, new_uid, new_gid, started_ns, entries[:half])
-    return lines + chown_lines(first_n + len(lines), dev, new_uid, new_gid, started_ns, entries[half:])
+    return entries_json(entries[:half]) + entries_json(entries[half:])
+
+
+def chown_lines(first_n: int, dev: int, new_uid: int, new_gid: int, started_ns: int, parts: list) -> list:
+    """The chunk records (numbered from first_n) for entries encoded by entries_json: each exactly the line
+    dumps() makes of the whole record, its entries last."""
+    return [dumps({"t": "planned", "n": first_n + index, "op": "chown", "dev": dev, "new_uid": new_uid,
+                   "new_gid": new_gid, "started_ns": started_ns})[:-1] + ',"entries":' + part + "}"
+            for index, part in enumerate(parts)]
 
 
 def rename_line(rename: Rename) -> str:
