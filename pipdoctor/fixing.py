@@ -226,7 +226,8 @@ def _absolute(path: str) -> str:
 
 
 def run_undo(request: FixRequest, account, options) -> int:
-    from pipdoctor.remediation import cache_names_problem, holds_moved_cache
+    from pipdoctor.installers import installer_named
+    from pipdoctor.remediation import holds_moved_cache, names_check
     from pipdoctor.safety import unsafe_cache_root
     from pipdoctor.repair.fs import RepairError
     from pipdoctor.repair.undo import undo
@@ -237,8 +238,9 @@ def run_undo(request: FixRequest, account, options) -> int:
     try:
         journal = _journal_to_undo(request, account, passed_over)
         # A user's own fix may have moved the whole cache aside (journaled in the dir holding it); root's never.
-        names_ok = cache_names_problem if os.geteuid() == 0 else holds_moved_cache
-        outcome = undo(journal, names_ok, lambda root: unsafe_cache_root(root, homes))
+        names_ok = names_check if os.geteuid() == 0 else holds_moved_cache
+        outcome = undo(journal, lambda tool: names_ok(installer_named(tool)),
+                       lambda root: unsafe_cache_root(root, homes))
     except RepairError as error:
         raise UsageError(str(error)) from None
     outcome.notes[:0] = passed_over

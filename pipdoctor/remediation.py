@@ -567,6 +567,7 @@ class Step:
     later: str = ""  # a follow-up for the user (delete the moved-aside copy with root)
     pip_argv: tuple = ()  # a step pip itself carries out: its arguments, exactly what `command` shows
     safe: bool = True  # the safety gate's verdict on `command` run as printed (safety.gate)
+    tool: str = "pip"  # whose cache the step is about (make_plan sets it from the facts' installer)
 
     @property
     def persist(self) -> bool:
@@ -590,6 +591,7 @@ class Plan:
     stamp: str
     steps: tuple
     refused: Optional[str] = None
+    tool: str = "pip"  # whose cache: the journal records it, and undo checks the root still looks like it
 
     @property
     def changes(self) -> tuple:
@@ -605,9 +607,9 @@ class Plan:
         return next((s.retry_args for s in self.steps if s.kind == "alternate-cache" and not s.persist), ())
 
     def to_json(self) -> dict:
-        return {"cache_root": _text(self.cache_root), "user": self.user, "uid": self.uid, "gid": self.gid,
-                "refused": self.refused, "needs_root": self.needs_root,
-                "steps": [{"kind": s.kind, "code": s.code, "cures": list(s.cures), "command": s.command,
+        return {"tool": self.tool, "cache_root": _text(self.cache_root), "user": self.user, "uid": self.uid,
+                "gid": self.gid, "refused": self.refused, "needs_root": self.needs_root,
+                "steps": [{"tool": s.tool, "kind": s.kind, "code": s.code, "cures": list(s.cures), "command": s.command,
                            "needs_root": s.needs_root, "description": s.description,
                            "targets": [_text(t) for t in s.targets], "new_names": [_text(t) for t in s.new_names],
                            "retry_args": list(s.retry_args), "persist": s.persist, "later": s.later,
@@ -619,17 +621,20 @@ def _text(path):
     return path
 
 
-def cache_names_problem(names) -> Optional[str]:
-    """Why a directory holding these top-level names does not look like pip's cache, or None."""
-    from pipdoctor.installers.pip.cache import PIP_WRITES
-
-    # What pip makes at the top of its cache; selfcheck.json and its lock before pip 20.0.
-    unknown = sorted(n for n in names if n not in PIP_WRITES and not n.startswith("selfcheck")
-                     and MOVED_ASIDE not in n)
+def cache_names_problem(installer: Installer, names) -> Optional[str]:
+    """Why a directory holding these top-level names does not look like the installer's cache, or None: one
+    test for every installer, its own names (Installer.makes_top_level: pip's subdirs, uv's buckets)."""
+    unknown = sorted(n for n in names if not installer.makes_top_level(n) and MOVED_ASIDE not in n)
     if unknown:
         shown = ", ".join(_text(n) for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        return f"the cache dir holds {shown}, which pip does not make: it does not look like pip's cache"
+        return (f"the cache dir holds {shown}, which {installer.name} does not make: it does not look like "
+                f"{installer.name}'s cache")
     return None
+
+
+def names_check(installer: Installer):
+    """names_ok for repair (apply, undo): the cache root still looks like this installer's cache."""
+    return lambda names: cache_names_problem(installer, names)
 
 
 def holds_cache(name: str):
@@ -637,10 +642,11 @@ def holds_cache(name: str):
     return lambda names: None if name in names else f"the directory no longer holds {name}: nothing was changed"
 
 
-def holds_moved_cache(names) -> Optional[str]:
-    """names_ok for undoing a whole-cache move: a pip cache (a move inside it), or the directory holding a
-    cache moved aside whole (pip.pipdoctor-<stamp>); device, inode and the journal's records decide the rest."""
-    return None if any(MOVED_ASIDE in n for n in names) else cache_names_problem(names)
+def holds_moved_cache(installer: Installer):
+    """names_ok for undoing a user's own move: the installer's cache (a move inside it), or the directory
+    holding a cache moved aside whole (uv.pipdoctor-<stamp>); device, inode and the journal's records decide
+    the rest."""
+    return lambda names: None if any(MOVED_ASIDE in n for n in names) else cache_names_problem(installer, names)
 
 
 def _after(lead: str, sentence: str) -> str:
@@ -766,7 +772,7 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
     if cache:
         refused = refused_cache_root(facts)
         if refused is None and root_names is not None:
-            problem = cache_names_problem(root_names)
+            problem = cache_names_problem(facts.installer, root_names)
             refused = f"refusing to act on {cache}: {problem}" if problem else None
     steps: list = []
     uid, gid = facts.cache_owner_uid, facts.cache_owner_gid
@@ -874,8 +880,10 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
                                   f"Remove the locally built {name} wheel(s) with pip's own command (not "
                                   "undoable; pip builds them again next time).",
                                   (name,), ("PD108",), pip_argv=argv, safe=removal is not None and removal.safe))
-    steps = [_advice_verdict(step, findings) for step in steps]
-    return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, _one_alternate(steps), refused)
+    tool = facts.installer.name
+    steps = [_advice_verdict(step, findings)._replace(tool=tool) for step in steps]
+    return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, _one_alternate(steps), refused,
+                tool)
 
 
 def _chown_step(facts, scope: Scope, targets: tuple, cures: tuple, description: str) -> Step:

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from pipdoctor.remediation import cache_names_problem
+from pipdoctor.installers.pip import PIP
+from pipdoctor.remediation import names_check
 from pipdoctor.repair import schema
 from pipdoctor.repair.apply import Change, apply_changes
 from pipdoctor.repair.journal import latest_journal
@@ -244,10 +245,10 @@ def test_a_rename_skipped_at_its_re_check_leaves_no_record_for_undo(user, tmp_pa
     monkeypatch.setattr(os, "stat", stat_then_swap)
     outcome = apply_changes(str(cache), [Change("rename", "wheels", new_name="wheels.pipdoctor-t")], store=store,
                             stamp="t", owner_uid=user.uid, owner_gid=user.gid, owner_name=user.name,
-                            names_ok=cache_names_problem)
+                            names_ok=names_check(PIP))
     monkeypatch.setattr(os, "stat", real_stat)
     assert outcome.renamed == [] and "replaced after it was read" in outcome.skipped[0][1]
     with open(outcome.journal, "rb") as handle:
         assert [json.loads(line)["t"] for line in handle] == ["header", "end"]
-    undone = undo(open_journal(store, "t.jsonl", writable=True), cache_names_problem, lambda root: None)
+    undone = undo(open_journal(store, "t.jsonl", writable=True), lambda tool: names_check(PIP), lambda root: None)
     assert (undone.restored, undone.skipped_count) == (0, 0)

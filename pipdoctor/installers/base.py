@@ -60,6 +60,9 @@ class Installer:
     # that takes it out again (`fix --persist`; its undo); None when there is no such command.
     config_set_cache_dir: Optional[Tuple[str, ...]] = None
     config_unset_cache_dir: Optional[Tuple[str, ...]] = None
+    # Whether a name at the top of a cache dir is one it makes (pip's subdirs, uv's buckets and markers): the
+    # fix's "does this look like its cache" before it acts on one (remediation.cache_names_problem).
+    makes_top_level: Callable[[str], bool] = lambda name: False
 
     def uses_cache(self, root: "DirFacts", account: "Account") -> bool:
         """The installer's own verdict on the cache root: its root rule, or always for one that has none."""
