@@ -50,6 +50,12 @@ def _finding(code: str, message: str, why: str = "", paths=(), evidence=(), **fa
                    evidence=tuple(Evidence(text) for text in evidence if text), facts=facts)
 
 
+def _why(facts: CheckFacts, falls_back: str, stops: str) -> str:
+    """The why of a finding, for an installer that runs on without a cache it cannot write (pip) or one that
+    stops (uv: installers/uv/cache.py FALLS_BACK_WITHOUT_CACHE)."""
+    return falls_back if facts.installer.falls_back else stops
+
+
 def size_text(size: int) -> str:
     """1.5 kB, 20.3 MB, 5.1 GB: decimal units, as `pip cache info` prints them."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
@@ -135,7 +141,7 @@ def check(facts: CheckFacts) -> list[Finding]:
     findings += _temp(facts)
     findings += _large(facts)
     findings += _moved_aside(facts)
-    return order(findings)
+    return order([f.but(tool=facts.installer.name) for f in findings])
 
 
 def order(findings: list[Finding]) -> list[Finding]:
@@ -173,9 +179,13 @@ def _read_only(facts: CheckFacts) -> list[Finding]:
     return [_finding(
         "PD106",
         where + ".",
-        why=("pip writes every wheel it builds and every HTTP response it downloads into its cache; on a "
-             "read-only mount each write fails (wheels: a warning; HTTP responses: silently), whoever owns "
-             "the files. chown will not help: the mount itself refuses writes."),
+        why=_why(facts, "pip writes every wheel it builds and every HTTP response it downloads into its cache; on "
+                 "a read-only mount each write fails (wheels: a warning; HTTP responses: silently), whoever owns "
+                 "the files. chown will not help: the mount itself refuses writes.",
+                 f"{tool} writes its cache's markers and lock at every start and every download, unpacked wheel "
+                 f"and build into it; on a read-only mount it stops (uv 0.10.1 and later at start: `Could not "
+                 f"acquire lock`, Read-only file system), whoever owns the files, and never runs on without its "
+                 f"cache. chown will not help: the mount itself refuses writes."),
         paths=[facts.cache_path, mount.mountpoint],
         evidence=[_mount_text(facts), "statvfs reports the filesystem read-only (ST_RDONLY)."],
         mountpoint=mount.mountpoint,
@@ -199,8 +209,10 @@ def _disk_full(facts: CheckFacts) -> list[Finding]:
         "PD105",
         f"The filesystem holding {facts.installer.name}'s cache {display_path(facts.cache_path)} has {what} left "
         f"({mount.fstype} on {display_path(mount.mountpoint or mount.path)}).",
-        why=("pip's next wheel or HTTP response will fail with Errno 28 (No space left on device); HTTP-cache "
-             "writes fail silently, so pip just gets slower. chown will not help."),
+        why=_why(facts, "pip's next wheel or HTTP response will fail with Errno 28 (No space left on device); "
+                 "HTTP-cache writes fail silently, so pip just gets slower. chown will not help.",
+                 f"{facts.installer.name}'s next download, unpacked wheel or build will fail with os error 28 "
+                 f"(No space left on device) and stop the command. chown will not help."),
         paths=[facts.cache_path, mount.mountpoint],
         evidence=evidence,
         mountpoint=mount.mountpoint, inodes=no_inodes and not no_space,
@@ -235,11 +247,15 @@ def _home_missing(facts: CheckFacts) -> list[Finding]:
     if home.exists or not under(cache, home.path):
         return []
     set_by = "HOME" if home.env is not None else "the passwd entry (HOME is unset)"
+    tool = facts.installer.name
     return [_finding(
         "PD201",
-        f"HOME ({display_path(home.path)}, from {set_by}) does not exist, so pip cannot create its cache "
-        f"{display_path(cache)} and will run without one.",
-        why="pip keeps its cache under HOME; with no HOME directory it has nowhere to write and runs uncached.",
+        f"HOME ({display_path(home.path)}, from {set_by}) does not exist, so {tool} cannot create its cache "
+        f"{display_path(cache)} and " + ("will run without one." if facts.installer.falls_back else
+                                          "stops before it does anything (`failed to create directory`)."),
+        why=_why(facts, "pip keeps its cache under HOME; with no HOME directory it has nowhere to write and runs "
+                 "uncached.", f"{tool} keeps its cache under HOME; with no HOME directory it has nowhere to "
+                 f"write, and it never runs without its cache: every command stops (exit 2)."),
         paths=[home.path, cache],
         evidence=[f"HOME={home.env}" if home.env is not None else "HOME is unset",
                   f"passwd home of {facts.account.label}: {facts.account.passwd_home}"
@@ -423,9 +439,15 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
     return [_finding(
         "PD103",
         message,
-        why=("These entries were written by another user, almost always root after `sudo pip` kept HOME "
-             "(PD204). pip can read them but cannot add, replace or delete entries in directories it does "
-             "not own: new wheels are not cached (a warning), HTTP responses silently not at all."),
+        why=_why(facts, "These entries were written by another user, almost always root after `sudo pip` kept "
+                 "HOME (PD204). pip can read them but cannot add, replace or delete entries in directories it "
+                 "does not own: new wheels are not cached (a warning), HTTP responses silently not at all.",
+                 f"These entries were written by another user, almost always root after `sudo {tool}` kept HOME "
+                 f"(PD204): {tool} has no root rule and writes into whatever cache it is given. {tool} does not "
+                 f"fall back to running without a cache: where it must write among them (at every start the "
+                 f"cache's .lock and its sdists bucket's .git, then every bucket it fills) it stops with "
+                 f"Permission denied (exit 2; uv 0.9 and later: `Failed to initialize cache`) until they are the "
+                 f"user's again."),
         paths=[facts.cache_path] + targets,
         evidence=evidence,
         chown=targets, uid=expected, gid=facts.cache_owner_gid, shared=shared,
@@ -520,9 +542,11 @@ def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
     return [_finding(
         "PD104",
         message,
-        why=("pip writes into the cache root, wheels/ and http-v2/ on every run. The owner is right here, so "
-             "the cause is the directory's mode, a flag, an ACL, or a directory above it; chown alone does "
-             "not change any of those."),
+        why=_why(facts, "pip writes into the cache root, wheels/ and http-v2/ on every run.",
+                 f"{tool} writes into the cache root (CACHEDIR.TAG, .gitignore, .lock) and its sdists bucket at "
+                 f"every start, and stops when it cannot: it never runs on without its cache.")
+        + (" The owner is right here, so the cause is the directory's mode, a flag, an ACL, or a directory above "
+           "it; chown alone does not change any of those."),
         paths=[cache] + [p for _, p in problems],
         evidence=evidence,
         problems=problems, blockers=[kind for kind, _, _ in blocking],

@@ -176,50 +176,30 @@ def _environment_owner(account) -> Optional[tuple]:
     return uid, entry.pw_gid, groups
 
 
-def check_account(installer: "Installer", account, pip_args: Sequence[str], *, cwd: Optional[str] = None,
+def check_account(installer: "Installer", account, args: Sequence[str], *, cwd: Optional[str] = None,
                   walk: bool = True) -> AccountReport:
-    """Resolve the account's cache as the installer would, read the facts, judge them, attach the fixes.
+    """Resolve the account's cache as the installer would (`args`: its cache options, as it spells them), read
+    the facts, judge them, attach the fixes. Every finding carries the installer's name (Finding.tool).
 
     Raises AccountUnreadable when the account's config files could not be read at all; a config file or
-    setting pip cannot use is a finding (PD205), never an error of the whole check."""
+    setting the installer cannot use is a finding (PD205), never an error of the whole check."""
     from pipdoctor.checker import check, order
     from pipdoctor.checkfacts import collect_check_facts
-    from pipdoctor.configfindings import input_finding, unusable_findings
-    from pipdoctor.installers.pip.discovery import installed_pip
-    from pipdoctor.installers.pip.locations import PipInputError, resolve_cache_location
     from pipdoctor.remediation import suggest_check
     from pipdoctor.safety import unsafe_cache_root
-    from pipdoctor.userfiles import ReaderFailed
 
     environ = account.environ
     if cwd is None and not account.is_self:
         cwd = account.passwd_home or "/"  # None for the user itself: its own current dir, if it still exists
-    pip = installed_pip(environ)
-    version = pip.version if pip is not None else None
-    pip_error = None
-    own: list = []
-    try:
-        # `pip install` reads [global] and [install]: the cache a real install would use.
-        location = resolve_cache_location(["install", *pip_args], environ, cwd=cwd, home=account.passwd_home,
-                                          site_prefix=pip.prefix if pip is not None else None, pip_version=version,
-                                          read_files=_reader(account))
-    except ReaderFailed as error:
-        raise AccountUnreadable(account.label, f"its pip config files could not be read: {error}") from None
-    except PipInputError as error:
-        location = None
-        if error.source == "HOME":
-            # No HOME and no passwd entry: pip >= 26.3 stops before it looks at any cache (a finding, PD201).
-            pip_error = error.message
-        else:
-            own.append(input_finding(error))
+    resolve = _resolve_uv if installer.name == "uv" else _resolve_pip
+    location, own, version, pip_error = resolve(account, args, cwd)
     if location is None:
         path, disabled, config_files, configured = None, True, (), None
         source = (f"none: pip {version or ''} stops, HOME is unset" if pip_error else
-                  "none: pip stops on its configuration")
+                  f"none: {installer.name} stops on its configuration")
     else:
         path, disabled, source = location.path, location.disabled, location.source
         config_files, configured = tuple(location.config_files), location.configured
-        own += unusable_findings(location.unusable)
         if disabled:
             source = _setting_value(location, environ)
     if walk and path and unsafe_cache_root(path, (environ.get("HOME"), account.passwd_home)):
@@ -232,6 +212,51 @@ def check_account(installer: "Installer", account, pip_args: Sequence[str], *, c
     home = facts.home.path
     return AccountReport(account.user, account.uid, home, facts.cache_path, facts.cache_disabled, source,
                          findings, config_files, facts)
+
+
+def _resolve_pip(account, pip_args: Sequence[str], cwd: Optional[str]) -> tuple:
+    """(CacheLocation or None, PD205 findings, pip's version, pip's own complaint that it has no HOME) for
+    `pip install <pip_args>`, as the account's pip would decide it (its config files read with its rights)."""
+    from pipdoctor.configfindings import input_finding, unusable_findings
+    from pipdoctor.installers.pip.discovery import installed_pip
+    from pipdoctor.installers.pip.locations import PipInputError, resolve_cache_location
+    from pipdoctor.userfiles import ReaderFailed
+
+    environ = account.environ
+    pip = installed_pip(environ)
+    version = pip.version if pip is not None else None
+    try:
+        # `pip install` reads [global] and [install]: the cache a real install would use.
+        location = resolve_cache_location(["install", *pip_args], environ, cwd=cwd, home=account.passwd_home,
+                                          site_prefix=pip.prefix if pip is not None else None, pip_version=version,
+                                          read_files=_reader(account))
+    except ReaderFailed as error:
+        raise AccountUnreadable(account.label, f"its pip config files could not be read: {error}") from None
+    except PipInputError as error:
+        if error.source == "HOME":
+            # No HOME and no passwd entry: pip >= 26.3 stops before it looks at any cache (a finding, PD201).
+            return None, [], version, error.message
+        return None, [input_finding(error)], version, None
+    return location, unusable_findings(location.unusable), version, None
+
+
+def _resolve_uv(account, uv_args: Sequence[str], cwd: Optional[str]) -> tuple:
+    """The same for `uv <uv_args>` (installers/uv/locations.py). uv's version is not asked: pipdoctor never
+    runs a user's binary to learn it (as root that would run the user's code), so the newest rules it knows
+    decide (resolve_uv_cache's uv_version=None); they differ from older uv's only at the edges (an empty HOME,
+    the UV_WORKING_DIR variables)."""
+    from pipdoctor.configfindings import input_finding, unusable_findings
+    from pipdoctor.installers.uv.locations import UvInputError, resolve_uv_cache
+    from pipdoctor.userfiles import ReaderFailed
+
+    try:
+        location = resolve_uv_cache(list(uv_args), account.environ, cwd=cwd, uid=account.uid,
+                                    read_files=_reader(account))
+    except ReaderFailed as error:
+        raise AccountUnreadable(account.label, f"its uv config files could not be read: {error}") from None
+    except UvInputError as error:
+        return None, [input_finding(error, "uv")], None, None
+    return location, unusable_findings(location.unusable, "uv"), None, None
 
 
 class AccountUnreadable(UsageError):

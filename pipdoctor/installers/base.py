@@ -56,6 +56,9 @@ class Installer:
     # Its root rule: whether it uses this cache root at all (pip's check_path_owner); None when it has none
     # and uses whatever cache it is given (uv).
     keeps_cache: Optional[Callable[["DirFacts", "Account"], bool]] = None
+    # What it does with a cache it cannot write: run on without it (pip: a warning, or silently) or stop
+    # with an error (uv), so that a foreign entry costs speed or the whole command.
+    falls_back: bool = True
     # Its own command (after its name) that writes a cache dir, appended, into the user's config, and the one
     # that takes it out again (`fix --persist`; its undo); None when there is no such command.
     config_set_cache_dir: Optional[Tuple[str, ...]] = None

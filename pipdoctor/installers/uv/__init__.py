@@ -4,7 +4,7 @@ UV is what the shared code reads of uv; importing it stays cheap (no locations.p
 """
 
 from pipdoctor.installers.base import Installer
-from pipdoctor.installers.uv.cache import KNOWN_BUCKETS, ROOT_MARKERS, uv_makes_top_level
+from pipdoctor.installers.uv.cache import FALLS_BACK_WITHOUT_CACHE, KNOWN_BUCKETS, ROOT_MARKERS, uv_makes_top_level
 
 # Every name a uv this project knows writes at its cache's top; a bucket of another format version is uv's too
 # (cache.classify_top_level), which the walk's verdict on foreign entries does not depend on.
@@ -16,5 +16,5 @@ UV = Installer(name="uv", cache_env="UV_CACHE_DIR", cache_dir_option="--cache-di
                default_sources=("platform default", "XDG_CACHE_HOME"), example_args=("pip", "install", "..."),
                # uv has no root rule: `sudo uv` writes root-owned entries into the cache it is given, and a
                # cache it cannot use stops it (installers/uv/cache.py HAS_ROOT_RULE, FALLS_BACK_WITHOUT_CACHE)
-               keeps_cache=None, makes_top_level=uv_makes_top_level)
+               keeps_cache=None, falls_back=FALLS_BACK_WITHOUT_CACHE, makes_top_level=uv_makes_top_level)
 
