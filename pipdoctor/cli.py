@@ -15,8 +15,9 @@ usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip comma
        pipdoctor [--json] [--color auto|always|never] [--uv PATH] uv [uv args...]
        pipdoctor explain [--json] [LOG | - | PDnnn]
        pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--cache-dir DIR | --no-cache-dir] [--isolated]
-       pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--cache-dir DIR | --no-cache-dir]
-       pipdoctor fix --undo [JOURNAL] [--user NAME]
+       pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--tool pip|uv]
+                     [--cache-dir DIR | --no-cache-dir]
+       pipdoctor fix --undo [JOURNAL] [--user NAME] [--tool pip|uv]
        pipdoctor --fix [--yes] [--persist] install ...   (or: pipdoctor install --fix [--yes] ...)
        pipdoctor --version | --help
 
@@ -24,7 +25,7 @@ Runs pip as you would (pipdoctor install pyyaml = pip install pyyaml, with pip's
 and, when something went wrong, says which directory is really broken, why, and the command that fixes it.
 
   uv ...           run uv as you would (pipdoctor uv pip install pyyaml = uv pip install pyyaml), everything
-                   after `uv` passed to uv untouched, then the same report (no --fix for uv yet)
+                   after `uv` passed to uv untouched, then the same report and its cures (no --fix for uv)
   explain LOG      diagnose a saved pip log (a CI log, a pasted issue); - or no LOG reads stdin
   explain PD101    show the documentation of a finding code
   check            find what will make pip's cache fail on this machine, before it fails (changes nothing);
@@ -33,7 +34,8 @@ and, when something went wrong, says which directory is really broken, why, and 
   fix              run the check, print the plan that cures what it found (each step, the finding, the shell
                    command, whether it needs root) and apply it when confirmed (or --yes); --dry-run only
                    prints; every change is journaled first and `fix --undo [JOURNAL]` reverts it; as root,
-                   --user NAME repairs that user's cache; --persist writes an alternate cache to pip's config
+                   --user NAME repairs that user's cache; --persist writes an alternate cache to pip's config;
+                   covers pip's cache and uv's (where it exists) in one plan; --tool pip|uv only one of them
   --fix            with a pip command: on a cache problem, apply the same plan (confirmed, or --yes) and
                    run the pip command once more
 
@@ -305,7 +307,8 @@ def _show_usage(fd: int = 1, code: int = exitcodes.OK) -> int:
 
 
 def parse_fix_args(args: list[str], options: Options):
-    """`fix`'s options: --yes, --dry-run, --undo [JOURNAL], --persist, --user NAME, --cache-dir/--no-cache-dir."""
+    """`fix`'s options: --yes, --dry-run, --undo [JOURNAL], --persist, --user NAME, --tool pip|uv,
+    --cache-dir/--no-cache-dir."""
     from pipdoctor.fixing import FixRequest
 
     request = FixRequest()
@@ -333,6 +336,11 @@ def parse_fix_args(args: list[str], options: Options):
             value, index = _take_value(args, index, "--cache-dir")
             req.pip_args.extend(["--cache-dir", value])
             return index
+        elif arg == "--tool" or arg.startswith("--tool="):
+            req.tool, index = _take_value(args, index, "--tool")
+            if req.tool not in ("pip", "uv"):
+                raise UsageError(f"--tool takes pip or uv, not {req.tool!r}")
+            return index
         else:
             return None
         return index + 1
@@ -349,7 +357,7 @@ def parse_fix_args(args: list[str], options: Options):
     if request.yes and request.dry_run:
         raise UsageError("--yes and --dry-run do not go together")
     if request.undo and (request.dry_run or request.persist or request.pip_args):
-        raise UsageError("--undo takes only a JOURNAL, --user, --yes and --json")
+        raise UsageError("--undo takes only a JOURNAL, --tool, --user, --yes and --json")
     return request
 
 
@@ -403,8 +411,7 @@ def _explain(operands: list[str], options: Options) -> int:
         from pipdoctor.findings import fix_acts_on
         from pipdoctor.report import EXPLAIN_CURES
 
-        # `pipdoctor fix` cures pip's cache; uv's cache is not its business yet (issue 14, item 4).
-        cures = EXPLAIN_CURES if fix_acts_on(findings[0]) and findings[0].tool == "pip" else ()
+        cures = EXPLAIN_CURES[findings[0].tool] if fix_acts_on(findings[0]) else ()
         write(1, render_human(findings, color=_color_for(1, options), headline=_headline(findings), cures=cures))
     else:
         write(1, "pipdoctor: no known problem found in this log.\n")
@@ -476,7 +483,8 @@ def _refuse_pip_options_for_uv(options: Options) -> None:
     """pipdoctor's options that mean something only for pip, given before `uv`: one line, not a silent no-op.
     (After `uv` every argument is uv's: `pipdoctor uv pip install --python X` is uv's own --python.)"""
     if options.fix:
-        raise UsageError("--fix does not go with uv yet: `pipdoctor uv ...` runs uv and reports")
+        raise UsageError("--fix does not go with uv: `pipdoctor uv ...` runs uv and reports, and `pipdoctor fix "
+                         "--tool uv` cures uv's cache")
     if options.python is not None:
         raise UsageError("--python names pip's Python; with uv, --uv PATH names the uv to run (uv's own "
                          "--python goes after the uv command)")

@@ -59,25 +59,26 @@ def diagnose_run(log: "Log", args: Sequence[str], environ: Mapping[str, str], *,
     facts = facts._replace(cache_dir=next(iter(named.values()), None),
                            alternate_cache=pick_alternate_cache(installer, facts.identity, environ))
     found = classify(log, facts)
-    if installer.name != "pip":
-        # uv's live check and its cures are not wired yet, and pip's (the check of pip's cache, fixes that are
-        # pip commands) must never stand in for them.
-        return RunDiagnosis(tuple(found))
     live = _live_check(installer, args, environ) if failed or has_problem(found) else None
     # The live check's walk tells the safety gate what a chown -R of the log's paths would reach.
     scope = run_scope(facts, live.facts if live is not None and live.cache_path == facts.cache_dir else None)
-    from_log = tuple(suggest(f, facts, args, scope) for f in found)
+    # uv stops at the first foreign entry it meets: its cure gives back every one the check found.
+    foreign = next((f for f in live.findings if f.code == "PD103"), None) if live is not None else None
+    tops = tuple(foreign.facts.get("chown", ())) if foreign is not None and not installer.falls_back else ()
+    from_log = tuple(suggest(f, facts, args, scope, tops) for f in found)
     return RunDiagnosis(reconcile(from_log, live.findings) if live is not None else from_log, live)
 
 
 def _live_check(installer: "Installer", pip_args: Sequence[str], environ: Mapping[str, str]
                 ) -> Optional["AccountReport"]:
-    """`pipdoctor check` for the user who ran pip, with pip's own cache options; after pip has run, a
-    problem reading the machine must not hide pip's diagnosis, so it costs only the extra findings."""
+    """`pipdoctor check` of the installer's cache for the user who ran it, with the run's own cache options
+    (pip's after its command; uv reads its whole argv); after the run, a problem reading the machine must not
+    hide the installer's diagnosis, so it costs only the extra findings."""
     from pipdoctor.host.accounts import self_account
 
+    args = list(pip_args[1:]) if installer.name == "pip" else list(pip_args)
     try:
-        return check_account(installer, self_account(environ), list(pip_args[1:]))
+        return check_account(installer, self_account(environ), args)
     except (OSError, UsageError):
         return None
 

@@ -24,6 +24,7 @@ class FixRequest:
     persist: bool = False
     user: Optional[str] = None
     pip_args: list = field(default_factory=list)  # --cache-dir/--no-cache-dir, as pip spells them
+    tool: Optional[str] = None  # --tool pip|uv: only that installer's cache (None: every cache it covers)
 
 
 def stamp() -> str:
@@ -78,25 +79,27 @@ def confirm(question: str, yes: bool) -> tuple[bool, str]:
     return False, "not confirmed: nothing was changed"
 
 
-def _refused_before_walk(account, pip_args) -> Optional[str]:
+def _refused_before_walk(facts) -> Optional[str]:
     """Refuse a cache root that is /, a system dir, a HOME, a symlink or another account's before the check walks
     it (a cache dir of / would make the check read the whole machine first)."""
-    from pipdoctor.diagnose import check_account
-    from pipdoctor.installers.pip import PIP
     from pipdoctor.remediation import refused_cache_root
 
-    facts = check_account(PIP, account, pip_args, walk=False).facts
     if facts is None or not facts.cache_path:
         return None
     reason = refused_cache_root(facts)
     return reason + "; nothing was changed" if reason else None
 
 
-def plan_for(report, *, persist: bool, pip_args=None, log_findings=()):
+def _exists(facts) -> bool:
+    root = facts.root if facts is not None else None
+    return root is not None and root.kind != "missing" and root.existing == facts.cache_path
+
+
+def plan_for(report, *, persist: bool, pip_args=None, log_findings=(), when: Optional[str] = None):
     from pipdoctor.remediation import make_plan
 
     facts = report.facts
-    return make_plan(facts, report.findings, as_root=os.geteuid() == 0, stamp=stamp(), persist=persist,
+    return make_plan(facts, report.findings, as_root=os.geteuid() == 0, stamp=when or stamp(), persist=persist,
                      root_names=root_listing(facts.cache_path), pip_args=pip_args, log_findings=log_findings)
 
 
@@ -119,56 +122,115 @@ def apply(plan, account, pip_argv: Optional[list]):
         raise UsageError(str(error)) from None
 
 
+@dataclass
+class CacheFix:
+    """One installer's cache in a `pipdoctor fix`: the check before, the plan, and once applied what was done
+    and the check after (None until then)."""
+
+    before: object  # diagnose.AccountReport
+    plan: object  # remediation.Plan
+    outcome: object = None  # repair.outcome.Outcome
+    after: object = None
+
+
+def fix_installers(request: FixRequest) -> list:
+    """The installers whose caches `fix` covers: pip's and uv's, or the one --tool names. Cache options
+    given without --tool are pip's, as before uv came (`fix --cache-dir DIR` fixes DIR only)."""
+    from pipdoctor.installers import installer_named
+
+    if request.tool is not None:
+        return [installer_named(request.tool)]
+    return [installer_named("pip")] if request.pip_args else [installer_named(name) for name in ("pip", "uv")]
+
+
+def cache_args(request: FixRequest, installer) -> list:
+    """The request's cache options as the installer spells them (uv: --no-cache for pip's --no-cache-dir)."""
+    return [installer.no_cache_option if arg == "--no-cache-dir" else arg for arg in request.pip_args]
+
+
 def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
-    """`pipdoctor fix`: the plan, then (confirmed) the changes, then the check again."""
+    """`pipdoctor fix`: one plan for every cache it covers (pip's, uv's), one confirmation, the changes in that
+    order (each cache its own journal), then the check again."""
     from pipdoctor.diagnose import check_account
-    from pipdoctor.installers.pip import PIP
-    from pipdoctor.report import render_check_human, render_fix_human, render_fix_json
+    from pipdoctor.report import render_check_human, render_fix_json, render_plans_human
 
     account = _account(request, environ)
     if request.undo:
         return run_undo(request, account, options)
-    refused = _refused_before_walk(account, request.pip_args)
-    if refused is not None:
-        raise UsageError(refused)
-    before = check_account(PIP, account, request.pip_args)
-    plan = plan_for(before, persist=request.persist)
+    installers = []
+    for installer in fix_installers(request):
+        unwalked = check_account(installer, account, cache_args(request, installer), walk=False).facts
+        # uv's cache only where it exists (nothing to fix before uv made one), unless --tool names it.
+        if installer.name != "pip" and request.tool is None and not _exists(unwalked):
+            continue
+        refused = _refused_before_walk(unwalked)
+        if refused is not None:
+            raise UsageError(refused if request.tool is not None or installer.name == "pip" else
+                             f"{refused} ({installer.name}'s cache; `--tool pip` fixes pip's alone)")
+        installers.append(installer)
+    when = stamp()  # one fix, one time: its journals share it, and `fix --undo` undoes them together
+    caches = []
+    for installer in installers:
+        before = check_account(installer, account, cache_args(request, installer))
+        caches.append(CacheFix(before, plan_for(before, persist=request.persist, when=when)))
+    planned = [cache for cache in caches if cache.plan.steps]
     color = options.color_for(1)
-    if not plan.steps:
-        code = exitcodes.FINDINGS if has_problem(before.findings) else exitcodes.OK
+    reports = [cache.before for cache in caches]
+    if not planned:
+        code = exitcodes.FINDINGS if any(has_problem(r.findings) for r in reports) else exitcodes.OK
         if options.json:
-            write(1, render_fix_json(before, plan, None, None, code))
+            write(1, render_fix_json(caches, code))
         else:
-            write(1, render_check_human([before], color=color) + ("\npipdoctor fix: nothing to change.\n"))
+            write(1, render_check_human(reports, color=color) + ("\npipdoctor fix: nothing to change.\n"))
         return code
     if not options.json:
-        write(1, render_check_human([before], color=color, fixes=False) + "\n" + render_fix_human(plan, color=color))
-    outcome = after = None
+        write(1, render_check_human(reports, color=color, fixes=False) + "\n"
+              + render_plans_human([cache.plan for cache in planned], color=color))
+    changes = sum(len(cache.plan.changes) for cache in planned)
     note = ""
     if request.dry_run:
         note = "dry run: nothing was changed"
-    elif not plan.changes:
+    elif not changes:
         note = "nothing in this plan changes files: run the commands shown"
     else:
-        ok, note = confirm(f"Apply {changes_phrase(len(plan.changes))}? [y/N] ", request.yes)
+        ok, note = confirm(f"Apply {changes_phrase(changes)}? [y/N] ", request.yes)
         if ok:
-            outcome = apply(plan, account, _pip_argv(options, account))
-            after = check_account(PIP, account, request.pip_args)
-    if after is not None:
-        skipped = outcome is not None and outcome.skipped_count > 0  # what was skipped still needs a hand
-        code = exitcodes.FINDINGS if skipped or has_problem(after.findings) else exitcodes.OK
-    else:
-        code = exitcodes.FINDINGS if has_problem(before.findings) else exitcodes.OK
+            note = _apply_in_order(planned, account, options, request)
+    skipped = any(cache.outcome is not None and cache.outcome.skipped_count for cache in planned)
+    # What was skipped still needs a hand; a cache not (yet) fixed keeps its findings.
+    final = [cache.after if cache.after is not None else cache.before for cache in caches]
+    code = exitcodes.FINDINGS if skipped or any(has_problem(r.findings) for r in final) else exitcodes.OK
     if options.json:
-        write(1, render_fix_json(before, plan, outcome, after, code, note=note))
+        write(1, render_fix_json(caches, code, note=note))
     else:
         from pipdoctor.report import render_outcome_human
 
-        if outcome is not None:
-            write(1, render_outcome_human(outcome, after, color=color))
+        for cache in planned:
+            if cache.outcome is not None:
+                write(1, render_outcome_human(cache.outcome, cache.after, color=color))
         if note:
             write(1 if code == exitcodes.OK else 2, f"pipdoctor fix: {note}\n")
     return code
+
+
+def _apply_in_order(planned: list, account, options, request: FixRequest) -> str:
+    """Apply each cache's plan in turn, then check it again; the first that cannot be applied (its journal
+    could not be kept: nothing of it changed) stops the rest, and its reason is the note."""
+    from pipdoctor.diagnose import check_account
+
+    for cache in planned:
+        if not cache.plan.changes:
+            continue
+        installer = cache.before.facts.installer
+        try:
+            cache.outcome = apply(cache.plan, account, _pip_argv(options, account) if installer.name == "pip"
+                                  else None)
+        except UsageError as error:
+            if cache is planned[0]:
+                raise
+            return f"{error} ({installer.name}'s cache; the caches before it were fixed)"
+        cache.after = check_account(installer, account, cache_args(request, installer))
+    return ""
 
 
 def _pip_argv(options, account) -> Optional[list]:
@@ -182,10 +244,11 @@ def _pip_argv(options, account) -> Optional[list]:
         return None
 
 
-def _journal_to_undo(request: FixRequest, account, passed_over: list):
-    """The journal `fix --undo` acts on, opened: as root only one of root's store (the default: the account's
-    newest there), as a user the named one or the newest of their own."""
-    from pipdoctor.repair.journal import latest_journal
+def _journals_to_undo(request: FixRequest, account, passed_over: list) -> list:
+    """The store and names of the journals `fix --undo` acts on: as root only of root's store (the default:
+    the account's newest fix there, one journal per cache it fixed), as a user the named one or their own
+    newest fix; --tool: that installer's newest journal."""
+    from pipdoctor.repair.journal import latest_fix_journals
     from pipdoctor.repair.store import root_journal_at, user_journal_at
 
     if request.journal is not None:
@@ -193,17 +256,18 @@ def _journal_to_undo(request: FixRequest, account, passed_over: list):
             store, name = root_journal_at(_absolute(request.journal))
         else:
             store, name = user_journal_at(request.journal)
-        return _open_for_undo(store, name)
+        return [(store, name)]
     store = journal_store(account)
     if store is None:
         raise UsageError("no place for journals (HOME and XDG_DATA_HOME are unset): give one: pipdoctor fix "
                          "--undo JOURNAL")
-    name = latest_journal(store, passed_over)
-    if name is None:
+    names = latest_fix_journals(store, request.tool, passed_over)
+    if not names:
         hint = (f"; a fix {account.user or account.uid} made themselves is undone by them (pipdoctor fix --undo)"
                 if os.geteuid() == 0 and account.uid != 0 else "")
-        raise UsageError(f"no journal to undo in {store.path}{hint}")
-    return _open_for_undo(store, name)
+        whose = f" of {request.tool}'s cache" if request.tool is not None else ""
+        raise UsageError(f"no journal{whose} to undo in {store.path}{hint}")
+    return [(store, name) for name in names]
 
 
 def _open_for_undo(store, name: str):
@@ -226,30 +290,48 @@ def _absolute(path: str) -> str:
 
 
 def run_undo(request: FixRequest, account, options) -> int:
-    from pipdoctor.installers import installer_named
-    from pipdoctor.remediation import holds_moved_cache, names_check
-    from pipdoctor.safety import unsafe_cache_root
-    from pipdoctor.repair.fs import RepairError
-    from pipdoctor.repair.undo import undo
+    """`fix --undo`: each journal of the fix, newest first (each re-checks its own cache); one that is refused
+    stops the rest with one line (`--tool` then undoes the other cache's alone)."""
     from pipdoctor.report import render_undo_human, render_undo_json
 
+    from pipdoctor.repair.fs import RepairError
+
     passed_over: list = []  # journals the default pick could not read, said in the outcome
-    homes = (_home_of(account), account.passwd_home)
     try:
-        journal = _journal_to_undo(request, account, passed_over)
-        # A user's own fix may have moved the whole cache aside (journaled in the dir holding it); root's never.
-        names_ok = names_check if os.geteuid() == 0 else holds_moved_cache
-        outcome = undo(journal, lambda tool: names_ok(installer_named(tool)),
-                       lambda root: unsafe_cache_root(root, homes))
+        journals = _journals_to_undo(request, account, passed_over)
     except RepairError as error:
         raise UsageError(str(error)) from None
-    outcome.notes[:0] = passed_over
-    code = exitcodes.OK if outcome.skipped_count == 0 else exitcodes.FINDINGS
+    outcomes = [_undo_one(store, name, request, account) for store, name in journals]
+    outcomes[0].notes[:0] = passed_over
+    code = exitcodes.OK if all(outcome.skipped_count == 0 for outcome in outcomes) else exitcodes.FINDINGS
     if options.json:
-        write(1, render_undo_json(outcome, code))
+        write(1, render_undo_json(outcomes, code))
     else:
-        write(1, render_undo_human(outcome, color=options.color_for(1)))
+        write(1, render_undo_human(outcomes, color=options.color_for(1)))
     return code
+
+
+def _undo_one(store, name: str, request: FixRequest, account):
+    from pipdoctor.installers import installer_named
+    from pipdoctor.remediation import holds_moved_cache, names_check
+    from pipdoctor.repair.fs import RepairError
+    from pipdoctor.repair.undo import undo
+    from pipdoctor.safety import unsafe_cache_root
+
+    homes = (_home_of(account), account.passwd_home)
+    # A user's own fix may have moved the whole cache aside (journaled in the dir holding it); root's never.
+    names_ok = names_check if os.geteuid() == 0 else holds_moved_cache
+
+    def names_ok_for(tool: str):
+        if request.tool is not None and tool != request.tool:
+            raise RepairError(f"{store.path}/{name} is a fix of {tool}'s cache, not {request.tool}'s; nothing was "
+                              "changed")
+        return names_ok(installer_named(tool))
+
+    try:
+        return undo(_open_for_undo(store, name), names_ok_for, lambda root: unsafe_cache_root(root, homes))
+    except RepairError as error:
+        raise UsageError(str(error)) from None
 
 
 # --- install --fix ------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pipdoctor.installers.base import Installer
 from pipdoctor.installers.pip import PIP
 from pipdoctor.records import record
 from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, MOVED_ASIDE, PIP_CACHE, REMOVE,
-                              REMOVE_TREE, Scope, gate, gate_all, shell_quote, unsafe_cache_root)
+                              REMOVE_TREE, Scope, gate, gate_all, shell_quote, under, unsafe_cache_root)
 
 if TYPE_CHECKING:
     from pipdoctor.runfacts import Facts
@@ -54,11 +54,12 @@ def _no_root_alternatives(installer: Installer, facts, pip_args) -> list[Fix]:
         fixes = [Fix(command_line(installer, pip_args, raw_tail=f'{installer.cache_dir_option} "$(mktemp -d)"'),
                      "No root needed: use a fresh, private cache for this run.", True, ())]
     fixes.append(Fix(command_line(installer, pip_args, installer.no_cache_option),
-                     "No root needed: run this once without a cache (slower; nothing is cached).", True, ()))
+                     "No root needed: run this once without a cache (slower; nothing is cached)."
+                     + installer.no_cache_needs, True, ()))
     return fixes
 
 
-def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args) -> list[Fix]:
+def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args, foreign_tops=()) -> list[Fix]:
     from pipdoctor.pathkinds import cache_root_of
 
     broken = finding.facts.get("broken") or []
@@ -78,6 +79,11 @@ def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args) -> list
                              ((CHMOD, dir_.path),)))
         elif identity.uid == 0:
             continue  # root must not take a user's cache: the no-root alternatives below apply
+        elif foreign_tops and any(under(dir_.path, top) or under(top, dir_.path) for top in foreign_tops):
+            fixes.append(Fix(chown_command("sudo ", identity.uid, identity.gid, foreign_tops),
+                             f"Give {dir_.path} and the other entries another user left in the cache back to "
+                             f"you: {facts.installer.name} stops at the first one it meets. Nothing outside the cache "
+                             "changes.", True, tuple((CHOWN_TREE, top) for top in foreign_tops)))
         elif facts.cache_dir and not (dir_.path + "/").startswith(facts.cache_dir.rstrip("/") + "/"):
             fixes.append(Fix(f"sudo chown -h {identity.uid}:{identity.gid} {quoted}",
                              f"Give {dir_.path} (above the cache) back to you, without -R: other programs' "
@@ -156,15 +162,22 @@ def _uv_fixes(finding: Finding) -> list[Fix]:
 
 
 def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[Sequence[str]] = None,
-            scope: Optional[Scope] = None) -> Finding:
+            scope: Optional[Scope] = None, foreign_tops: Sequence[str] = ()) -> Finding:
     """The finding with its fixes: least invasive first, never `sudo pip` or `--user` for a cache problem.
-    Each passes the safety gate over `scope` (run_scope(): this machine's facts); without one, none is safe."""
+    Each passes the safety gate over `scope` (run_scope(): this machine's facts); without one, none is safe.
+    `foreign_tops`: the foreign subtrees the live check of uv's cache found (its PD103's chown targets)."""
     from pipdoctor.pathkinds import cache_root_of
 
     code = finding.code
     first = finding.paths[0] if finding.paths else None
     installer = facts.installer if facts is not None else PIP
     fixes: list[Fix]
+    if finding.tool == "uv" and code in ("PD101", "PD102") and facts is not None and scope is not None:
+        # A live uv run: the paths as read on this machine, and the check's foreign entries (uv stops at the
+        # first it meets, so the log names one of them), given back to their user with real ids.
+        fixes = _ownership_fixes(finding, facts, pip_args, foreign_tops) + _no_root_alternatives(installer, facts,
+                                                                                                 pip_args)
+        return finding.but(fixes=gate_all(fixes, scope, _no_root_alternatives(installer, facts, pip_args)))
     if finding.tool == "uv":
         fixes = _uv_fixes(finding)
         return finding.but(fixes=tuple(f._replace(safe=f.safe and f.touches == ()) for f in fixes)) if scope is None \
@@ -258,6 +271,14 @@ def _cache_args(facts) -> list:
     if facts.cache_path and source not in ("platform default", "default"):
         return ["--cache-dir", facts.cache_path]
     return []
+
+
+def fix_args(facts) -> tuple:
+    """What `pipdoctor fix` needs to find this cache: --tool for any installer but pip (fix's default covers
+    pip's alone when given a --cache-dir), and --cache-dir when the cache is not where the installer looks by
+    default."""
+    tool = () if facts.installer.name == "pip" else ("--tool", facts.installer.name)
+    return (*tool, *_cache_args(facts))
 
 
 def chown_command(sudo: str, uid: int, gid: int, targets) -> str:
@@ -367,7 +388,7 @@ def check_scope(facts) -> Scope:
     return Scope(facts.cache_path, root.kind if root is not None and root.existing == facts.cache_path else "missing",
                  facts.cache_owner_uid, facts.cache_owner_gid, _owner_name(facts), (home.path, account.passwd_home),
                  others,
-                 known, walk, _sudo(facts), tuple(_cache_args(facts)), aside)
+                 known, walk, _sudo(facts), fix_args(facts), aside)
 
 
 def run_scope(facts: Optional[Facts], check=None) -> Optional[Scope]:

@@ -151,8 +151,26 @@ def run_cures(pip_args: Sequence[str], python: Optional[str] = None) -> list:
     return [(rerun.rstrip(), "cure the cache, then run pip again"), ("pipdoctor fix", "only cure the cache")]
 
 
+def uv_run_cures(check) -> list:
+    """pipdoctor's own cure of uv's cache after a uv run (`check`: the live check of it, None when it could not
+    run): `pipdoctor fix` of uv's cache as the user (moves the foreign entries aside, no root) and, for a user
+    with a name, root's `fix --user` (gives them back). (`pipdoctor --fix uv ...` is not offered: it is refused.)"""
+    from pipdoctor.remediation import fix_args
+    from pipdoctor.safety import shell_quote
+
+    facts = check.facts if check is not None else None
+    args = " ".join(shell_quote(a) for a in (fix_args(facts) if facts is not None else ("--tool", "uv")))
+    cures = [(f"pipdoctor fix {args}", "cure uv's cache without root: move the foreign entries aside")]
+    account = facts.account if facts is not None else None
+    if account is not None and account.uid != 0 and account.user is not None:
+        cures.append((f"sudo pipdoctor fix {args} --user {shell_quote(account.user)}",
+                      "as root: give them back to you (journaled, undone with --undo)"))
+    return cures
+
+
 # On the machine the log came from: `explain` has no pip command to run again.
-EXPLAIN_CURES = (("pipdoctor fix", "on the machine where pip ran: cure the cache"),)
+EXPLAIN_CURES = {"pip": (("pipdoctor fix", "on the machine where pip ran: cure the cache"),),
+                 "uv": (("pipdoctor fix --tool uv", "on the machine where uv ran: cure uv's cache"),)}
 
 
 def finding_to_json(finding: Finding) -> dict:
@@ -458,21 +476,31 @@ def render_check_json(reports: Sequence, exit_code: int) -> TerminalText:
 
 def render_fix_human(plan, *, color: bool) -> TerminalText:
     """The plan: each step, the finding it cures, the equivalent shell command, and whether it needs root."""
-    who = plan.user or f"uid {plan.uid}"
-    count = len(plan.changes)
-    root = "needs root" if plan.needs_root else "no root needed"
-    out: list = [_paint("bold", f"pipdoctor fix: plan for {who}'s cache {plan.cache_root or '(none)'}"
-                                f" ({count} {'change' if count == 1 else 'changes'}, {root})")]
-    if plan.refused:
-        out.append(_paint("warning", f"  {plan.refused}"))
-    for index, step in enumerate(plan.steps, 1):
-        cures = ", ".join(step.cures)
-        root = "needs root" if step.needs_root else "no root"
-        change = "changes files" if step.changes_files else "no change by pipdoctor"
-        out.append((f"  {index}. ", _paint("bold", step.kind), f" (cures {cures}; {root}; {change})"))
-        out.append(_paint("dim", f"     {step.description}"))
-        if step.command:
-            out.append(("     $ ", _paint("fix", step.command)))
+    return render_plans_human([plan], color=color)
+
+
+def render_plans_human(plans: Sequence, *, color: bool) -> TerminalText:
+    """One plan for every cache a fix covers (pip's, uv's), numbered through: per cache its header, then each
+    step with whose cache it is about."""
+    out: list = []
+    number = 0
+    for plan in plans:
+        who = plan.user or f"uid {plan.uid}"
+        count = len(plan.changes)
+        root = "needs root" if plan.needs_root else "no root needed"
+        out.append(_paint("bold", f"pipdoctor fix: plan for {who}'s {plan.tool} cache {plan.cache_root or '(none)'}"
+                                  f" ({count} {'change' if count == 1 else 'changes'}, {root})"))
+        if plan.refused:
+            out.append(_paint("warning", f"  {plan.refused}"))
+        for step in plan.steps:
+            number += 1
+            root = "needs root" if step.needs_root else "no root"
+            change = "changes files" if step.changes_files else "no change by pipdoctor"
+            out.append((f"  {number}. ", _paint("bold", step.kind),
+                        f" ({step.tool}'s cache; cures {', '.join(step.cures)}; {root}; {change})"))
+            out.append(_paint("dim", f"     {step.description}"))
+            if step.command:
+                out.append(("     $ ", _paint("fix", step.command)))
     return _assemble(out, color)
 
 
@@ -518,26 +546,41 @@ def _check_report_json(report) -> Optional[dict]:
     return None if report is None else _account_to_json(report)
 
 
-def render_fix_json(before, plan, outcome, after, exit_code: int, note: str = "") -> TerminalText:
-    return _document("fix", exit_code, before=_check_report_json(before),
-                     plan=plan.to_json() if plan is not None else None,
-                     applied=outcome.to_json() if outcome is not None else None, after=_check_report_json(after),
-                     note=note or None, findings=[finding_to_json(f) for f in (after or before).findings])
+def render_fix_json(caches: Sequence, exit_code: int, note: str = "") -> TerminalText:
+    """`before`, `plan`, `applied` and `after` are the first cache's with a plan (else the first cache's: pip's
+    when the fix covers it, as before uv came); `caches` holds them for every cache the fix covered, in the
+    order applied (fixing.CacheFix); `findings` are every cache's, after the fix where it was applied."""
+    lead = next((cache for cache in caches if cache.plan.steps), caches[0])
+    return _document("fix", exit_code, **_cache_fix_json(lead, with_tool=False), note=note or None,
+                     caches=[_cache_fix_json(cache) for cache in caches],
+                     findings=[finding_to_json(f) for cache in caches for f in (cache.after or cache.before).findings])
 
 
-def render_undo_human(outcome, *, color: bool) -> TerminalText:
-    out: list = [_paint("bold", f"pipdoctor fix --undo: {outcome.restored:,} entries restored, {outcome.already:,} "
-                                f"already as they were, {outcome.skipped_count:,} skipped")]
-    for note in outcome.notes:
-        out.append(f"  {note}")
-    for path, reason in outcome.skipped:
-        out.append(_paint("dim", f"    {path}: {reason}"))
-    out.append(f"  journal: {outcome.journal}")
+def _cache_fix_json(cache, with_tool: bool = True) -> dict:
+    body = {"before": _check_report_json(cache.before), "plan": cache.plan.to_json(),
+            "applied": cache.outcome.to_json() if cache.outcome is not None else None,
+            "after": _check_report_json(cache.after)}
+    return {"tool": cache.plan.tool, **body} if with_tool else body
+
+
+def render_undo_human(outcomes: Sequence, *, color: bool) -> TerminalText:
+    """Each journal undone (one per cache the fix changed), newest first."""
+    out: list = []
+    for outcome in outcomes:
+        out.append(_paint("bold", f"pipdoctor fix --undo: {outcome.restored:,} entries restored, {outcome.already:,} "
+                                  f"already as they were, {outcome.skipped_count:,} skipped"))
+        for note in outcome.notes:
+            out.append(f"  {note}")
+        for path, reason in outcome.skipped:
+            out.append(_paint("dim", f"    {path}: {reason}"))
+        out.append(f"  journal: {outcome.journal}")
     return _assemble(out, color)
 
 
-def render_undo_json(outcome, exit_code: int) -> TerminalText:
-    return _document("fix --undo", exit_code, undone=outcome.to_json(), findings=[])
+def render_undo_json(outcomes: Sequence, exit_code: int) -> TerminalText:
+    """`undone` is the newest journal's (the only one before uv came); `journals` every journal undone."""
+    return _document("fix --undo", exit_code, undone=outcomes[0].to_json(),
+                     journals=[outcome.to_json() for outcome in outcomes], findings=[])
 
 
 def render_run_fix_json(command: str, run, diagnosis, plan, outcome, retry, retry_diagnosis, after, exit_code: int,

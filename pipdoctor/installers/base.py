@@ -66,6 +66,8 @@ class Installer:
     # Whether a name at the top of a cache dir is one it makes (pip's subdirs, uv's buckets and markers): the
     # fix's "does this look like its cache" before it acts on one (remediation.cache_names_problem).
     makes_top_level: Callable[[str], bool] = lambda name: False
+    # What running without a cache still needs, said with that cure ("" when nothing).
+    no_cache_needs: str = ""
 
     def uses_cache(self, root: "DirFacts", account: "Account") -> bool:
         """The installer's own verdict on the cache root: its root rule, or always for one that has none."""

@@ -16,5 +16,7 @@ UV = Installer(name="uv", cache_env="UV_CACHE_DIR", cache_dir_option="--cache-di
                default_sources=("platform default", "XDG_CACHE_HOME"), example_args=("pip", "install", "..."),
                # uv has no root rule: `sudo uv` writes root-owned entries into the cache it is given, and a
                # cache it cannot use stops it (installers/uv/cache.py HAS_ROOT_RULE, FALLS_BACK_WITHOUT_CACHE)
-               keeps_cache=None, falls_back=FALLS_BACK_WITHOUT_CACHE, makes_top_level=uv_makes_top_level)
+               keeps_cache=None, falls_back=FALLS_BACK_WITHOUT_CACHE, makes_top_level=uv_makes_top_level,
+               # --no-cache is a temporary cache in std::env::temp_dir() (uv-cache/src/lib.rs Cache::temp)
+               no_cache_needs=" uv still makes a temporary cache in $TMPDIR (else /tmp), which must be writable.")
 
