@@ -701,7 +701,8 @@ def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why
                     + later, (alternate,), cures, retry_args=retry)
     retry = (installer.no_cache_option,)
     return Step("alternate-cache", code, command_line(installer, pip_args, *retry), False,
-                _after(why, f"No root needed: run {tool} once without a cache (no writable place for a fresh one)."),
+                _after(why, f"No root needed: run {tool} once without a cache (no writable place for a fresh one).")
+                + installer.no_cache_needs,
                 (), cures, retry_args=retry)
 
 
@@ -825,13 +826,14 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             if targets:
                 steps.append(_move_aside_step(
                     "PD103", targets, stamp, cures, "No root needed: move the subtrees holding foreign entries "
-                    "aside, inside the cache (a rename in a directory you own); pip makes them again on its next "
-                    "run. Their contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
+                    f"aside, inside the cache (a rename in a directory you own); {facts.installer.name} makes them "
+                    "again on its next run. Their contents are not yours: deleting them needs root.", "sudo rm -rf",
+                    scope))
             elif _user_can_rename_cache(facts):
                 steps.append(_move_aside_step(
                     "PD103", (cache,), stamp, cures, "No root needed: move the whole cache aside (a rename in "
-                    f"{facts.parent.path}, a directory you own); pip makes a fresh one on its next run. Its "
-                    "contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
+                    f"{facts.parent.path}, a directory you own); {facts.installer.name} makes a fresh one on its "
+                    "next run. Its contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
             else:
                 steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args,
                                              "Without root nothing in this cache can be moved (the cache dir "
