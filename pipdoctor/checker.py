@@ -416,8 +416,9 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
                         + ", ".join(f"{display_path(p)} ({kind})" for p, kind in walk.hazards))
     if walk is not None and walk.foreign_dirs_unwritable:
         evidence.append(f"{_count(walk.foreign_dirs_unwritable, 'directory', 'directories')}"
-                        f" of these cannot be written by {owner_name or expected}: pip cannot add wheels or HTTP "
-                        "responses there")
+                        f" of these cannot be written by {owner_name or expected}: "
+                        + _why(facts, "pip cannot add wheels or HTTP responses there",
+                               f"{tool} stops when it must write there"))
     if walk is not None and any(name.startswith("http") for name, _, _ in walk.foreign_areas):
         evidence.append("HTTP-cache write failures never reach pip's log (pip's SafeFileCache swallows them): "
                         "pip only gets slower")

@@ -4,11 +4,12 @@ UV is what the shared code reads of uv; importing it stays cheap (no locations.p
 """
 
 from pipdoctor.installers.base import Installer
-from pipdoctor.installers.uv.cache import FALLS_BACK_WITHOUT_CACHE, KNOWN_BUCKETS, ROOT_MARKERS
+from pipdoctor.installers.uv.cache import FALLS_BACK_WITHOUT_CACHE, KNOWN_BUCKETS
 
-# Every name a uv this project knows writes at its cache's top; a bucket of another format version is uv's too
-# (cache.classify_top_level), which the walk's verdict on foreign entries does not depend on.
-_WRITES = tuple(sorted(set(ROOT_MARKERS).union(*KNOWN_BUCKETS.values())))
+# Every bucket (directory) a uv this project knows writes at its cache's top; a bucket of another format version
+# is uv's too (cache.classify_top_level), which the walk's verdict on foreign entries does not depend on. The
+# root's markers (ROOT_MARKERS) are files: the walk judges their owners, not the check of the dirs it writes.
+_WRITES = tuple(sorted(set().union(*KNOWN_BUCKETS.values())))
 
 UV = Installer(name="uv", cache_env="UV_CACHE_DIR", cache_dir_option="--cache-dir", no_cache_option="--no-cache",
                no_cache_env="UV_NO_CACHE", writes=_WRITES, always_written=(),
