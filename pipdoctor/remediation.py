@@ -530,7 +530,17 @@ def suggest_check(finding: Finding, facts) -> Finding:
             fixes.append(Fix(f"mkdir -p {tmp} && export TMPDIR={tmp}", "Build in a temp dir you own, on the "
                              "home filesystem (writable, executable).", True,
                              ((MKDIR, os.path.join(home, "tmp")),)))
-        fixes.append(Fix("unset TMPDIR", "Or let Python use /tmp.", True, ()))
+        locks = [lock["path"] for lock in data.get("locks", ())]
+        if locks:
+            # uv's lock files hold nothing: their owner may delete them once no uv of theirs runs
+            fixes.append(Fix(f"{sudo}rm -f -- " + " ".join(shell_quote(path) for path in locks),
+                             f"Delete the lock files {facts.installer.name} cannot open, once no "
+                             f"{facts.installer.name} runs as their owner (uv makes them again, as the user's).",
+                             False, tuple((REMOVE, path) for path in locks)))
+        if not locks or data.get("directory") == account.environ.get("TMPDIR"):
+            # pip's temp dir is Python's tempfile's choice; uv's is Rust's std::env::temp_dir
+            chooser = "Python" if facts.installer.name == "pip" else facts.installer.name
+            fixes.append(Fix("unset TMPDIR", f"Or let {chooser} use /tmp.", True, ()))
     elif code == "PD109":
         fixes.append(Fix(command_line(facts.installer, [*facts.installer.clear_cache, *_cache_args(facts)]),
                          "Empty the cache; the next installs download and build again.", True,

@@ -176,3 +176,57 @@ def test_a_broken_uv_toml_is_uv_s_and_pip_is_still_checked(puc_user):
     (finding,) = run.findings
     assert (finding["code"], finding["tool"]) == ("PD205", "uv")
     assert finding["paths"] == [str(config / "uv.toml")] and "uv stops" in finding["message"]
+
+
+def _lock_run(user, version: str, tmpdir, as_root: bool):
+    """`uv pip install --dry-run` into the system Python: uv locks that environment in $TMPDIR/uv-<digest>.lock
+    before it resolves (nothing is installed; the package does not even exist, so the run ends there)."""
+    argv = [str(sandbox.uv_venv(version) / "bin" / "uv"), "pip", "install", "--dry-run", "--python",
+            "/usr/bin/python3", "--break-system-packages", "--no-index", "pucnothing"]
+    if as_root:  # sudo -H: root's own cache; only the lock is left where the user meets it
+        env = _env(user, TMPDIR=str(tmpdir), UV_CACHE_DIR=str(tmpdir.parent / "root-uv-cache"))
+        return sandbox.run(argv, env=env, cwd=tmpdir.parent)
+    return sandbox.run_as(user, argv, env=_env(user, TMPDIR=str(tmpdir)))
+
+
+def test_a_lock_sudo_uv_left_in_tmp_is_reported(puc_user, tmp_path):
+    tmpdir = puc_user.home / "tmp"
+    tmpdir.mkdir(mode=0o1777)
+    tmpdir.chmod(0o1777)  # root's, world-writable and sticky, as /tmp is
+    _lock_run(puc_user, "0.4.30", tmpdir, as_root=True)  # uv 0.4.30 creates its locks 0644
+    (lock,) = tmpdir.glob("uv-*.lock")
+    assert os.stat(lock).st_uid == 0
+    user_run = _lock_run(puc_user, "0.4.30", tmpdir, as_root=False)
+    assert user_run.returncode == 2 and f"failed to create file `{lock}`".encode() in user_run.stdout
+    run = check_as(puc_user, "--tool", "uv", env=_env(puc_user, TMPDIR=str(tmpdir)))
+    assert run.returncode == 1, run.output.decode()
+    (finding,) = [f for f in run.findings if f["code"] == "PD303"]
+    assert finding["tool"] == "uv" and finding["paths"] == [str(lock)]
+    assert str(lock) in finding["message"] and "root" in finding["message"]
+    assert any(str(lock) in e["text"] and "owner root 0:0, mode 0644" in e["text"] for e in finding["evidence"])
+    assert any(str(tmpdir) in fix["command"] and "TMPDIR" in fix["command"] for fix in finding["fixes"])
+    # pip keeps no lock there: its check does not see uv's
+    assert "PD303" not in check_as(puc_user, "--tool", "pip", env=_env(puc_user, TMPDIR=str(tmpdir))).codes()
+
+
+def test_a_lock_the_user_can_open_is_no_problem(puc_user, tmp_path):
+    """uv from 0.9 makes its locks 0666: root's lock in root's sticky dir does not stop the user (the user's run
+    goes through, as the recordings of uv-temp-lock-root-owned show), and the check says nothing."""
+    tmpdir = puc_user.home / "tmp"
+    tmpdir.mkdir()
+    tmpdir.chmod(0o1777)
+    _lock_run(puc_user, UV_VERSION, tmpdir, as_root=True)
+    (lock,) = tmpdir.glob("uv-*.lock")
+    assert os.stat(lock).st_uid == 0 and os.stat(lock).st_mode & 0o777 == 0o666
+    run = check_as(puc_user, "--tool", "uv", env=_env(puc_user, TMPDIR=str(tmpdir)))
+    assert run.returncode == 0 and run.findings == [], run.output.decode()
+
+
+def test_sudo_keeping_home_says_uv_stops(bucket_user, seal):
+    """root under sudo with the user's HOME: PD204 for uv's cache says what it does to uv (it stops), not pip's."""
+    env = _env(bucket_user, SUDO_USER=bucket_user.name, SUDO_UID=str(bucket_user.uid),
+               SUDO_GID=str(bucket_user.gid))
+    run = check_as_root("--tool", "uv", env=env, mount_setup=seal.setup)
+    finding = run.finding("PD204")
+    assert finding["tool"] == "uv" and "stops on them" in finding["message"], finding["message"]
+    assert "no root rule" in finding["why"] and "pip then" not in finding["why"]

@@ -61,6 +61,9 @@ class Installer:
     falls_back: bool = True
     # Its own command (after its name) that empties its whole cache: check's cure of a full disk or a large cache.
     clear_cache: Tuple[str, ...] = ("cache", "purge")
+    # What the account meets of its lock files outside the cache (uv: $TMPDIR/uv-*.lock), for the check's PD303;
+    # None when it keeps none there (pip).
+    temp_locks: Optional[Callable[["Account"], object]] = None
     # Its own command (after its name) that writes a cache dir, appended, into the user's config, and the one
     # that takes it out again (`fix --persist`; its undo); None when there is no such command.
     config_set_cache_dir: Optional[Tuple[str, ...]] = None

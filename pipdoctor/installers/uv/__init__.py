@@ -11,11 +11,22 @@ from pipdoctor.installers.uv.cache import FALLS_BACK_WITHOUT_CACHE, KNOWN_BUCKET
 # root's markers (ROOT_MARKERS) are files: the walk judges their owners, not the check of the dirs it writes.
 _WRITES = tuple(sorted(set().union(*KNOWN_BUCKETS.values())))
 
+
+
+def _temp_locks(account):
+    """Imported on use: `explain` reads UV and never looks at a temp dir."""
+    from pipdoctor.installers.uv.templocks import temp_lock_facts
+
+    return temp_lock_facts(account)
+
+
 UV = Installer(name="uv", cache_env="UV_CACHE_DIR", cache_dir_option="--cache-dir", no_cache_option="--no-cache",
                no_cache_env="UV_NO_CACHE", writes=_WRITES, always_written=(),
                # uv-dirs / etcetera: $XDG_CACHE_HOME/uv, else ~/.cache/uv (installers/uv/locations.py)
                default_sources=("platform default", "XDG_CACHE_HOME"), example_args=("pip", "install", "..."),
                # uv has no root rule: `sudo uv` writes root-owned entries into the cache it is given, and a
                # cache it cannot use stops it (installers/uv/cache.py HAS_ROOT_RULE, FALLS_BACK_WITHOUT_CACHE)
-               keeps_cache=None, falls_back=FALLS_BACK_WITHOUT_CACHE)
+               keeps_cache=None, falls_back=FALLS_BACK_WITHOUT_CACHE,
+               # uv/src/commands/cache_clean.rs: `uv cache clean` removes every entry (`uv cache prune` the unused)
+               clear_cache=("cache", "clean"), temp_locks=_temp_locks)
 
