@@ -139,6 +139,7 @@ def check(facts: CheckFacts) -> list[Finding]:
     findings += _unwritable(facts, explained=bool(home_missing or home_foreign))
     findings += _cache_disabled(facts)
     findings += _temp(facts)
+    findings += _temp_locks(facts)
     findings += _large(facts)
     findings += _moved_aside(facts)
     return order([f.but(tool=facts.installer.name) for f in findings])
@@ -293,8 +294,14 @@ def _sudo_keeps_home(facts: CheckFacts) -> list[Finding]:
     user = launch.sudo_user or str(launch.sudo_uid)
     walk = facts.walk
     already = walk.foreign_entries if walk is not None else 0
-    if facts.cache_path is not None and facts.keeps_cache:
-        tool = facts.installer.name
+    tool = facts.installer.name
+    if facts.cache_path is not None and not facts.installer.falls_back:
+        # uv: no root rule (installers/uv/cache.py HAS_ROOT_RULE), Cache::init writes at every start
+        effect = (f"{tool} run as root uses {display_path(facts.cache_path)} as if it were root's and, at every "
+                  f"start, writes root-owned entries there (its lock, its markers, the sdists bucket; then what it "
+                  f"downloads and builds); {user}'s next {tool} run stops on them (Permission denied, exit 2), "
+                  f"it never runs on without its cache.")
+    elif facts.cache_path is not None and facts.keeps_cache:
         effect = (f"{tool} run as root uses {display_path(facts.cache_path)} and leaves root-owned wheels and HTTP "
                   f"responses there; {user}'s next {tool} run cannot replace them.")
     elif facts.cache_path is not None:
@@ -313,8 +320,13 @@ def _sudo_keeps_home(facts: CheckFacts) -> list[Finding]:
     return [_finding(
         "PD204",
         f"Running as root under sudo with HOME={display_path(home.path)}, {user}'s home: {effect}",
-        why=("sudo kept the invoking user's HOME (sudo's env_keep, or a sudoers without always_set_home); "
-             "pip then treats that user's ~/.cache/pip as root's. This is how root-owned caches are made."),
+        why=_why(facts, "sudo kept the invoking user's HOME (sudo's env_keep, or a sudoers without "
+                 "always_set_home); pip then treats that user's ~/.cache/pip as root's. This is how root-owned "
+                 "caches are made.",
+                 f"sudo kept the invoking user's HOME (sudo's env_keep, or a sudoers without always_set_home); "
+                 f"{tool} then treats that user's cache as root's, and unlike pip it never checks who owns a cache "
+                 f"(no root rule): every `sudo {tool}` with this HOME makes the user's cache root-owned again, and "
+                 f"the user's {tool} stops on it instead of running without it."),
         paths=[home.path, facts.cache_path],
         evidence=evidence,
         sudo_user=user, sudo_uid=launch.sudo_uid,
@@ -416,8 +428,9 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
                         + ", ".join(f"{display_path(p)} ({kind})" for p, kind in walk.hazards))
     if walk is not None and walk.foreign_dirs_unwritable:
         evidence.append(f"{_count(walk.foreign_dirs_unwritable, 'directory', 'directories')}"
-                        f" of these cannot be written by {owner_name or expected}: pip cannot add wheels or HTTP "
-                        "responses there")
+                        f" of these cannot be written by {owner_name or expected}: "
+                        + _why(facts, "pip cannot add wheels or HTTP responses there",
+                               f"{tool} stops when it must write there"))
     if walk is not None and any(name.startswith("http") for name, _, _ in walk.foreign_areas):
         evidence.append("HTTP-cache write failures never reach pip's log (pip's SafeFileCache swallows them): "
                         "pip only gets slower")
@@ -632,14 +645,16 @@ def _temp(facts: CheckFacts) -> list[Finding]:
         evidence.append("Python's tempfile tries TMPDIR, TEMP, TMP, /tmp, /var/tmp, /usr/tmp: none is writable")
     else:
         if problem:
-            evidence.append(f"Python falls back to {display_path(chosen.path)} for pip itself; compilers and "
-                            "build backends that read TMPDIR fail")
+            evidence.append(_why(facts, f"Python falls back to {display_path(chosen.path)} for pip itself; "
+                                 "compilers and build backends that read TMPDIR fail",
+                                 f"{facts.installer.name} does not fall back (Rust's std::env::temp_dir is TMPDIR "
+                                 "as set): its unpacking, builds, --no-cache cache and lock files fail there"))
         mount = chosen.mount
         if mount is not None and mount.noexec:
             problem = problem or f"{display_path(chosen.path)} is mounted noexec"
             evidence.append(f"{display_path(chosen.path)} is on a noexec mount ({mount.device} on "
-                            f"{mount.mountpoint}, {','.join(mount.options)}): build scripts pip unpacks there "
-                            "cannot be executed")
+                            f"{mount.mountpoint}, {','.join(mount.options)}): build scripts "
+                            f"{facts.installer.name} unpacks there cannot be executed")
             paths.append(chosen.path)
         if mount is not None and mount.free_bytes is not None and mount.free_bytes < FULL_BYTES:
             problem = problem or f"{display_path(chosen.path)} is full"
@@ -650,12 +665,66 @@ def _temp(facts: CheckFacts) -> list[Finding]:
         return []
     return [_finding(
         "PD303",
-        f"pip's temporary directory is not usable: {problem}.",
-        why=("pip unpacks and builds every sdist in the temp dir (TMPDIR, else /tmp); it must be writable, "
-             "executable and have room."),
+        f"{facts.installer.name}'s temporary directory is not usable: {problem}.",
+        why=_why(facts, "pip unpacks and builds every sdist in the temp dir (TMPDIR, else /tmp); it must be "
+                 "writable, executable and have room.",
+                 f"{facts.installer.name} unpacks and builds in the temp dir (TMPDIR, else /tmp), keeps its "
+                 "--no-cache cache there and locks system environments and projects there; it must be writable, "
+                 "executable and have room."),
         paths=paths,
         evidence=evidence,
         chosen=chosen.path if chosen else None,
+    )]
+
+
+_LOCK_REFUSED = {
+    "not writable": "{user} cannot write it",
+    "protected_regular": "the kernel refuses {user} to open another user's file in this sticky directory "
+                         "(fs.protected_regular), whatever its mode",
+    "protected_symlinks": "the kernel refuses {user} to follow another user's symlink in this sticky directory "
+                          "(fs.protected_symlinks)",
+    "not a file": "it is not a file uv can lock",
+}
+
+
+def _temp_locks(facts: CheckFacts) -> list[Finding]:
+    """The installer's lock files in its temp dir that the account cannot open (uv: $TMPDIR/uv-*.lock). Made by
+    whoever ran first, as its umask leaves them: one `sudo uv` leaves a lock the next user run stops on (uv
+    0.4.30 makes them 0644; later uv 0666, which only protected_regular still refuses)."""
+    locks = facts.temp_locks
+    if locks is None or not locks.blocked_count:
+        return []
+    tool = facts.installer.name
+    user = facts.account.user or str(facts.account.uid)
+    first = locks.blocked[0]
+    owners = ", ".join(dict.fromkeys(lock.owner.label for lock in locks.blocked))
+    more = locks.blocked_count - len(locks.blocked)
+    evidence = [f"{display_path(lock.path)} ({lock.kind}, owner {lock.owner.label}, mode {_mode(lock.mode)}): "
+                + _LOCK_REFUSED[lock.why].format(user=user) for lock in locks.blocked]
+    if more:
+        evidence.append(f"... and {_count(more, 'more lock', 'more locks')}")
+    if not locks.scanned_all:
+        evidence.append(f"{display_path(locks.directory)} holds too many names to list them all: not every lock "
+                        "was looked at")
+    return [_finding(
+        "PD303",
+        (f"{tool}'s lock file {display_path(first.path)} is owned by {first.owner.label} and {user} cannot use it"
+         if locks.blocked_count == 1 else
+         f"{_count(locks.blocked_count, 'lock file')} of {tool} in {display_path(locks.directory)} are not "
+         f"{user}'s ({owners}) and {user} cannot use them")
+        + f": the {tool} commands that take {'it' if locks.blocked_count == 1 else 'them'} stop "
+          "(`failed to create file`, Permission denied).",
+        why=(f"{tool} locks what it installs into outside a virtual environment (`{tool} pip install --system`, "
+             f"a system Python), a project's workspace (`{tool} sync`, `lock`, `run`) and source builds in "
+             f"{display_path(locks.directory)}/uv-<digest>.lock (installers/uv/cache.py). Whoever runs {tool} "
+             f"first creates the file: after a `sudo {tool}` it is root's, and the user's run cannot open it. "
+             f"It holds nothing: once no {tool} runs, its owner (root) can delete it, or the user can point "
+             f"TMPDIR at a directory of its own."),
+        paths=[lock.path for lock in locks.blocked],
+        evidence=evidence,
+        locks=tuple({"path": lock.path, "owner": lock.owner, "mode": lock.mode, "kind": lock.kind,
+                     "why": lock.why} for lock in locks.blocked),
+        directory=locks.directory,
     )]
 
 

@@ -14,7 +14,8 @@ USAGE = """\
 usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip command> [pip args...]
        pipdoctor [--json] [--color auto|always|never] [--uv PATH] uv [uv args...]
        pipdoctor explain [--json] [LOG | - | PDnnn]
-       pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--cache-dir DIR | --no-cache-dir] [--isolated]
+       pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--tool pip|uv]
+                       [--cache-dir DIR | --no-cache-dir] [--isolated]
        pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--tool pip|uv]
                      [--cache-dir DIR | --no-cache-dir]
        pipdoctor fix --undo [JOURNAL] [--user NAME] [--tool pip|uv]
@@ -28,9 +29,11 @@ and, when something went wrong, says which directory is really broken, why, and 
                    after `uv` passed to uv untouched, then the same report and its cures (no --fix for uv)
   explain LOG      diagnose a saved pip log (a CI log, a pasted issue); - or no LOG reads stdin
   explain PD101    show the documentation of a finding code
-  check            find what will make pip's cache fail on this machine, before it fails (changes nothing);
+  check            find what will make pip's cache fail on this machine, before it fails (changes nothing),
+                   and uv's where the account uses uv; --tool pip|uv checks only that one;
                    as root, --user NAME checks another account, --all-users every account with a home;
-                   --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir/--isolated as pip takes them
+                   --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir/--isolated as pip takes
+                   them (with --tool uv: as uv takes them, also --no-cache, --no-config)
   fix              run the check, print the plan that cures what it found (each step, the finding, the shell
                    command, whether it needs root) and apply it when confirmed (or --yes); --dry-run only
                    prints; every change is journaled first and `fix --undo [JOURNAL]` reverts it; as root,
@@ -72,13 +75,16 @@ class Options:
 
 
 class CheckRequest:
-    """What `pipdoctor check` was asked: whose cache, and the cache options pip would be given."""
+    """What `pipdoctor check` was asked: whose caches, and the cache options of the installer checked."""
 
     def __init__(self) -> None:
         self.user: str | None = None
         self.all_users = False
         self.quiet = False
-        self.pip_args: list[str] = []  # --cache-dir/--no-cache-dir, passed on as pip spells them
+        self.tool: str | None = None  # --tool pip|uv: only that installer's cache (None: pip's, and uv's if used)
+        # --cache-dir/--no-cache-dir/--isolated (uv: also --no-cache, --no-config), passed on as the installer
+        # --tool names spells them: pip's without --tool
+        self.cache_args: list[str] = []
 
 
 def parse_check_args(args: list[str], options: Options) -> CheckRequest:
@@ -90,7 +96,14 @@ def parse_check_args(args: list[str], options: Options) -> CheckRequest:
         raise UsageError(f"check takes no operand: {rest[0]!r}")
     if request.user is not None and request.all_users:
         raise UsageError("--user and --all-users do not go together")
+    uv_only = next((arg for arg in request.cache_args if arg in _UV_CACHE_FLAGS), None)
+    if uv_only is not None and request.tool != "uv":
+        raise UsageError(f"{uv_only} is uv's: add --tool uv (pip's own are --no-cache-dir and --isolated)")
     return request
+
+
+# uv's spellings of --no-cache-dir and --isolated (uv-cli/src/lib.rs GlobalArgs), taken with --tool uv
+_UV_CACHE_FLAGS = ("--no-cache", "--no-config")
 
 
 class _HelpRequested(Exception):
@@ -108,12 +121,18 @@ def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) 
     if arg in ("-q", "--quiet"):
         request.quiet = True
         return index + 1
-    if arg in ("--no-cache-dir", "--isolated"):  # --isolated: pip skips the user's files and PIP_* (locations)
-        request.pip_args.append(arg)
+    if arg == "--tool" or arg.startswith("--tool="):
+        request.tool, index = _take_value(args, index, "--tool")
+        if request.tool not in ("pip", "uv"):
+            raise UsageError(f"--tool takes pip or uv, not {request.tool!r}")
+        return index
+    # --isolated: pip skips the user's files and PIP_* (locations); uv, the config files (--no-config)
+    if arg in ("--no-cache-dir", "--isolated", *_UV_CACHE_FLAGS):
+        request.cache_args.append(arg)
         return index + 1
     if arg == "--cache-dir" or arg.startswith("--cache-dir="):
         value, index = _take_value(args, index, "--cache-dir")
-        request.pip_args.extend(["--cache-dir", value])
+        request.cache_args.extend(["--cache-dir", value])
         return index
     return None
 

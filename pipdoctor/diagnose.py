@@ -88,7 +88,8 @@ def _live_check(installer: "Installer", pip_args: Sequence[str], environ: Mappin
 
 @record
 class AccountReport:
-    """One account's check: who, where its cache is and which source decided, and the findings."""
+    """One account's check of one installer's cache: who, where the cache is and which source decided, and the
+    findings."""
 
     user: Optional[str]
     uid: int
@@ -99,15 +100,16 @@ class AccountReport:
     findings: tuple
     config_files: tuple = ()
     facts: object = None  # the CheckFacts judged (for `fix`)
+    tool: str = "pip"  # whose cache: the installer's name
 
     @property
     def disabled_by(self) -> Optional[str]:
-        """Why pip will run without a cache, as the findings predict it, or None when it will use one:
-        "pip-stops" (pip stops before it looks at a cache: its configuration, or no HOME at all),
+        """Why the installer will run without a cache, as the findings predict it, or None when it will use one:
+        "pip-stops"/"uv-stops" (it stops before it looks at a cache: its configuration, or no HOME at all),
         "configuration" (--no-cache-dir, PIP_NO_CACHE_DIR, no-cache-dir in a config file), "ownership" (pip's own
         check_path_owner fails: PD102), "home-missing" (HOME does not exist: PD201)."""
         if self.cache_source.startswith("none:"):
-            return "pip-stops"
+            return f"{self.tool}-stops"
         if self.cache_disabled:
             return "configuration"
         codes = {f.code: f for f in self.findings}
@@ -212,7 +214,7 @@ def check_account(installer: "Installer", account, args: Sequence[str], *, cwd: 
     findings = tuple(suggest_check(f, facts) for f in order([*own, *check(facts)]))
     home = facts.home.path
     return AccountReport(account.user, account.uid, home, facts.cache_path, facts.cache_disabled, source,
-                         findings, config_files, facts)
+                         findings, config_files, facts, installer.name)
 
 
 def _resolve_pip(account, pip_args: Sequence[str], cwd: Optional[str]) -> tuple:
@@ -261,7 +263,7 @@ def _resolve_uv(account, uv_args: Sequence[str], cwd: Optional[str]) -> tuple:
 
 
 class AccountUnreadable(UsageError):
-    """An account's pip setup could not be read at all (its reader timed out or died): `check` reports the
+    """An account's installer setup could not be read at all (its reader timed out or died): `check` reports the
     account so (PD206) and goes on with the others; `fix` stops."""
 
     def __init__(self, label: str, reason: str) -> None:
@@ -269,18 +271,70 @@ class AccountUnreadable(UsageError):
         super().__init__(f"cannot check {label}: {reason}")
 
 
-def _unchecked(account, reason: str) -> AccountReport:
+def _unchecked(account, reason: str, tool: str = "pip") -> AccountReport:
     from pipdoctor.configfindings import unreadable_finding
 
     return AccountReport(account.user, account.uid, account.passwd_home, None, False, "unknown: not checked",
-                         (unreadable_finding(account.label, reason),))
+                         (unreadable_finding(account.label, reason, tool),), tool=tool)
 
 
-def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
-    """`pipdoctor check`: one report per account checked (this user, --user NAME, or --all-users); an account
-    that cannot be checked gets a report saying why (PD206), and the others are still checked."""
+@record
+class AccountCheck:
+    """`pipdoctor check` of one account: one AccountReport per installer checked, pip's first."""
+
+    caches: tuple
+
+    @property
+    def user(self) -> Optional[str]:
+        return self.caches[0].user
+
+    @property
+    def uid(self) -> int:
+        return self.caches[0].uid
+
+    @property
+    def findings(self) -> tuple:
+        """Every installer's findings, pip's first (each names its installer: Finding.tool)."""
+        return tuple(f for report in self.caches for f in report.findings)
+
+
+# The installers `pipdoctor check` knows, in the order it reports them (--tool picks one).
+CHECK_TOOLS = ("pip", "uv")
+
+
+def _check_one(installer: "Installer", account, args: Sequence[str]) -> AccountReport:
+    """check_account, with what one account's files did turned into a report saying so (PD206): the other
+    accounts and installers are still checked."""
+    try:
+        return check_account(installer, account, args)
+    except AccountUnreadable as error:
+        return _unchecked(account, error.reason, installer.name)
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        return _unchecked(account, f"reading its facts failed: {reason}", installer.name)
+
+
+def uv_in_use(account, report: AccountReport) -> bool:
+    """Whether the account uses uv, so that `check` reports its cache without being asked: a uv it would run
+    (installers/uv/discovery.py, looked up, never run), uv's cache dir as resolved exists, a uv config file
+    it reads exists, or one of them stops uv (PD205)."""
+    from pipdoctor.installers.uv.discovery import installed_uv
+
+    facts = report.facts
+    cache_exists = (facts is not None and facts.root is not None and facts.cache_path is not None
+                    and facts.root.existing == facts.cache_path)
+    return (cache_exists or bool(report.config_files) or any(f.code == "PD205" for f in report.findings)
+            or installed_uv(account) is not None)
+
+
+def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountCheck]:
+    """`pipdoctor check`: one AccountCheck per account checked (this user, --user NAME, or --all-users): pip's
+    cache, and uv's where the account uses uv (uv_in_use), or only the installer `--tool` names. The cache
+    options (--cache-dir...) are the installer's --tool names, else pip's: uv is then checked as configured. An
+    account that cannot be checked gets a report saying why (PD206), and the others are still checked."""
     from pipdoctor.host.accounts import all_accounts, named_account, self_account
     from pipdoctor.installers.pip import PIP
+    from pipdoctor.installers.uv import UV
 
     if (request.user is not None or request.all_users) and os.geteuid() != 0:
         flag = "--user" if request.user is not None else "--all-users"
@@ -295,13 +349,18 @@ def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
         accounts = all_accounts(environ)
     else:
         accounts = [self_account(environ)]
-    reports = []
+    tool = request.tool
+    # `uv pip install`: the command whose cache a user's next uv run needs (the project's, user and system
+    # config, as uv reads them for it from the working directory: installers/uv/locations.py).
+    uv_args = [*(request.cache_args if tool == "uv" else ()), "pip", "install"]
+    checks = []
     for account in accounts:
-        try:
-            reports.append(check_account(PIP, account, request.pip_args))
-        except AccountUnreadable as error:
-            reports.append(_unchecked(account, error.reason))
-        except (OSError, ValueError) as error:  # what one account's files did must not stop the others
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            reports.append(_unchecked(account, f"reading its facts failed: {reason}"))
-    return reports
+        caches = []
+        if tool in (None, "pip"):
+            caches.append(_check_one(PIP, account, request.cache_args))
+        if tool in (None, "uv"):
+            report = _check_one(UV, account, uv_args)
+            if tool == "uv" or uv_in_use(account, report):
+                caches.append(report)
+        checks.append(AccountCheck(tuple(caches)))
+    return checks

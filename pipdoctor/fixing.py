@@ -90,11 +90,6 @@ def _refused_before_walk(facts) -> Optional[str]:
     return reason + "; nothing was changed" if reason else None
 
 
-def _exists(facts) -> bool:
-    root = facts.root if facts is not None else None
-    return root is not None and root.kind != "missing" and root.existing == facts.cache_path
-
-
 def plan_for(report, *, persist: bool, pip_args=None, log_findings=(), when: Optional[str] = None):
     from pipdoctor.remediation import make_plan
 
@@ -134,24 +129,28 @@ class CacheFix:
 
 
 def fix_installers(request: FixRequest) -> list:
-    """The installers whose caches `fix` covers: pip's and uv's, or the one --tool names. Cache options
-    given without --tool are pip's, as before uv came (`fix --cache-dir DIR` fixes DIR only)."""
+    """The installers whose caches `fix` may cover, in the order it applies them (check's CHECK_TOOLS): pip's
+    and uv's, or the one --tool names."""
+    from pipdoctor.diagnose import CHECK_TOOLS
     from pipdoctor.installers import installer_named
 
-    if request.tool is not None:
-        return [installer_named(request.tool)]
-    return [installer_named("pip")] if request.pip_args else [installer_named(name) for name in ("pip", "uv")]
+    return [installer_named(name) for name in CHECK_TOOLS if request.tool in (None, name)]
 
 
 def cache_args(request: FixRequest, installer) -> list:
-    """The request's cache options as the installer spells them (uv: --no-cache for pip's --no-cache-dir)."""
-    return [installer.no_cache_option if arg == "--no-cache-dir" else arg for arg in request.pip_args]
+    """What the check of the installer's cache is given, as `check` does (diagnose_check): the cache options
+    are pip's, or uv's with --tool uv (--no-cache-dir spelled uv's way); uv's cache is the one its next
+    `uv pip install` would use."""
+    if installer.name != "uv":
+        return list(request.pip_args)
+    own = [installer.no_cache_option if arg == "--no-cache-dir" else arg for arg in request.pip_args]
+    return [*(own if request.tool == "uv" else ()), "pip", "install"]
 
 
 def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
     """`pipdoctor fix`: one plan for every cache it covers (pip's, uv's), one confirmation, the changes in that
     order (each cache its own journal), then the check again."""
-    from pipdoctor.diagnose import check_account
+    from pipdoctor.diagnose import AccountCheck, check_account, uv_in_use
     from pipdoctor.report import render_check_human, render_fix_json, render_plans_human
 
     account = _account(request, environ)
@@ -159,11 +158,11 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
         return run_undo(request, account, options)
     installers = []
     for installer in fix_installers(request):
-        unwalked = check_account(installer, account, cache_args(request, installer), walk=False).facts
-        # uv's cache only where it exists (nothing to fix before uv made one), unless --tool names it.
-        if installer.name != "pip" and request.tool is None and not _exists(unwalked):
+        unwalked = check_account(installer, account, cache_args(request, installer), walk=False)
+        # uv's cache where the account uses uv, as `check` reports it, or when --tool names it.
+        if installer.name == "uv" and request.tool is None and not uv_in_use(account, unwalked):
             continue
-        refused = _refused_before_walk(unwalked)
+        refused = _refused_before_walk(unwalked.facts)
         if refused is not None:
             raise UsageError(refused if request.tool is not None or installer.name == "pip" else
                              f"{refused} ({installer.name}'s cache; `--tool pip` fixes pip's alone)")
@@ -175,7 +174,7 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
         caches.append(CacheFix(before, plan_for(before, persist=request.persist, when=when)))
     planned = [cache for cache in caches if cache.plan.steps]
     color = options.color_for(1)
-    reports = [cache.before for cache in caches]
+    reports = [AccountCheck(tuple(cache.before for cache in caches))]
     if not planned:
         code = exitcodes.FINDINGS if any(has_problem(r.findings) for r in reports) else exitcodes.OK
         if options.json:

@@ -266,7 +266,7 @@ def _owner_name(facts) -> Optional[str]:
 
 
 def _cache_args(facts) -> list:
-    """--cache-dir for `pip cache ...` when the cache is not where pip looks by default."""
+    """--cache-dir for `pip cache ...` (`uv cache ...`) when the cache is not where it looks by default."""
     source = getattr(facts, "cache_source", "") or ""
     if facts.cache_path and source not in ("platform default", "default"):
         return ["--cache-dir", facts.cache_path]
@@ -471,8 +471,9 @@ def suggest_check(finding: Finding, facts) -> Finding:
                                  f"write the shared cache dir {path} (or add the user to its group).", False,
                                  ((ADMIN, path),)))
             elif kind == "not-a-dir":
+                tool = facts.installer.name
                 fixes.append(Fix(f"mv -- {quoted} {shell_quote(path + '.not-a-dir')}",
-                                 f"Move the {path} that is in pip's way aside (look at it first); pip then "
+                                 f"Move the {path} that is in {tool}'s way aside (look at it first); {tool} then "
                                  "creates the directory.", False, ((MOVE, path),)))
         fixes += _check_alternatives(facts)
     elif code == "PD105":
@@ -481,8 +482,9 @@ def suggest_check(finding: Finding, facts) -> Finding:
         fixes.append(Fix(f"df -h {target} && df -i {target}", "See what fills the filesystem (space or inodes).",
                          True, ()))
         if facts.walk is not None and facts.walk.size:
-            fixes.append(Fix(command_line(PIP, ["cache", "purge", *_cache_args(facts)]),
-                             "Free the space pip's own cache takes (pip rebuilds what it needs).", True,
+            tool = facts.installer.name
+            fixes.append(Fix(command_line(facts.installer, [*facts.installer.clear_cache, *_cache_args(facts)]),
+                             f"Free the space {tool}'s own cache takes ({tool} rebuilds what it needs).", True,
                              ((PIP_CACHE, facts.cache_path),)))
         fixes.append(Fix(command_line(facts.installer, None, facts.installer.no_cache_option),
                          "Install without writing to the cache.", True, ()))
@@ -549,9 +551,19 @@ def suggest_check(finding: Finding, facts) -> Finding:
             fixes.append(Fix(f"mkdir -p {tmp} && export TMPDIR={tmp}", "Build in a temp dir you own, on the "
                              "home filesystem (writable, executable).", True,
                              ((MKDIR, os.path.join(home, "tmp")),)))
-        fixes.append(Fix("unset TMPDIR", "Or let Python use /tmp.", True, ()))
+        locks = [lock["path"] for lock in data.get("locks", ())]
+        if locks:
+            # uv's lock files hold nothing: their owner may delete them once no uv of theirs runs
+            fixes.append(Fix(f"{sudo}rm -f -- " + " ".join(shell_quote(path) for path in locks),
+                             f"Delete the lock files {facts.installer.name} cannot open, once no "
+                             f"{facts.installer.name} runs as their owner (uv makes them again, as the user's).",
+                             False, tuple((REMOVE, path) for path in locks)))
+        if not locks or data.get("directory") == account.environ.get("TMPDIR"):
+            # pip's temp dir is Python's tempfile's choice; uv's is Rust's std::env::temp_dir
+            chooser = "Python" if facts.installer.name == "pip" else facts.installer.name
+            fixes.append(Fix("unset TMPDIR", f"Or let {chooser} use /tmp.", True, ()))
     elif code == "PD109":
-        fixes.append(Fix(command_line(PIP, ["cache", "purge", *_cache_args(facts)]),
+        fixes.append(Fix(command_line(facts.installer, [*facts.installer.clear_cache, *_cache_args(facts)]),
                          "Empty the cache; the next installs download and build again.", True,
                          ((PIP_CACHE, facts.cache_path),)))
     elif code == "PD110":

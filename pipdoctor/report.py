@@ -288,15 +288,24 @@ def _run_json(run) -> dict:
 _GROUPS = (("error", "Errors"), ("warning", "Warnings"), ("info", "Info"))
 
 
-def _check_header(report) -> _Span:
-    who = _who(report)
+def _caches(item) -> tuple:
+    """The per-installer reports of one account's check (diagnose.AccountCheck), or the one report given (fix,
+    a run's live check: diagnose.AccountReport)."""
+    return getattr(item, "caches", None) or (item,)
+
+
+def _check_header(report, first: bool) -> _Span:
+    """pip's line as it always was; uv's after pip's is a part of the same account's check."""
     if report.cache_disabled or report.cache_path is None:
-        cache = f"cache off ({report.cache_source})"
+        cache = f"off ({report.cache_source})"
     elif report.disabled_by == "ownership":
-        cache = f"cache {report.cache_path} ({report.cache_source}), which pip will not use (PD102)"
+        cache = f"{report.cache_path} ({report.cache_source}), which pip will not use (PD102)"
     else:
-        cache = f"cache {report.cache_path} ({report.cache_source})"
-    return _paint("bold", f"pipdoctor check: {who}, {cache}")
+        cache = f"{report.cache_path} ({report.cache_source})"
+    if not first:
+        return _paint("bold", f"{report.tool} cache: {cache}")
+    return _paint("bold", f"pipdoctor check: {_who(report)}, {'' if report.tool == 'pip' else report.tool + ' '}"
+                          f"cache {cache}")
 
 
 def _check_finding_lines(finding: Finding, number: int) -> list:
@@ -338,21 +347,34 @@ def _fix_command(report) -> Optional[str]:
     without passwd entry, which `fix --user` cannot name)."""
     from pipdoctor.safety import shell_quote
 
+    tool = "" if report.tool == "pip" else f" --tool {report.tool}"
     if report.facts is None or report.facts.account.is_self:
-        return "pipdoctor fix"
-    return f"pipdoctor fix --user {shell_quote(report.user)}" if report.user is not None else None
+        return "pipdoctor fix" + tool
+    return f"pipdoctor fix{tool} --user {shell_quote(report.user)}" if report.user is not None else None
 
 
-def _check_account_lines(report, fixes: bool, cure: bool = False) -> list:
-    out: list = [_check_header(report)]
+def _check_account_lines(item, fixes: bool, cure: bool = False) -> list:
+    """One account: each installer's cache in turn (pip's first), the findings numbered on across them."""
+    out: list = []
+    first = 1
+    for index, report in enumerate(_caches(item)):
+        if index:
+            out.append("")
+        out += _check_cache_lines(report, fixes, cure, first=first, head=not index)
+        first += len(report.findings)
+    return out
+
+
+def _check_cache_lines(report, fixes: bool, cure: bool, first: int, head: bool) -> list:
+    out: list = [_check_header(report, head)]
     not_reached = _not_reached_line(report)
     if not_reached:
         out.append(_paint("warning", not_reached))
     findings = list(report.findings)
     if not any(f.severity.value != "info" for f in findings):
-        out.append("No problems found: pip can use its cache." if not report.cache_disabled
+        out.append(f"No problems found: {report.tool} can use its cache." if not report.cache_disabled
                    else "No problems found.")
-    numbered = {id(f): index for index, f in enumerate(sorted(findings, key=lambda f: f.severity.rank), 1)}
+    numbered = {id(f): index for index, f in enumerate(sorted(findings, key=lambda f: f.severity.rank), first)}
     for severity, title in _GROUPS:
         group = [f for f in findings if f.severity.value == severity]
         if not group:
@@ -382,7 +404,7 @@ def _check_account_lines(report, fixes: bool, cure: bool = False) -> list:
 def _check_lines(reports: Sequence, fixes: bool, summary: bool = False, cure: bool = False) -> list:
     """Each account in full; after a summary only those with findings (its line says the others are fine)."""
     out: list = _summary_lines(reports) if summary and reports else []
-    shown = [r for r in reports if r.findings or _not_reached_line(r)] if out else reports
+    shown = [r for r in reports if r.findings or any(map(_not_reached_line, _caches(r)))] if out else reports
     for index, report in enumerate(shown):
         if index or out:
             out.append("")
@@ -402,15 +424,21 @@ def _summary_lines(reports: Sequence) -> list:
     account."""
     troubled = [r for r in reports if any(f.severity.value != "info" for f in r.findings)]
     out: list = [_paint("bold", f"pipdoctor check: {len(reports)} accounts, {len(troubled)} with problems")]
-    for report in reports:
-        counts = [f"{n} {severity}{'s' if n > 1 else ''}" for severity, n in
-                  ((s, sum(f.severity.value == s for f in report.findings)) for s, _ in _GROUPS[:2]) if n]
-        codes = ", ".join(dict.fromkeys(f.code for f in report.findings if f.severity.value != "info"))
-        if counts:
-            out.append(("  ", _paint(report.findings[0].severity.value, "!"), f" {_who(report)}: "
-                        f"{', '.join(counts)} ({codes})"))
+    for item in reports:
+        parts = []
+        for report in _caches(item):
+            counts = [f"{n} {severity}{'s' if n > 1 else ''}" for severity, n in
+                      ((s, sum(f.severity.value == s for f in report.findings)) for s, _ in _GROUPS[:2]) if n]
+            codes = ", ".join(dict.fromkeys(f.code for f in report.findings if f.severity.value != "info"))
+            if counts:  # pip's as it always was, another installer's named
+                parts.append(("" if report.tool == "pip" else f"{report.tool}'s cache has ")
+                             + f"{', '.join(counts)} ({codes})")
+        worst = min((f for f in item.findings if f.severity.value != "info"), key=lambda f: f.severity.rank,
+                    default=None)
+        if worst is not None:
+            out.append(("  ", _paint(worst.severity.value, "!"), f" {_who(item)}: {'; '.join(parts)}"))
         else:
-            out.append(f"    {_who(report)}: no problems")
+            out.append(f"    {_who(item)}: no problems")
     return out
 
 
@@ -422,18 +450,30 @@ def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True, su
     return _assemble(_check_lines(reports, fixes, summary, cure), color)
 
 
-def _account_to_json(report) -> dict:
-    facts = report.facts
+def _account_to_json(item) -> dict:
+    """One account (diagnose.AccountCheck, or one installer's AccountReport): `caches` has one object per
+    installer checked ({"tool": ..., and the cache's fields}), pip's first; `cache` is the first of them without
+    "tool", as it always was (pip's; uv's when only uv's was checked); `findings` all of them, each with its
+    `tool`."""
+    caches = _caches(item)
+    first = caches[0]
+    facts = next((r.facts for r in caches if r.facts is not None), None)
+    objects = [{"tool": report.tool, **_cache_to_json(report)} for report in caches]
     return {
-        "user": report.user,
-        "uid": report.uid,
-        "home": report.home,
+        "user": first.user,
+        "uid": first.uid,
+        "home": first.home,
         "home_owner": _owner_json(facts.home.owner) if facts is not None else None,
-        "cache": {"path": report.cache_path, "disabled": report.disabled_by is not None,
-                  "disabled_by": report.disabled_by, "source": report.cache_source,
-                  "not_reached": _not_reached(report), **_cache_facts_json(facts)},
-        "findings": [finding_to_json(f) for f in report.findings],
+        "cache": _cache_to_json(first),
+        "caches": objects,
+        "findings": [finding_to_json(f) for report in caches for f in report.findings],
     }
+
+
+def _cache_to_json(report) -> dict:
+    return {"path": report.cache_path, "disabled": report.disabled_by is not None,
+            "disabled_by": report.disabled_by, "source": report.cache_source, "not_reached": _not_reached(report),
+            **_cache_facts_json(report.facts)}
 
 
 def _cache_facts_json(facts) -> dict:
@@ -533,7 +573,7 @@ def _after_lines(after) -> list:
     from pipdoctor.findings import has_problem
 
     if not has_problem(after.findings):
-        return [_paint("bold", "After the fix, the check finds no problem: pip can use its cache.")]
+        return [_paint("bold", f"After the fix, the check finds no problem: {after.tool} can use its cache.")]
     return ["", _paint("warning", "After the fix, the check still finds:"), *_check_lines([after], True)]
 
 

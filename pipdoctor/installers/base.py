@@ -46,7 +46,7 @@ class Installer:
     cache_dir_option: str  # the option that sets it for one run: "--cache-dir"
     no_cache_option: str  # the option that runs without a cache: "--no-cache-dir"
     no_cache_env: str  # the environment variable that does the same: "PIP_NO_CACHE_DIR"
-    writes: Tuple[str, ...]  # the top-level names it writes in its cache
+    writes: Tuple[str, ...]  # the top-level directories it writes in its cache
     always_written: Tuple[str, ...]  # of those, the ones every run writes (checked even before they exist)
     # The sources of a default cache location (CacheLocation.source), which a cache dir in the user's own
     # config outranks: only then does writing one there take effect.
@@ -59,6 +59,11 @@ class Installer:
     # What it does with a cache it cannot write: run on without it (pip: a warning, or silently) or stop
     # with an error (uv), so that a foreign entry costs speed or the whole command.
     falls_back: bool = True
+    # Its own command (after its name) that empties its whole cache: check's cure of a full disk or a large cache.
+    clear_cache: Tuple[str, ...] = ("cache", "purge")
+    # What the account meets of its lock files outside the cache (uv: $TMPDIR/uv-*.lock), for the check's PD303;
+    # None when it keeps none there (pip).
+    temp_locks: Optional[Callable[["Account"], object]] = None
     # Its own command (after its name) that writes a cache dir, appended, into the user's config, and the one
     # that takes it out again (`fix --persist`; its undo); None when there is no such command.
     config_set_cache_dir: Optional[Tuple[str, ...]] = None
