@@ -20,13 +20,14 @@ usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip comma
                      [--cache-dir DIR | --no-cache-dir]
        pipdoctor fix --undo [JOURNAL] [--user NAME] [--tool pip|uv]
        pipdoctor --fix [--yes] [--persist] install ...   (or: pipdoctor install --fix [--yes] ...)
+       pipdoctor --fix [--yes] [--uv PATH] uv ...
        pipdoctor --version | --help
 
 Runs pip as you would (pipdoctor install pyyaml = pip install pyyaml, with pip's own output unchanged)
 and, when something went wrong, says which directory is really broken, why, and the command that fixes it.
 
   uv ...           run uv as you would (pipdoctor uv pip install pyyaml = uv pip install pyyaml), everything
-                   after `uv` passed to uv untouched, then the same report and its cures (no --fix for uv)
+                   after `uv` passed to uv untouched, then the same report and its cures
   explain LOG      diagnose a saved pip log (a CI log, a pasted issue); - or no LOG reads stdin
   explain PD101    show the documentation of a finding code
   check            find what will make pip's cache fail on this machine, before it fails (changes nothing),
@@ -39,8 +40,8 @@ and, when something went wrong, says which directory is really broken, why, and 
                    prints; every change is journaled first and `fix --undo [JOURNAL]` reverts it; as root,
                    --user NAME repairs that user's cache; --persist writes an alternate cache to pip's config;
                    covers pip's cache and uv's (where it exists) in one plan; --tool pip|uv only one of them
-  --fix            with a pip command: on a cache problem, apply the same plan (confirmed, or --yes) and
-                   run the pip command once more
+  --fix            with a pip command or uv: on a cache problem, apply the same plan (confirmed, or --yes)
+                   and run the command once more
 
 options:
   --json           print one JSON document on stdout (pip's or uv's own stdout goes to stderr)
@@ -310,6 +311,11 @@ def _dispatch(args: list[str]) -> int:
         raise UsageError("--yes and --persist go with --fix (or with `pipdoctor fix`)")
     if command == "uv":
         _refuse_pip_options_for_uv(options)
+        if options.fix:
+            from pipdoctor.fixing import run_install_fix
+            from pipdoctor.installers.uv import UV
+
+            return run_install_fix(command_args, options, _environ(options), UV)
         return _run_installer("uv", command_args, options)
     if options.fix:
         from pipdoctor.fixing import run_install_fix
@@ -499,11 +505,9 @@ def _show_doc(code: str, options: Options) -> int:
 
 
 def _refuse_pip_options_for_uv(options: Options) -> None:
-    """pipdoctor's options that mean something only for pip, given before `uv`: one line, not a silent no-op.
-    (After `uv` every argument is uv's: `pipdoctor uv pip install --python X` is uv's own --python.)"""
-    if options.fix:
-        raise UsageError("--fix does not go with uv: `pipdoctor uv ...` runs uv and reports, and `pipdoctor fix "
-                         "--tool uv` cures uv's cache")
+    """pipdoctor's option that means something only for pip, given before `uv`: one line, not a silent no-op
+    (--fix, --yes and --persist go with uv too). (After `uv` every argument is uv's: `pipdoctor uv pip install
+    --python X` is uv's own --python.)"""
     if options.python is not None:
         raise UsageError("--python names pip's Python; with uv, --uv PATH names the uv to run (uv's own "
                          "--python goes after the uv command)")
@@ -526,9 +530,9 @@ def _run_installer(installer: str, args: list[str], options: Options) -> int:
 
     diagnosis = diagnose_run(log, args, environ, failed=run.returncode != 0,
                              installer=PIP if installer == "pip" else UV)
-    pip_args = args if installer == "pip" else None  # pipdoctor's cures (--fix, `fix`) are pip's for now
+    pip_args = args if installer == "pip" else None  # pip's cures name its command; uv's are `fix --tool uv`
     if options.json:
         write(1, render_run_json(args[0] if pip_args else installer, run, diagnosis, run.returncode, installer))
     else:
-        report_run(run, diagnosis, options, pip_args, installer)
+        report_run(run, diagnosis, options, pip_args, installer, uv_args=() if pip_args else args)
     return run.returncode

@@ -76,11 +76,16 @@ def _live_check(installer: "Installer", pip_args: Sequence[str], environ: Mappin
     hide the installer's diagnosis, so it costs only the extra findings."""
     from pipdoctor.host.accounts import self_account
 
-    args = list(pip_args[1:]) if installer.name == "pip" else list(pip_args)
     try:
-        return check_account(installer, self_account(environ), args)
+        return check_account(installer, self_account(environ), live_check_args(installer, pip_args))
     except (OSError, UsageError):
         return None
+
+
+def live_check_args(installer: "Installer", args: Sequence[str]) -> list:
+    """What the check of a run's cache is given: pip's options after its command; uv's whole command line
+    (where its cache is depends on the command and the options anywhere in it)."""
+    return list(args[1:]) if installer.name == "pip" else list(args)
 
 
 # --- pipdoctor check -----------------------------------------------------------------------------------

@@ -333,22 +333,28 @@ def _undo_one(store, name: str, request: FixRequest, account):
         raise UsageError(str(error)) from None
 
 
-# --- install --fix ------------------------------------------------------------------------------------------
+# --- install --fix, uv --fix ---------------------------------------------------------------------------------
 
 
-def _pip_once(pip_args: list, options, environ):
+def _run_once(installer, args: list, options, environ):
     from pipdoctor.diagnose import diagnose_run
-    from pipdoctor.installers.pip import PIP
     from pipdoctor.wrapper import watch_installer
 
-    run, log = watch_installer("pip", pip_args, options, environ)
-    return run, diagnose_run(log, pip_args, environ, failed=run.returncode != 0, installer=PIP), list(run.installer)
+    run, log = watch_installer(installer.name, args, options, environ)
+    return run, diagnose_run(log, args, environ, failed=run.returncode != 0, installer=installer), list(run.installer)
 
 
-def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
-    """`pipdoctor --fix install ...`: pip once; on a cache finding, the plan (confirmed), the cure, and pip once
-    more when the first run failed; both runs reported, then the check again. Exit status: pip's last."""
-    from pipdoctor.diagnose import check_account
+def _with_retry_args(installer, args: list, retry_args) -> list:
+    """The command run again with the plan's cache options: after pip's (pip's options follow its command),
+    before uv's command (uv's cache options are global: `uv run script --x` would hand later ones to the script)."""
+    return [*retry_args, *args] if installer.name == "uv" else [*args, *retry_args]
+
+
+def run_install_fix(args: list, options, environ: Mapping[str, str], installer=None) -> int:
+    """`pipdoctor --fix install ...` (pip) and `pipdoctor --fix uv ...` (installer UV, args after `uv`): the
+    installer once; on a cache finding, the plan (confirmed), the cure, and the installer once more when the
+    first run failed; both runs reported, then the check again. Exit status: the installer's last."""
+    from pipdoctor.diagnose import check_account, live_check_args
     from pipdoctor.host.accounts import self_account
     from pipdoctor.installers.pip import PIP
     from pipdoctor.report import (render_after_human, render_fix_human, render_human, render_outcome_human,
@@ -356,24 +362,28 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
 
     from pipdoctor.wrapper import report_run
 
+    installer = installer or PIP
+    tool = installer.name
     color = options.color_for(2)
-    run, diagnosis, command = _pip_once(pip_args, options, environ)
-    # Only what pip's output shows is worth a cure and a second run: the live check's findings alone may have
-    # nothing to do with this failure. A reused locally built wheel (PD108, info) counts only as the root cause
-    # of a failed run.
+    run, diagnosis, command = _run_once(installer, args, options, environ)
+    # Only what the installer's output shows is worth a cure and a second run: the live check's findings alone
+    # may have nothing to do with this failure. A reused locally built wheel (PD108, info) counts only as the
+    # root cause of a failed run.
     cause = diagnosis.root_cause
     cache_problem = [f for f in diagnosis.from_log if fix_acts_on(f) and f.code != "PD108"] or (
         run.returncode != 0 and cause is not None and cause.code == "PD108")
     if not options.json:
-        report_run(run, diagnosis, options)
+        report_run(run, diagnosis, options, installer=tool)
     if not cache_problem:
         if options.json:
-            write(1, render_run_fix_json(pip_args[0], run, diagnosis, None, None, None, None, None, run.returncode))
+            write(1, render_run_fix_json(args, run, diagnosis, None, None, None, None, None, run.returncode, tool))
         return run.returncode
     account = self_account(environ)
     # The check that diagnosed the run is the one to plan from: the cache is not walked twice.
-    before = diagnosis.check or check_account(PIP, account, list(pip_args[1:]))
-    plan = plan_for(before, persist=options.persist, pip_args=pip_args, log_findings=diagnosis.from_log)
+    before = diagnosis.check or check_account(installer, account, live_check_args(installer, args))
+    # The log's own cures (a damaged wheel, a locally built one) are pip's: pip's paths and `pip cache`.
+    plan = plan_for(before, persist=options.persist, pip_args=args,
+                    log_findings=diagnosis.from_log if tool == "pip" else ())
     if not options.json:
         write(2, "\n" + render_fix_human(plan, color=color))
     outcome = retry = retry_diagnosis = after = None
@@ -383,38 +393,39 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
         note = "nothing to apply" if not plan.steps else "nothing in this plan changes files"
     else:
         if plan.changes:
-            question = f"Apply {changes_phrase(len(plan.changes))}" + (" and run pip again" if run.returncode else "")
+            question = f"Apply {changes_phrase(len(plan.changes))}" + (f" and run {tool} again" if run.returncode
+                                                                       else "")
         else:
-            question = f"Run pip again with {' '.join(plan.retry_args)}"
+            question = f"Run {tool} again with {' '.join(plan.retry_args)}"
         ok, note = confirm(question + "? [y/N] ", options.yes)
         if ok:
             if plan.changes:
                 try:
-                    outcome = apply(plan, account, command)
-                except UsageError as error:  # the journal could not be kept: nothing changed, pip's status stands
+                    outcome = apply(plan, account, command if tool == "pip" else None)
+                except UsageError as error:  # the journal could not be kept: nothing changed, the status stands
                     note = str(error)
                 else:
                     if not options.json:
                         write(2, render_outcome_human(outcome, None, color=color))
             if run.returncode != 0 and not note:
-                again = list(pip_args) + list(plan.retry_args)
+                again = _with_retry_args(installer, args, plan.retry_args)
                 if not options.json:
-                    write(2, f"\npipdoctor: running pip again: pip {' '.join(again)}\n")
-                retry, retry_diagnosis, _ = _pip_once(again, options, environ)
+                    write(2, f"\npipdoctor: running {tool} again: {tool} {' '.join(again)}\n")
+                retry, retry_diagnosis, _ = _run_once(installer, again, options, environ)
                 if not options.json:
                     state = "succeeded" if retry.returncode == 0 else f"exited with status {retry.returncode}"
-                    write(2, f"\npipdoctor: first run exited with status {run.returncode}; after the fix, pip "
+                    write(2, f"\npipdoctor: first run exited with status {run.returncode}; after the fix, {tool} "
                               f"{state}.\n")
                     if retry.returncode != 0 and retry_diagnosis.findings:
                         write(2, render_human(retry_diagnosis.findings, color=color,
                                                headline="pipdoctor: the second run"))
-            after = None if note else check_account(PIP, account, list(pip_args[1:]))
+            after = None if note else check_account(installer, account, live_check_args(installer, args))
             if after is not None and not options.json:
                 write(2, render_after_human(after, color=color))
     if note and not options.json:
         write(2, f"pipdoctor: {note}\n")
     code = retry.returncode if retry is not None else run.returncode
     if options.json:
-        write(1, render_run_fix_json(pip_args[0], run, diagnosis, plan, outcome, retry, retry_diagnosis, after, code,
+        write(1, render_run_fix_json(args, run, diagnosis, plan, outcome, retry, retry_diagnosis, after, code, tool,
                                       note=note))
     return code

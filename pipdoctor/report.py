@@ -151,16 +151,20 @@ def run_cures(pip_args: Sequence[str], python: Optional[str] = None) -> list:
     return [(rerun.rstrip(), "cure the cache, then run pip again"), ("pipdoctor fix", "only cure the cache")]
 
 
-def uv_run_cures(check) -> list:
+def uv_run_cures(check, uv_args: Sequence[str], uv: Optional[str] = None) -> list:
     """pipdoctor's own cure of uv's cache after a uv run (`check`: the live check of it, None when it could not
-    run): `pipdoctor fix` of uv's cache as the user (moves the foreign entries aside, no root) and, for a user
-    with a name, root's `fix --user` (gives them back). (`pipdoctor --fix uv ...` is not offered: it is refused.)"""
+    run): the same uv command with --fix (the plan, confirmed, then uv again), `pipdoctor fix` of uv's cache as
+    the user (moves the foreign entries aside, no root) and, for a user with a name, root's `fix --user` (gives
+    them back). Every argument shell-quoted."""
     from pipdoctor.remediation import fix_args
     from pipdoctor.safety import shell_quote
 
     facts = check.facts if check is not None else None
     args = " ".join(shell_quote(a) for a in (fix_args(facts) if facts is not None else ("--tool", "uv")))
-    cures = [(f"pipdoctor fix {args}", "cure uv's cache without root: move the foreign entries aside")]
+    own = f"--uv {shell_quote(uv)} " if uv else ""
+    cures = [(f"pipdoctor --fix {own}uv {' '.join(shell_quote(a) for a in uv_args)}".rstrip(),
+              "cure uv's cache, then run uv again"),
+             (f"pipdoctor fix {args}", "only cure uv's cache (no root: the foreign entries are moved aside)")]
     account = facts.account if facts is not None else None
     if account is not None and account.uid != 0 and account.user is not None:
         cures.append((f"sudo pipdoctor fix {args} --user {shell_quote(account.user)}",
@@ -623,11 +627,14 @@ def render_undo_json(outcomes: Sequence, exit_code: int) -> TerminalText:
                      journals=[outcome.to_json() for outcome in outcomes], findings=[])
 
 
-def render_run_fix_json(command: str, run, diagnosis, plan, outcome, retry, retry_diagnosis, after, exit_code: int,
-                        note: str = "") -> TerminalText:
+def render_run_fix_json(args: Sequence[str], run, diagnosis, plan, outcome, retry, retry_diagnosis, after,
+                        exit_code: int, installer: str = "pip", note: str = "") -> TerminalText:
+    """`--fix install ...` (command: pip's, runs under "pip") or `--fix uv ...` (command "uv", runs under "uv"):
+    the run's document plus `fix`."""
     fix = None if plan is None else {
         "plan": plan.to_json(), "applied": outcome.to_json() if outcome is not None else None,
-        "retry": None if retry is None else {"pip": _run_json(retry),
+        "retry": None if retry is None else {installer: _run_json(retry),
                                              "findings": [finding_to_json(f) for f in retry_diagnosis.findings]},
         "after": _check_report_json(after), "note": note or None}
-    return render_run_json(command, run, diagnosis, exit_code, fix=fix)
+    command = args[0] if installer == "pip" else installer
+    return render_run_json(command, run, diagnosis, exit_code, installer, fix=fix)

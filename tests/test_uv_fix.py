@@ -104,6 +104,7 @@ def test_a_root_owned_bucket_is_diagnosed_cured_by_root_and_undone(user, links, 
     assert f"--cache-dir {user.home}/.cache/uv-fresh" in cause  # no root needed
     assert " --no-cache\n" in cause
     assert "pipdoctor fix --tool uv  #" in cause and f"sudo pipdoctor fix --tool uv --user {user.name}  #" in cause
+    assert f"pipdoctor --fix --uv {uv_of(version)} uv pip install --no-index" in cause
     as_json = sandbox.run_as(user, [pipdoctor_bin(), "--json", "--uv", uv_of(version), "uv",
                                     *install_args(links, venv)], env=uv_env(user), separate_stderr=True, timeout=120)
     fixes = json.loads(as_json.stdout)["findings"][0]["fixes"]
@@ -160,6 +161,34 @@ def test_the_users_own_fix_moves_the_buckets_aside_and_undoes(user, links, tmp_p
     assert fix_as(user, "--tool", "uv", "--yes", env=with_pip(uv_env(user))).returncode == 0
     done = uv_as(user, version, install_args(links, venv))
     assert done.returncode == 0, done.stdout.decode()
+
+
+@pytest.mark.parametrize("mode", ["human", "json"])
+def test_fix_before_uv_cures_the_cache_and_runs_uv_again(user, links, tmp_path, mode):
+    """`pipdoctor --fix uv ...` as the user: uv fails, the plan moves the foreign buckets aside (confirmed by
+    --yes), uv runs again and succeeds, into the user's venv; the JSON document says the same."""
+    version = "0.13.9"
+    venv, cache = root_owned_bucket(user, links, version, tmp_path)
+    own = ["--json"] if mode == "json" else []
+    argv = [pipdoctor_bin(), *own, "--fix", "--yes", "--uv", uv_of(version), "uv", *install_args(links, venv)]
+    cured = sandbox.run_as(user, argv, env=uv_env(user), separate_stderr=True, timeout=120)
+    said = cured.stderr.decode()
+    assert cured.returncode == 0, said
+    assert list(venv.glob("lib/python3*/site-packages/pdtiny*"))
+    if mode == "human":
+        assert "root cause: PD101" in said and "rename (uv's cache; cures PD103" in said
+        assert "pipdoctor: running uv again: uv pip install" in said
+        assert "pipdoctor: first run exited with status 2; after the fix, uv succeeded." in said
+        # uv made its buckets again: undo keeps the moved copies where they are, and says so
+        undone = fix_as(user, "--undo", env=with_pip(uv_env(user)))
+        assert undone.returncode == 1 and "exists again" in undone.text()
+        return
+    doc = json.loads(cured.stdout)
+    assert (doc["command"], doc["uv"]["exit_code"], doc["exit_code"], doc["root_cause"]) == ("uv", 2, 0, "PD101")
+    assert doc["fix"]["plan"]["tool"] == "uv" and doc["fix"]["retry"]["uv"]["exit_code"] == 0
+    assert doc["fix"]["applied"]["renamed"] and doc["fix"]["after"]["cache"]["path"] == str(cache)
+    schemas = pytest.importorskip("tests.test_json_schemas", reason="the schema check needs jsonschema")
+    schemas.assert_valid("uv", doc)
 
 
 def test_a_uv_cache_that_holds_other_names_is_refused(user, seal):

@@ -138,8 +138,8 @@ def test_no_uv_to_run_is_one_line_and_exit_2(tmp_path, own, line):
     assert json.loads(as_json.stdout)["error"] == line
 
 
-@pytest.mark.parametrize(("own", "word"), [(["--fix"], "--fix"), (["--fix", "--yes"], "--fix"),
-                                           (["--python", sys.executable], "--python")])
+@pytest.mark.parametrize(("own", "word"), [(["--python", sys.executable], "--python"),
+                                           (["--fix", "--python", sys.executable], "--python")])
 def test_pip_only_options_before_uv_are_refused_and_uv_never_runs(tmp_path, own, word):
     marker = tmp_path / "ran"
     fake_uv = tmp_path / "uv"  # would leave a mark if run
