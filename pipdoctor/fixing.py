@@ -345,9 +345,8 @@ def _run_once(installer, args: list, options, environ):
 
 
 def _with_retry_args(installer, args: list, retry_args) -> list:
-    """The command run again with the plan's cache options: after pip's (pip's options follow its command),
-    before uv's command (uv's cache options are global: `uv run script --x` would hand later ones to the script)."""
-    return [*retry_args, *args] if installer.name == "uv" else [*args, *retry_args]
+    """The command run again with the plan's cache options, where the installer takes them (options_first)."""
+    return [*retry_args, *args] if installer.options_first else [*args, *retry_args]
 
 
 def run_install_fix(args: list, options, environ: Mapping[str, str], installer=None) -> int:

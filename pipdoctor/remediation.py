@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 
 def command_line(installer: Installer, args: Optional[Sequence[str]], *extra: str, raw_tail: str = "") -> str:
-    """The user's own installer command with options added: what to type instead of what failed."""
+    """The user's own installer command with options added (after pip's command, before uv's: see
+    Installer.options_first): what to type instead of what failed."""
     args = list(args) if args else list(installer.example_args)
-    words = [installer.name] + [a if a == "..." else shell_quote(a) for a in args] + [shell_quote(e) for e in extra]
-    return " ".join(words + ([raw_tail] if raw_tail else []))
+    quoted = [a if a == "..." else shell_quote(a) for a in args]
+    added = [shell_quote(e) for e in extra] + ([raw_tail] if raw_tail else [])
+    return " ".join([installer.name, *added, *quoted] if installer.options_first else [installer.name, *quoted,
+                                                                                         *added])
 
 
 def _manages_the_cache(pip_args) -> bool:

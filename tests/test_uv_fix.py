@@ -101,15 +101,16 @@ def test_a_root_owned_bucket_is_diagnosed_cured_by_root_and_undone(user, links, 
     # gate prints the chown that skips them (their other names are root's venv's)
     chown = cause.split("  fix:\n    ")[1].split("\n")[0]
     assert chown.startswith("sudo ") and f"chown -h {user.uid}:{user.gid} " in chown and f" {cache} " in chown
-    assert f"--cache-dir {user.home}/.cache/uv-fresh" in cause  # no root needed
-    assert " --no-cache\n" in cause
+    assert f"uv --cache-dir {user.home}/.cache/uv-fresh pip install " in cause  # no root needed
+    assert "uv --no-cache pip install " in cause
     assert "pipdoctor fix --tool uv  #" in cause and f"sudo pipdoctor fix --tool uv --user {user.name}  #" in cause
     assert f"pipdoctor --fix --uv {uv_of(version)} uv pip install --no-index" in cause
     as_json = sandbox.run_as(user, [pipdoctor_bin(), "--json", "--uv", uv_of(version), "uv",
                                     *install_args(links, venv)], env=uv_env(user), separate_stderr=True, timeout=120)
     fixes = json.loads(as_json.stdout)["findings"][0]["fixes"]
     assert [fix["safe"] for fix in fixes] == [True, True, True]
-    assert fixes[-1]["command"].endswith(" --no-cache") and "$TMPDIR (else /tmp)" in fixes[-1]["description"]
+    # uv's cache options go before its command (global options; after `uv run script` they would be the script's)
+    assert fixes[-1]["command"].startswith("uv --no-cache pip install ") and "$TMPDIR" in fixes[-1]["description"]
     # the same first finding from the saved output alone
     log = tmp_path / "uv.log"
     log.write_text(uv_said)

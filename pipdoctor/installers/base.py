@@ -73,6 +73,9 @@ class Installer:
     makes_top_level: Callable[[str], bool] = lambda name: False
     # What running without a cache still needs, said with that cure ("" when nothing).
     no_cache_needs: str = ""
+    # Cache options added to the user's command go before it (uv's are global: after `uv run script` they would
+    # be the script's), else after it (pip's options follow its command).
+    options_first: bool = False
 
     def uses_cache(self, root: "DirFacts", account: "Account") -> bool:
         """The installer's own verdict on the cache root: its root rule, or always for one that has none."""

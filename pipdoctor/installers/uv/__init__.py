@@ -29,5 +29,7 @@ UV = Installer(name="uv", cache_env="UV_CACHE_DIR", cache_dir_option="--cache-di
                # uv/src/commands/cache_clean.rs: `uv cache clean` removes every entry (`uv cache prune` the unused)
                clear_cache=("cache", "clean"), temp_locks=_temp_locks, makes_top_level=uv_makes_top_level,
                # --no-cache is a temporary cache in std::env::temp_dir() (uv-cache/src/lib.rs Cache::temp)
-               no_cache_needs=" uv still makes a temporary cache in $TMPDIR (else /tmp), which must be writable.")
+               no_cache_needs=" uv still makes a temporary cache in $TMPDIR (else /tmp), which must be writable.",
+               # uv-cache/src/cli.rs CacheArgs (TopLevelArgs, uv-cli/src/lib.rs): `global = true`, so valid before it
+               options_first=True)
 
