@@ -51,7 +51,7 @@ def diagnose_run(log: "Log", args: Sequence[str], environ: Mapping[str, str], *,
     from pipdoctor.classifier import classify
     from pipdoctor.findings import has_problem
     from pipdoctor.remediation import run_scope, suggest
-    from pipdoctor.rules._common import cache_paths_named, uv_cache_roots
+    from pipdoctor.rules._common import cache_paths_named
     from pipdoctor.runfacts import collect_facts, pick_alternate_cache
 
     named = cache_paths_named(log)
@@ -59,27 +59,25 @@ def diagnose_run(log: "Log", args: Sequence[str], environ: Mapping[str, str], *,
     facts = facts._replace(cache_dir=next(iter(named.values()), None),
                            alternate_cache=pick_alternate_cache(installer, facts.identity, environ))
     found = classify(log, facts)
-    # The live check is of the cache of the installer that ran, with its own options: pip's never stands in for
-    # uv's, nor the reverse.
+    if installer.name != "pip":
+        # uv's live check and its cures are not wired yet, and pip's (the check of pip's cache, fixes that are
+        # pip commands) must never stand in for them.
+        return RunDiagnosis(tuple(found))
     live = _live_check(installer, args, environ) if failed or has_problem(found) else None
-    # The live check's walk tells the safety gate what a chown -R of the log's paths would reach, when the
-    # cache it walked is the one the log names (pip: the dir its warnings name; uv: its chains' cache root).
-    logged = [os.path.realpath(root) for root in uv_cache_roots(log)] if installer.name == "uv" else [facts.cache_dir]
-    scope = run_scope(facts, live.facts if live is not None and live.cache_path in logged else None)
+    # The live check's walk tells the safety gate what a chown -R of the log's paths would reach.
+    scope = run_scope(facts, live.facts if live is not None and live.cache_path == facts.cache_dir else None)
     from_log = tuple(suggest(f, facts, args, scope) for f in found)
     return RunDiagnosis(reconcile(from_log, live.findings) if live is not None else from_log, live)
 
 
-def _live_check(installer: "Installer", args: Sequence[str], environ: Mapping[str, str]
+def _live_check(installer: "Installer", pip_args: Sequence[str], environ: Mapping[str, str]
                 ) -> Optional["AccountReport"]:
-    """`pipdoctor check` of the installer's cache for the user who ran it, with the run's own options (pip's
-    after its command; uv's whole command line: where its cache is depends on the command, `uv tool` reads
-    no project config); after the installer has run, a problem reading the machine must not hide its
-    diagnosis, so it costs only the extra findings."""
+    """`pipdoctor check` for the user who ran pip, with pip's own cache options; after pip has run, a
+    problem reading the machine must not hide pip's diagnosis, so it costs only the extra findings."""
     from pipdoctor.host.accounts import self_account
 
     try:
-        return check_account(installer, self_account(environ), list(args if installer.name == "uv" else args[1:]))
+        return check_account(installer, self_account(environ), list(pip_args[1:]))
     except (OSError, UsageError):
         return None
 

@@ -232,34 +232,6 @@ def test_sudo_keeping_home_says_uv_stops(bucket_user, seal):
     assert "no root rule" in finding["why"] and "pip then" not in finding["why"]
 
 
-def test_a_uv_run_gets_the_live_check_of_uv_s_cache(bucket_user):
-    """`pipdoctor uv ...` stopped by the bucket: the log's root cause, then what the check of uv's cache adds
-    (PD103 with the bucket's owner), with the run's own cache options; pip's cache is never looked at."""
-    env = _env(bucket_user)
-    args = ["pip", "install", "--dry-run", "--python", "/usr/bin/python3", "--break-system-packages", "--no-index",
-            "pucnothing"]
-    proc = sandbox.run_as(bucket_user, [pipdoctor_bin(), "--json", "uv", *args], env=env, separate_stderr=True)
-    doc = parse(proc).doc
-    assert proc.returncode == 2 and doc["root_cause"] == "PD101", proc.stderr.decode()
-    assert [c["tool"] for c in doc["check"]["caches"]] == ["uv"]
-    assert doc["check"]["cache"]["path"] == _uv_cache_dir(bucket_user, env)
-    codes = [(f["code"], f["tool"]) for f in doc["findings"]]
-    assert codes[0] == ("PD101", "uv") and ("PD103", "uv") in codes, codes
-    bucket = _bucket(bucket_user)
-    live = next(f for f in doc["findings"] if f["code"] == "PD103")
-    assert bucket in live["paths"]
-    # the walk of the cache the log names lets the gate keep the chown of the log's cause
-    assert any(fix["command"].startswith("sudo chown -R") for fix in doc["findings"][0]["fixes"]), doc["findings"][0]
-    # the run's own options decide the cache checked: another --cache-dir, another (healthy) cache
-    fresh = bucket_user.home / "uv-other"
-    _as_user_dir(bucket_user, fresh)
-    other = sandbox.run_as(bucket_user, [pipdoctor_bin(), "--json", "uv", "--cache-dir", str(fresh), *args],
-                           env=env, separate_stderr=True)
-    doc = parse(other).doc
-    assert other.returncode == 1 and doc["check"]["cache"]["path"] == str(fresh)  # uv failed: no such package
-    assert "PD103" not in [f["code"] for f in doc["findings"]]
-
-
 def test_the_rules_are_those_of_the_uv_on_path(puc_user):
     """uv's version is read from its .dist-info name, never by running it: a uv.toml holding a field only a
     pyproject.toml may hold stops uv 0.13.9 (PD205) and not uv 0.4.30, which has no such rule; each uv agrees."""
