@@ -679,10 +679,6 @@ def _temp(facts: CheckFacts) -> list[Finding]:
 
 _LOCK_REFUSED = {
     "not writable": "{user} cannot write it",
-    "protected_regular": "the kernel refuses {user} to open another user's file in this sticky directory "
-                         "(fs.protected_regular), whatever its mode",
-    "protected_symlinks": "the kernel refuses {user} to follow another user's symlink in this sticky directory "
-                          "(fs.protected_symlinks)",
     "not a file": "it is not a file uv can lock",
 }
 
@@ -690,7 +686,7 @@ _LOCK_REFUSED = {
 def _temp_locks(facts: CheckFacts) -> list[Finding]:
     """The installer's lock files in its temp dir that the account cannot open (uv: $TMPDIR/uv-*.lock). Made by
     whoever ran first, as its umask leaves them: one `sudo uv` leaves a lock the next user run stops on (uv
-    0.4.30 makes them 0644; later uv 0666, which only protected_regular still refuses)."""
+    0.4.30 makes them 0644, later uv 0666)."""
     locks = facts.temp_locks
     if locks is None or not locks.blocked_count:
         return []

@@ -249,17 +249,20 @@ def _resolve_pip(account, pip_args: Sequence[str], cwd: Optional[str]) -> tuple:
 
 
 def _resolve_uv(account, uv_args: Sequence[str], cwd: Optional[str]) -> tuple:
-    """The same for `uv <uv_args>` (installers/uv/locations.py). uv's version is not asked: pipdoctor never
-    runs a user's binary to learn it (as root that would run the user's code), so the newest rules it knows
-    decide (resolve_uv_cache's uv_version=None); they differ from older uv's only at the edges (an empty HOME,
-    the UV_WORKING_DIR variables)."""
+    """The same for `uv <uv_args>` (installers/uv/locations.py), by the rules of the uv the account would run.
+    Its version is never asked of it (as root that would run the user's code): it is the name of the
+    .dist-info pip installed it with (installers/uv/discovery.py); for a uv without one, the newest rules
+    pipdoctor knows decide (uv_version=None), which differ from older uv's only at the edges (an empty HOME,
+    the UV_WORKING_DIR variables, a uv.toml's pyproject-only fields)."""
     from pipdoctor.configfindings import input_finding, unusable_findings
+    from pipdoctor.installers.uv.discovery import installed_uv, uv_version_of
     from pipdoctor.installers.uv.locations import UvInputError, resolve_uv_cache
     from pipdoctor.userfiles import ReaderFailed
 
+    uv = installed_uv(account)
     try:
         location = resolve_uv_cache(list(uv_args), account.environ, cwd=cwd, uid=account.uid,
-                                    read_files=_reader(account))
+                                    read_files=_reader(account), uv_version=uv_version_of(uv) if uv else None)
     except ReaderFailed as error:
         raise AccountUnreadable(account.label, f"its uv config files could not be read: {error}") from None
     except UvInputError as error:

@@ -16,13 +16,13 @@ pytestmark = pytest.mark.root
 UV_VERSION = sandbox.UV_VERSIONS[-1]
 
 
-def _uv() -> str:
-    return str(sandbox.uv_venv(UV_VERSION) / "bin" / "uv")
+def _uv(version: str = UV_VERSION) -> str:
+    return str(sandbox.uv_venv(version) / "bin" / "uv")
 
 
-def _env(user, **extra) -> dict:
+def _env(user, version: str = UV_VERSION, **extra) -> dict:
     """The user's own shell: its HOME, uv on PATH (as an installed uv is), no uv download of a Python."""
-    return with_pip(sandbox.pip_env(HOME=str(user.home), PATH=f"{os.path.dirname(_uv())}:{sandbox.PATH}",
+    return with_pip(sandbox.pip_env(HOME=str(user.home), PATH=f"{os.path.dirname(_uv(version))}:{sandbox.PATH}",
                                     UV_PYTHON_DOWNLOADS="never", **extra))
 
 
@@ -230,3 +230,20 @@ def test_sudo_keeping_home_says_uv_stops(bucket_user, seal):
     finding = run.finding("PD204")
     assert finding["tool"] == "uv" and "stops on them" in finding["message"], finding["message"]
     assert "no root rule" in finding["why"] and "pip then" not in finding["why"]
+
+
+def test_the_rules_are_those_of_the_uv_on_path(puc_user):
+    """uv's version is read from its .dist-info name, never by running it: a uv.toml holding a field only a
+    pyproject.toml may hold stops uv 0.13.9 (PD205) and not uv 0.4.30, which has no such rule; each uv agrees."""
+    config = puc_user.home / ".config" / "uv"
+    _as_user_dir(puc_user, config)
+    (config / "uv.toml").write_text("managed = true\n")
+    os.chown(config / "uv.toml", puc_user.uid, puc_user.gid)
+    for version, stops in (("0.4.30", False), (UV_VERSION, True)):
+        env = _env(puc_user, version)
+        real = sandbox.run_as(puc_user, [_uv(version), "cache", "dir"], env=env)
+        assert (real.returncode != 0) == stops, (version, real.stdout.decode())
+        run = check_as(puc_user, "--tool", "uv", env=env)
+        assert ("PD205" in run.codes()) == stops, (version, run.output.decode())
+        if not stops:
+            assert run.account["cache"]["path"] == real.stdout.decode().strip()

@@ -4,6 +4,7 @@ anything (as root that would run the user's code)."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 
@@ -26,3 +27,24 @@ def installed_uv(account) -> Optional[str]:
             if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
                 return candidate
     return None
+
+
+# A version as uv's wheels name their .dist-info directory (PEP 427/491: uv-0.13.9.dist-info).
+_DIST_INFO = re.compile(r"uv-(\d{1,4}(?:\.\d{1,6}){1,3})\.dist-info")
+
+
+def uv_version_of(executable: str) -> Optional[str]:
+    """The version of the uv at `executable` when pip (or uv) installed it from its wheel: the name of the
+    .dist-info directory beside its bin dir (PREFIX/bin/uv -> PREFIX/lib/python3*/site-packages/uv-X.dist-info),
+    a directory listing and nothing opened or run. None for a standalone uv (the installer script, a package)."""
+    import glob
+
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(executable)))
+    found = []
+    for directory in glob.glob(os.path.join(glob.escape(prefix), "lib", "python3*", "site-packages")):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        found += [match.group(1) for match in map(_DIST_INFO.fullmatch, names) if match]
+    return found[0] if len(set(found)) == 1 else None  # two of them: which one is installed is not known

@@ -25,10 +25,8 @@ class TempLock:
     path: str
     owner: Owner
     mode: int
-    kind: str  # "file", "symlink" (never followed by this check), "other"
-    # "not writable"; "protected_regular"/"protected_symlinks": the kernel refuses the open in a sticky dir
-    # (another's file, another's symlink); "not a file": a directory or FIFO under a lock's name
-    why: str
+    kind: str  # "file", or "other": a directory or FIFO under a lock's name, which uv cannot lock
+    why: str  # "not writable" or "not a file"
 
 
 @record
@@ -41,38 +39,18 @@ class TempLocks:
     scanned_all: bool = True  # False when the directory held more than MAX_NAMES names
 
 
-def _sysctl(name: str) -> int:
-    """fs.protected_regular / fs.protected_symlinks (Documentation/admin-guide/sysctl/fs.rst), 0 (the kernel's
-    default: no protection) when it cannot be read."""
-    try:
-        with open(f"/proc/sys/fs/{name}", "rb") as f:
-            return int(f.read(8).strip() or b"0")
-    except (OSError, ValueError):
-        return 0
-
-
-def _refused_in_sticky(dir_st: os.stat_result, st: os.stat_result, uid: int, level: int) -> bool:
-    """The kernel refuses uid this entry of a sticky dir: fs/namei.c may_create_in_sticky (a regular file opened
-    with O_CREAT; level 2 counts group-writable dirs too) and may_follow_link (a symlink, level 1), when the
-    entry is neither uid's nor the dir owner's."""
-    if level == 0 or not dir_st.st_mode & stat.S_ISVTX:
-        return False
-    if not (dir_st.st_mode & stat.S_IWOTH or (level == 2 and dir_st.st_mode & stat.S_IWGRP)):
-        return False
-    return st.st_uid not in (dir_st.st_uid, uid)
-
-
 def temp_lock_facts(account: Account) -> Optional[TempLocks]:
-    """uv's lock files in the account's uv temp dir (TMPDIR as set, else /tmp) that are not its own and that it
-    cannot open for writing, or None when that dir cannot be listed (a missing TMPDIR is PD303's already)."""
+    """uv's lock files in the account's uv temp dir (TMPDIR as set, else /tmp) that are another's and that the
+    account cannot open for writing, or None when that dir cannot be listed (a missing TMPDIR is PD303's
+    already). Not judged: a symlink under a lock's name (uv follows it; where it leads is not this check's to
+    open), and the kernel's sticky-dir protections (fs.protected_regular refuses another user's file there
+    whatever its mode, but most locks are one project's and nobody else's: reporting every other user's would
+    bury the one that matters, a root-owned 0644 lock)."""
     directory = temp_lock_dir(account.environ)
     try:
-        absolute = os.path.abspath(directory)
-        dir_st = os.stat(absolute)
-        entries = os.scandir(absolute)
+        entries = os.scandir(os.path.abspath(directory))
     except (OSError, ValueError):
         return None
-    regular, symlinks = _sysctl("protected_regular"), _sysctl("protected_symlinks")
     blocked, count, scanned_all = [], 0, True
     with entries:
         for index, entry in enumerate(entries):
@@ -85,27 +63,20 @@ def temp_lock_facts(account: Account) -> Optional[TempLocks]:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            if st.st_uid == account.uid:
+            if st.st_uid == account.uid or stat.S_ISLNK(st.st_mode):
                 continue
-            kind = "file" if stat.S_ISREG(st.st_mode) else "symlink" if stat.S_ISLNK(st.st_mode) else "other"
-            if kind == "file" and _refused_in_sticky(dir_st, st, account.uid, regular):
-                why = "protected_regular"
-            elif kind == "file":
+            if stat.S_ISREG(st.st_mode):
                 if account.is_self:
                     writable = os.access(entry.path, os.W_OK, follow_symlinks=False)
                 else:
                     writable, _ = permits(st, read_acl(entry.path), account.uid, account.groups, 2)
                 if writable:
                     continue
-                why = "not writable"
-            elif kind == "symlink":
-                if not _refused_in_sticky(dir_st, st, account.uid, min(symlinks, 1)):
-                    continue  # followed by uv; where it leads is not this check's to open
-                why = "protected_symlinks"
+                kind, why = "file", "not writable"
             else:
-                why = "not a file"  # a directory or FIFO under a lock's name: uv cannot lock it
+                kind, why = "other", "not a file"
             count += 1
             if len(blocked) < MAX_LOCKS:
                 blocked.append(TempLock(entry.path, owner_of(st), stat.S_IMODE(st.st_mode), kind, why))
     blocked.sort(key=lambda lock: lock.path)
-    return TempLocks(absolute, tuple(blocked), count, scanned_all)
+    return TempLocks(os.path.abspath(directory), tuple(blocked), count, scanned_all)
