@@ -217,6 +217,7 @@ def _apply_in_order(planned: list, account, options, request: FixRequest) -> str
     could not be kept: nothing of it changed) stops the rest, and its reason is the note."""
     from pipdoctor.diagnose import check_account
 
+    fixed = []
     for cache in planned:
         if not cache.plan.changes:
             continue
@@ -225,9 +226,10 @@ def _apply_in_order(planned: list, account, options, request: FixRequest) -> str
             cache.outcome = apply(cache.plan, account, _pip_argv(options, account) if installer.name == "pip"
                                   else None)
         except UsageError as error:
-            if cache is planned[0]:
+            if not fixed:
                 raise
-            return f"{error} ({installer.name}'s cache; the caches before it were fixed)"
+            return f"{error} ({installer.name}'s cache; {' and '.join(fixed)}'s fixed before it)"
+        fixed.append(installer.name)
         cache.after = check_account(installer, account, cache_args(request, installer))
     return ""
 

@@ -277,9 +277,8 @@ def _cache_args(facts) -> list:
 
 
 def fix_args(facts) -> tuple:
-    """What `pipdoctor fix` needs to find this cache: --tool for any installer but pip (fix's default covers
-    pip's alone when given a --cache-dir), and --cache-dir when the cache is not where the installer looks by
-    default."""
+    """What `pipdoctor fix` needs to find this cache: --tool for any installer but pip (fix's cache options
+    are pip's without it), and --cache-dir when the cache is not where the installer looks by default."""
     tool = () if facts.installer.name == "pip" else ("--tool", facts.installer.name)
     return (*tool, *_cache_args(facts))
 
@@ -645,7 +644,8 @@ class Plan:
     def to_json(self) -> dict:
         return {"tool": self.tool, "cache_root": _text(self.cache_root), "user": self.user, "uid": self.uid,
                 "gid": self.gid, "refused": self.refused, "needs_root": self.needs_root,
-                "steps": [{"tool": s.tool, "kind": s.kind, "code": s.code, "cures": list(s.cures), "command": s.command,
+                "steps": [{"tool": s.tool, "kind": s.kind, "code": s.code, "cures": list(s.cures),
+                           "command": s.command,
                            "needs_root": s.needs_root, "description": s.description,
                            "targets": [_text(t) for t in s.targets], "new_names": [_text(t) for t in s.new_names],
                            "retry_args": list(s.retry_args), "persist": s.persist, "later": s.later,
