@@ -17,7 +17,7 @@ from pipdoctor.installers.uv import UV
 from pipdoctor.remediation import cache_names_problem
 from tests import sandbox
 from tests.checkkit import pipdoctor_bin, with_pip
-from tests.fixkit import fix_as, fix_as_root, journal_of, links_folder, listing
+from tests.fixkit import fix_as, fix_as_root, journal_of, links_folder, listing, seed_failure
 
 pytestmark = pytest.mark.root
 
@@ -65,7 +65,8 @@ def root_owned_bucket(user, links, version: str, tmp_path) -> tuple:
             sandbox.chown_tree(path, owner.uid, owner.gid)
     cache = user.home / ".cache" / "uv"
     cache.mkdir(parents=True)
-    sandbox.chown_tree(user.home / ".cache", user.uid, user.gid)
+    for path in (user.home / ".cache", cache):
+        os.chown(path, user.uid, user.gid)
     by_root = sandbox.run([uv, *install_args(links, tmp_path / "root-venv", "pdother")],
                           env=uv_env(user, SUDO_USER=user.name, SUDO_UID=str(user.uid), SUDO_GID=str(user.gid)))
     assert by_root.returncode == 0, by_root.stdout.decode()
@@ -162,6 +163,31 @@ def test_the_users_own_fix_moves_the_buckets_aside_and_undoes(user, links, tmp_p
     assert fix_as(user, "--tool", "uv", "--yes", env=with_pip(uv_env(user))).returncode == 0
     done = uv_as(user, version, install_args(links, venv))
     assert done.returncode == 0, done.stdout.decode()
+
+
+def test_one_fix_cures_pips_cache_and_uvs_and_one_undo_restores_both(user, links, seal, tmp_path):
+    """`sudo pip` and `sudo uv` both left root's entries: root's fix plans both caches (each step says whose),
+    asks once, journals each cache under the fix's one stamp; `fix --undo` puts both back exactly."""
+    pip_cache = seed_failure(user)
+    _, uv_cache = root_owned_bucket(user, links, "0.13.9", tmp_path)
+    before = {"pip": listing(pip_cache), "uv": listing(uv_cache)}
+
+    fixed = fix_as_root(seal, "--user", user.name, "--yes", "--json")
+    caches = {cache["tool"]: cache for cache in fixed.doc["caches"]}
+    assert list(caches) == ["pip", "uv"] and fixed.doc["plan"]["tool"] == "pip"
+    for tool in ("pip", "uv"):
+        assert {step["tool"] for step in caches[tool]["plan"]["steps"]} == {tool}
+        assert caches[tool]["plan"]["steps"][0]["kind"] == "chown" and caches[tool]["applied"]["chowned"] > 0
+    journals = [caches[tool]["applied"]["journal"] for tool in ("pip", "uv")]
+    assert journals[0] != journals[1] and os.path.basename(journals[1]).startswith(
+        os.path.basename(journals[0])[:-len(".jsonl")])  # one stamp: T.jsonl, T-2.jsonl
+    assert all(owner[0] == user.uid for owner in listing(pip_cache).values())
+
+    undone = fix_as_root(seal, "--user", user.name, "--undo", "--json")
+    assert [j["journal"] for j in undone.doc["journals"]] == journals[::-1]  # newest first
+    assert {"pip": listing(pip_cache), "uv": listing(uv_cache)} == before
+    only_uv = fix_as_root(seal, "--user", user.name, "--undo", "--tool", "uv", "--json")
+    assert [j["journal"] for j in only_uv.doc["journals"]] == [journals[1]]
 
 
 @pytest.mark.parametrize("mode", ["human", "json"])
