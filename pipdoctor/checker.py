@@ -50,6 +50,12 @@ def _finding(code: str, message: str, why: str = "", paths=(), evidence=(), **fa
                    evidence=tuple(Evidence(text) for text in evidence if text), facts=facts)
 
 
+def _why(facts: CheckFacts, falls_back: str, stops: str) -> str:
+    """The why of a finding, for an installer that runs on without a cache it cannot write (pip) or one that
+    stops (uv: installers/uv/cache.py FALLS_BACK_WITHOUT_CACHE)."""
+    return falls_back if facts.installer.falls_back else stops
+
+
 def size_text(size: int) -> str:
     """1.5 kB, 20.3 MB, 5.1 GB: decimal units, as `pip cache info` prints them."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
@@ -133,9 +139,10 @@ def check(facts: CheckFacts) -> list[Finding]:
     findings += _unwritable(facts, explained=bool(home_missing or home_foreign))
     findings += _cache_disabled(facts)
     findings += _temp(facts)
+    findings += _temp_locks(facts)
     findings += _large(facts)
     findings += _moved_aside(facts)
-    return order(findings)
+    return order([f.but(tool=facts.installer.name) for f in findings])
 
 
 def order(findings: list[Finding]) -> list[Finding]:
@@ -173,9 +180,13 @@ def _read_only(facts: CheckFacts) -> list[Finding]:
     return [_finding(
         "PD106",
         where + ".",
-        why=("pip writes every wheel it builds and every HTTP response it downloads into its cache; on a "
-             "read-only mount each write fails (wheels: a warning; HTTP responses: silently), whoever owns "
-             "the files. chown will not help: the mount itself refuses writes."),
+        why=_why(facts, "pip writes every wheel it builds and every HTTP response it downloads into its cache; on "
+                 "a read-only mount each write fails (wheels: a warning; HTTP responses: silently), whoever owns "
+                 "the files. chown will not help: the mount itself refuses writes.",
+                 f"{tool} writes its cache's markers and lock at every start and every download, unpacked wheel "
+                 f"and build into it; on a read-only mount it stops (uv 0.10.1 and later at start: `Could not "
+                 f"acquire lock`, Read-only file system), whoever owns the files, and never runs on without its "
+                 f"cache. chown will not help: the mount itself refuses writes."),
         paths=[facts.cache_path, mount.mountpoint],
         evidence=[_mount_text(facts), "statvfs reports the filesystem read-only (ST_RDONLY)."],
         mountpoint=mount.mountpoint,
@@ -199,8 +210,10 @@ def _disk_full(facts: CheckFacts) -> list[Finding]:
         "PD105",
         f"The filesystem holding {facts.installer.name}'s cache {display_path(facts.cache_path)} has {what} left "
         f"({mount.fstype} on {display_path(mount.mountpoint or mount.path)}).",
-        why=("pip's next wheel or HTTP response will fail with Errno 28 (No space left on device); HTTP-cache "
-             "writes fail silently, so pip just gets slower. chown will not help."),
+        why=_why(facts, "pip's next wheel or HTTP response will fail with Errno 28 (No space left on device); "
+                 "HTTP-cache writes fail silently, so pip just gets slower. chown will not help.",
+                 f"{facts.installer.name}'s next download, unpacked wheel or build will fail with os error 28 "
+                 f"(No space left on device) and stop the command. chown will not help."),
         paths=[facts.cache_path, mount.mountpoint],
         evidence=evidence,
         mountpoint=mount.mountpoint, inodes=no_inodes and not no_space,
@@ -235,11 +248,15 @@ def _home_missing(facts: CheckFacts) -> list[Finding]:
     if home.exists or not under(cache, home.path):
         return []
     set_by = "HOME" if home.env is not None else "the passwd entry (HOME is unset)"
+    tool = facts.installer.name
     return [_finding(
         "PD201",
-        f"HOME ({display_path(home.path)}, from {set_by}) does not exist, so pip cannot create its cache "
-        f"{display_path(cache)} and will run without one.",
-        why="pip keeps its cache under HOME; with no HOME directory it has nowhere to write and runs uncached.",
+        f"HOME ({display_path(home.path)}, from {set_by}) does not exist, so {tool} cannot create its cache "
+        f"{display_path(cache)} and " + ("will run without one." if facts.installer.falls_back else
+                                          "stops before it does anything (`failed to create directory`)."),
+        why=_why(facts, "pip keeps its cache under HOME; with no HOME directory it has nowhere to write and runs "
+                 "uncached.", f"{tool} keeps its cache under HOME; with no HOME directory it has nowhere to "
+                 f"write, and it never runs without its cache: every command stops (exit 2)."),
         paths=[home.path, cache],
         evidence=[f"HOME={home.env}" if home.env is not None else "HOME is unset",
                   f"passwd home of {facts.account.label}: {facts.account.passwd_home}"
@@ -277,8 +294,14 @@ def _sudo_keeps_home(facts: CheckFacts) -> list[Finding]:
     user = launch.sudo_user or str(launch.sudo_uid)
     walk = facts.walk
     already = walk.foreign_entries if walk is not None else 0
-    if facts.cache_path is not None and facts.keeps_cache:
-        tool = facts.installer.name
+    tool = facts.installer.name
+    if facts.cache_path is not None and not facts.installer.falls_back:
+        # uv: no root rule (installers/uv/cache.py HAS_ROOT_RULE), Cache::init writes at every start
+        effect = (f"{tool} run as root uses {display_path(facts.cache_path)} as if it were root's and, at every "
+                  f"start, writes root-owned entries there (its lock, its markers, the sdists bucket; then what it "
+                  f"downloads and builds); {user}'s next {tool} run stops on them (Permission denied, exit 2), "
+                  f"it never runs on without its cache.")
+    elif facts.cache_path is not None and facts.keeps_cache:
         effect = (f"{tool} run as root uses {display_path(facts.cache_path)} and leaves root-owned wheels and HTTP "
                   f"responses there; {user}'s next {tool} run cannot replace them.")
     elif facts.cache_path is not None:
@@ -297,8 +320,13 @@ def _sudo_keeps_home(facts: CheckFacts) -> list[Finding]:
     return [_finding(
         "PD204",
         f"Running as root under sudo with HOME={display_path(home.path)}, {user}'s home: {effect}",
-        why=("sudo kept the invoking user's HOME (sudo's env_keep, or a sudoers without always_set_home); "
-             "pip then treats that user's ~/.cache/pip as root's. This is how root-owned caches are made."),
+        why=_why(facts, "sudo kept the invoking user's HOME (sudo's env_keep, or a sudoers without "
+                 "always_set_home); pip then treats that user's ~/.cache/pip as root's. This is how root-owned "
+                 "caches are made.",
+                 f"sudo kept the invoking user's HOME (sudo's env_keep, or a sudoers without always_set_home); "
+                 f"{tool} then treats that user's cache as root's, and unlike pip it never checks who owns a cache "
+                 f"(no root rule): every `sudo {tool}` with this HOME makes the user's cache root-owned again, and "
+                 f"the user's {tool} stops on it instead of running without it."),
         paths=[home.path, facts.cache_path],
         evidence=evidence,
         sudo_user=user, sudo_uid=launch.sudo_uid,
@@ -400,8 +428,9 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
                         + ", ".join(f"{display_path(p)} ({kind})" for p, kind in walk.hazards))
     if walk is not None and walk.foreign_dirs_unwritable:
         evidence.append(f"{_count(walk.foreign_dirs_unwritable, 'directory', 'directories')}"
-                        f" of these cannot be written by {owner_name or expected}: pip cannot add wheels or HTTP "
-                        "responses there")
+                        f" of these cannot be written by {owner_name or expected}: "
+                        + _why(facts, "pip cannot add wheels or HTTP responses there",
+                               f"{tool} stops when it must write there"))
     if walk is not None and any(name.startswith("http") for name, _, _ in walk.foreign_areas):
         evidence.append("HTTP-cache write failures never reach pip's log (pip's SafeFileCache swallows them): "
                         "pip only gets slower")
@@ -423,9 +452,15 @@ def _foreign_cache(facts: CheckFacts) -> list[Finding]:
     return [_finding(
         "PD103",
         message,
-        why=("These entries were written by another user, almost always root after `sudo pip` kept HOME "
-             "(PD204). pip can read them but cannot add, replace or delete entries in directories it does "
-             "not own: new wheels are not cached (a warning), HTTP responses silently not at all."),
+        why=_why(facts, "These entries were written by another user, almost always root after `sudo pip` kept "
+                 "HOME (PD204). pip can read them but cannot add, replace or delete entries in directories it "
+                 "does not own: new wheels are not cached (a warning), HTTP responses silently not at all.",
+                 f"These entries were written by another user, almost always root after `sudo {tool}` kept HOME "
+                 f"(PD204): {tool} has no root rule and writes into whatever cache it is given. {tool} does not "
+                 f"fall back to running without a cache: where it must write among them (at every start the "
+                 f"cache's .lock and its sdists bucket's .git, then every bucket it fills) it stops with "
+                 f"Permission denied (exit 2; uv 0.9 and later: `Failed to initialize cache`) until they are the "
+                 f"user's again."),
         paths=[facts.cache_path] + targets,
         evidence=evidence,
         chown=targets, uid=expected, gid=facts.cache_owner_gid, shared=shared,
@@ -520,9 +555,11 @@ def _unwritable(facts: CheckFacts, explained: bool) -> list[Finding]:
     return [_finding(
         "PD104",
         message,
-        why=("pip writes into the cache root, wheels/ and http-v2/ on every run. The owner is right here, so "
-             "the cause is the directory's mode, a flag, an ACL, or a directory above it; chown alone does "
-             "not change any of those."),
+        why=_why(facts, "pip writes into the cache root, wheels/ and http-v2/ on every run.",
+                 f"{tool} writes into the cache root (CACHEDIR.TAG, .gitignore, .lock) and its sdists bucket at "
+                 f"every start, and stops when it cannot: it never runs on without its cache.")
+        + (" The owner is right here, so the cause is the directory's mode, a flag, an ACL, or a directory above "
+           "it; chown alone does not change any of those."),
         paths=[cache] + [p for _, p in problems],
         evidence=evidence,
         problems=problems, blockers=[kind for kind, _, _ in blocking],
@@ -608,14 +645,16 @@ def _temp(facts: CheckFacts) -> list[Finding]:
         evidence.append("Python's tempfile tries TMPDIR, TEMP, TMP, /tmp, /var/tmp, /usr/tmp: none is writable")
     else:
         if problem:
-            evidence.append(f"Python falls back to {display_path(chosen.path)} for pip itself; compilers and "
-                            "build backends that read TMPDIR fail")
+            evidence.append(_why(facts, f"Python falls back to {display_path(chosen.path)} for pip itself; "
+                                 "compilers and build backends that read TMPDIR fail",
+                                 f"{facts.installer.name} does not fall back (Rust's std::env::temp_dir is TMPDIR "
+                                 "as set): its unpacking, builds, --no-cache cache and lock files fail there"))
         mount = chosen.mount
         if mount is not None and mount.noexec:
             problem = problem or f"{display_path(chosen.path)} is mounted noexec"
             evidence.append(f"{display_path(chosen.path)} is on a noexec mount ({mount.device} on "
-                            f"{mount.mountpoint}, {','.join(mount.options)}): build scripts pip unpacks there "
-                            "cannot be executed")
+                            f"{mount.mountpoint}, {','.join(mount.options)}): build scripts "
+                            f"{facts.installer.name} unpacks there cannot be executed")
             paths.append(chosen.path)
         if mount is not None and mount.free_bytes is not None and mount.free_bytes < FULL_BYTES:
             problem = problem or f"{display_path(chosen.path)} is full"
@@ -626,12 +665,62 @@ def _temp(facts: CheckFacts) -> list[Finding]:
         return []
     return [_finding(
         "PD303",
-        f"pip's temporary directory is not usable: {problem}.",
-        why=("pip unpacks and builds every sdist in the temp dir (TMPDIR, else /tmp); it must be writable, "
-             "executable and have room."),
+        f"{facts.installer.name}'s temporary directory is not usable: {problem}.",
+        why=_why(facts, "pip unpacks and builds every sdist in the temp dir (TMPDIR, else /tmp); it must be "
+                 "writable, executable and have room.",
+                 f"{facts.installer.name} unpacks and builds in the temp dir (TMPDIR, else /tmp), keeps its "
+                 "--no-cache cache there and locks system environments and projects there; it must be writable, "
+                 "executable and have room."),
         paths=paths,
         evidence=evidence,
         chosen=chosen.path if chosen else None,
+    )]
+
+
+_LOCK_REFUSED = {
+    "not writable": "{user} cannot write it",
+    "not a file": "it is not a file uv can lock",
+}
+
+
+def _temp_locks(facts: CheckFacts) -> list[Finding]:
+    """The installer's lock files in its temp dir that the account cannot open (uv: $TMPDIR/uv-*.lock). Made by
+    whoever ran first, as its umask leaves them: one `sudo uv` leaves a lock the next user run stops on (uv
+    0.4.30 makes them 0644, later uv 0666)."""
+    locks = facts.temp_locks
+    if locks is None or not locks.blocked_count:
+        return []
+    tool = facts.installer.name
+    user = facts.account.user or str(facts.account.uid)
+    first = locks.blocked[0]
+    owners = ", ".join(dict.fromkeys(lock.owner.label for lock in locks.blocked))
+    more = locks.blocked_count - len(locks.blocked)
+    evidence = [f"{display_path(lock.path)} ({lock.kind}, owner {lock.owner.label}, mode {_mode(lock.mode)}): "
+                + _LOCK_REFUSED[lock.why].format(user=user) for lock in locks.blocked]
+    if more:
+        evidence.append(f"... and {_count(more, 'more lock', 'more locks')}")
+    if not locks.scanned_all:
+        evidence.append(f"{display_path(locks.directory)} holds too many names to list them all: not every lock "
+                        "was looked at")
+    return [_finding(
+        "PD303",
+        (f"{tool}'s lock file {display_path(first.path)} is owned by {first.owner.label} and {user} cannot use it"
+         if locks.blocked_count == 1 else
+         f"{_count(locks.blocked_count, 'lock file')} of {tool} in {display_path(locks.directory)} are not "
+         f"{user}'s ({owners}) and {user} cannot use them")
+        + f": the {tool} commands that take {'it' if locks.blocked_count == 1 else 'them'} stop "
+          "(`failed to create file`, Permission denied).",
+        why=(f"{tool} locks what it installs into outside a virtual environment (`{tool} pip install --system`, "
+             f"a system Python), a project's workspace (`{tool} sync`, `lock`, `run`) and source builds in "
+             f"{display_path(locks.directory)}/uv-<digest>.lock (installers/uv/cache.py). Whoever runs {tool} "
+             f"first creates the file: after a `sudo {tool}` it is root's, and the user's run cannot open it. "
+             f"It holds nothing: once no {tool} runs, its owner (root) can delete it, or the user can point "
+             f"TMPDIR at a directory of its own."),
+        paths=[lock.path for lock in locks.blocked],
+        evidence=evidence,
+        locks=tuple({"path": lock.path, "owner": lock.owner, "mode": lock.mode, "kind": lock.kind,
+                     "why": lock.why} for lock in locks.blocked),
+        directory=locks.directory,
     )]
 
 

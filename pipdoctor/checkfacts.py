@@ -51,6 +51,7 @@ class CheckFacts:
     other_home: Optional[str] = None
     parent: Optional[DirFacts] = None  # the directory holding the cache root (a rename of the whole cache)
     moved_aside: tuple = ()  # MovedAside copies `pipdoctor fix` left, in the cache and beside it
+    temp_locks: object = None  # the installer's lock files in its temp dir that the account cannot use (uv)
 
 
 def alternate_cache_for(installer: Installer, account: Account, home: HomeFacts,
@@ -89,9 +90,10 @@ def collect_check_facts(installer: Installer, account: Account, cache_path: Opti
         owner_uid = launch.sudo_uid
         owner_gid = launch.sudo_gid if launch.sudo_gid is not None else (home.owner.gid if home.owner else 0)
     temp = temp_facts(account)
+    locks = installer.temp_locks(account) if installer.temp_locks is not None else None
     if disabled or not cache_path:
         return CheckFacts(installer, account, home, launch, None, None, True, source, None, (), False, None, None,
-                          temp, None, owner_uid, owner_gid, False, pip_version, pip_error)
+                          temp, None, owner_uid, owner_gid, False, pip_version, pip_error, temp_locks=locks)
     real = os.path.realpath(cache_path)
     configured = configured or real
     if configured != real and symlink_below_home(configured, (home.path, account.passwd_home)) is None:
@@ -135,4 +137,4 @@ def collect_check_facts(installer: Installer, account: Account, cache_path: Opti
     return CheckFacts(installer, account, home, launch, real, configured if configured != real else None, False,
                       source, root, tuple(subdirs), installer.uses_cache(root, account), mount, scan, temp,
                       alternate_cache_for(installer, account, home, real), owner_uid, owner_gid, nfs, pip_version,
-                      pip_error, other_home_holding(real, owner_uid), parent, aside)
+                      pip_error, other_home_holding(real, owner_uid), parent, aside, locks)

@@ -14,28 +14,34 @@ USAGE = """\
 usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip command> [pip args...]
        pipdoctor [--json] [--color auto|always|never] [--uv PATH] uv [uv args...]
        pipdoctor explain [--json] [LOG | - | PDnnn]
-       pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--cache-dir DIR | --no-cache-dir] [--isolated]
-       pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--cache-dir DIR | --no-cache-dir]
-       pipdoctor fix --undo [JOURNAL] [--user NAME]
+       pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--tool pip|uv]
+                       [--cache-dir DIR | --no-cache-dir] [--isolated]
+       pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--tool pip|uv]
+                     [--cache-dir DIR | --no-cache-dir]
+       pipdoctor fix --undo [JOURNAL] [--user NAME] [--tool pip|uv]
        pipdoctor --fix [--yes] [--persist] install ...   (or: pipdoctor install --fix [--yes] ...)
+       pipdoctor --fix [--yes] [--uv PATH] uv ...
        pipdoctor --version | --help
 
 Runs pip as you would (pipdoctor install pyyaml = pip install pyyaml, with pip's own output unchanged)
 and, when something went wrong, says which directory is really broken, why, and the command that fixes it.
 
   uv ...           run uv as you would (pipdoctor uv pip install pyyaml = uv pip install pyyaml), everything
-                   after `uv` passed to uv untouched, then the same report (no --fix for uv yet)
+                   after `uv` passed to uv untouched, then the same report and its cures
   explain LOG      diagnose a saved pip log (a CI log, a pasted issue); - or no LOG reads stdin
   explain PD101    show the documentation of a finding code
-  check            find what will make pip's cache fail on this machine, before it fails (changes nothing);
+  check            find what will make pip's cache fail on this machine, before it fails (changes nothing),
+                   and uv's where the account uses uv; --tool pip|uv checks only that one;
                    as root, --user NAME checks another account, --all-users every account with a home;
-                   --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir/--isolated as pip takes them
+                   --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir/--isolated as pip takes
+                   them (with --tool uv: as uv takes them, also --no-cache, --no-config)
   fix              run the check, print the plan that cures what it found (each step, the finding, the shell
                    command, whether it needs root) and apply it when confirmed (or --yes); --dry-run only
                    prints; every change is journaled first and `fix --undo [JOURNAL]` reverts it; as root,
-                   --user NAME repairs that user's cache; --persist writes an alternate cache to pip's config
-  --fix            with a pip command: on a cache problem, apply the same plan (confirmed, or --yes) and
-                   run the pip command once more
+                   --user NAME repairs that user's cache; --persist writes an alternate cache to pip's config;
+                   covers pip's cache and uv's (where it exists) in one plan; --tool pip|uv only one of them
+  --fix            with a pip command or uv: on a cache problem, apply the same plan (confirmed, or --yes)
+                   and run the command once more
 
 options:
   --json           print one JSON document on stdout (pip's or uv's own stdout goes to stderr)
@@ -70,13 +76,16 @@ class Options:
 
 
 class CheckRequest:
-    """What `pipdoctor check` was asked: whose cache, and the cache options pip would be given."""
+    """What `pipdoctor check` was asked: whose caches, and the cache options of the installer checked."""
 
     def __init__(self) -> None:
         self.user: str | None = None
         self.all_users = False
         self.quiet = False
-        self.pip_args: list[str] = []  # --cache-dir/--no-cache-dir, passed on as pip spells them
+        self.tool: str | None = None  # --tool pip|uv: only that installer's cache (None: pip's, and uv's if used)
+        # --cache-dir/--no-cache-dir/--isolated (uv: also --no-cache, --no-config), passed on as the installer
+        # --tool names spells them: pip's without --tool
+        self.cache_args: list[str] = []
 
 
 def parse_check_args(args: list[str], options: Options) -> CheckRequest:
@@ -88,7 +97,14 @@ def parse_check_args(args: list[str], options: Options) -> CheckRequest:
         raise UsageError(f"check takes no operand: {rest[0]!r}")
     if request.user is not None and request.all_users:
         raise UsageError("--user and --all-users do not go together")
+    uv_only = next((arg for arg in request.cache_args if arg in _UV_CACHE_FLAGS), None)
+    if uv_only is not None and request.tool != "uv":
+        raise UsageError(f"{uv_only} is uv's: add --tool uv (pip's own are --no-cache-dir and --isolated)")
     return request
+
+
+# uv's spellings of --no-cache-dir and --isolated (uv-cli/src/lib.rs GlobalArgs), taken with --tool uv
+_UV_CACHE_FLAGS = ("--no-cache", "--no-config")
 
 
 class _HelpRequested(Exception):
@@ -106,12 +122,18 @@ def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) 
     if arg in ("-q", "--quiet"):
         request.quiet = True
         return index + 1
-    if arg in ("--no-cache-dir", "--isolated"):  # --isolated: pip skips the user's files and PIP_* (locations)
-        request.pip_args.append(arg)
+    if arg == "--tool" or arg.startswith("--tool="):
+        request.tool, index = _take_value(args, index, "--tool")
+        if request.tool not in ("pip", "uv"):
+            raise UsageError(f"--tool takes pip or uv, not {request.tool!r}")
+        return index
+    # --isolated: pip skips the user's files and PIP_* (locations); uv, the config files (--no-config)
+    if arg in ("--no-cache-dir", "--isolated", *_UV_CACHE_FLAGS):
+        request.cache_args.append(arg)
         return index + 1
     if arg == "--cache-dir" or arg.startswith("--cache-dir="):
         value, index = _take_value(args, index, "--cache-dir")
-        request.pip_args.extend(["--cache-dir", value])
+        request.cache_args.extend(["--cache-dir", value])
         return index
     return None
 
@@ -289,6 +311,11 @@ def _dispatch(args: list[str]) -> int:
         raise UsageError("--yes and --persist go with --fix (or with `pipdoctor fix`)")
     if command == "uv":
         _refuse_pip_options_for_uv(options)
+        if options.fix:
+            from pipdoctor.fixing import run_install_fix
+            from pipdoctor.installers.uv import UV
+
+            return run_install_fix(command_args, options, _environ(options), UV)
         return _run_installer("uv", command_args, options)
     if options.fix:
         from pipdoctor.fixing import run_install_fix
@@ -305,7 +332,8 @@ def _show_usage(fd: int = 1, code: int = exitcodes.OK) -> int:
 
 
 def parse_fix_args(args: list[str], options: Options):
-    """`fix`'s options: --yes, --dry-run, --undo [JOURNAL], --persist, --user NAME, --cache-dir/--no-cache-dir."""
+    """`fix`'s options: --yes, --dry-run, --undo [JOURNAL], --persist, --user NAME, --tool pip|uv,
+    --cache-dir/--no-cache-dir."""
     from pipdoctor.fixing import FixRequest
 
     request = FixRequest()
@@ -333,6 +361,11 @@ def parse_fix_args(args: list[str], options: Options):
             value, index = _take_value(args, index, "--cache-dir")
             req.pip_args.extend(["--cache-dir", value])
             return index
+        elif arg == "--tool" or arg.startswith("--tool="):
+            req.tool, index = _take_value(args, index, "--tool")
+            if req.tool not in ("pip", "uv"):
+                raise UsageError(f"--tool takes pip or uv, not {req.tool!r}")
+            return index
         else:
             return None
         return index + 1
@@ -349,7 +382,7 @@ def parse_fix_args(args: list[str], options: Options):
     if request.yes and request.dry_run:
         raise UsageError("--yes and --dry-run do not go together")
     if request.undo and (request.dry_run or request.persist or request.pip_args):
-        raise UsageError("--undo takes only a JOURNAL, --user, --yes and --json")
+        raise UsageError("--undo takes only a JOURNAL, --tool, --user, --yes and --json")
     return request
 
 
@@ -403,8 +436,7 @@ def _explain(operands: list[str], options: Options) -> int:
         from pipdoctor.findings import fix_acts_on
         from pipdoctor.report import EXPLAIN_CURES
 
-        # `pipdoctor fix` cures pip's cache; uv's cache is not its business yet (issue 14, item 4).
-        cures = EXPLAIN_CURES if fix_acts_on(findings[0]) and findings[0].tool == "pip" else ()
+        cures = EXPLAIN_CURES[findings[0].tool] if fix_acts_on(findings[0]) else ()
         write(1, render_human(findings, color=_color_for(1, options), headline=_headline(findings), cures=cures))
     else:
         write(1, "pipdoctor: no known problem found in this log.\n")
@@ -479,10 +511,9 @@ def _show_doc(code: str, options: Options) -> int:
 
 
 def _refuse_pip_options_for_uv(options: Options) -> None:
-    """pipdoctor's options that mean something only for pip, given before `uv`: one line, not a silent no-op.
-    (After `uv` every argument is uv's: `pipdoctor uv pip install --python X` is uv's own --python.)"""
-    if options.fix:
-        raise UsageError("--fix does not go with uv yet: `pipdoctor uv ...` runs uv and reports")
+    """pipdoctor's option that means something only for pip, given before `uv`: one line, not a silent no-op
+    (--fix, --yes and --persist go with uv too). (After `uv` every argument is uv's: `pipdoctor uv pip install
+    --python X` is uv's own --python.)"""
     if options.python is not None:
         raise UsageError("--python names pip's Python; with uv, --uv PATH names the uv to run (uv's own "
                          "--python goes after the uv command)")
@@ -505,9 +536,9 @@ def _run_installer(installer: str, args: list[str], options: Options) -> int:
 
     diagnosis = diagnose_run(log, args, environ, failed=run.returncode != 0,
                              installer=PIP if installer == "pip" else UV)
-    pip_args = args if installer == "pip" else None  # pipdoctor's cures (--fix, `fix`) are pip's for now
+    pip_args = args if installer == "pip" else None  # pip's cures name its command; uv's are `fix --tool uv`
     if options.json:
         write(1, render_run_json(args[0] if pip_args else installer, run, diagnosis, run.returncode, installer))
     else:
-        report_run(run, diagnosis, options, pip_args, installer)
+        report_run(run, diagnosis, options, pip_args, installer, uv_args=() if pip_args else args)
     return run.returncode

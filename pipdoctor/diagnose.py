@@ -59,27 +59,33 @@ def diagnose_run(log: "Log", args: Sequence[str], environ: Mapping[str, str], *,
     facts = facts._replace(cache_dir=next(iter(named.values()), None),
                            alternate_cache=pick_alternate_cache(installer, facts.identity, environ))
     found = classify(log, facts)
-    if installer.name != "pip":
-        # uv's live check and its cures are not wired yet, and pip's (the check of pip's cache, fixes that are
-        # pip commands) must never stand in for them.
-        return RunDiagnosis(tuple(found))
     live = _live_check(installer, args, environ) if failed or has_problem(found) else None
     # The live check's walk tells the safety gate what a chown -R of the log's paths would reach.
     scope = run_scope(facts, live.facts if live is not None and live.cache_path == facts.cache_dir else None)
-    from_log = tuple(suggest(f, facts, args, scope) for f in found)
+    # uv stops at the first foreign entry it meets: its cure gives back every one the check found.
+    foreign = next((f for f in live.findings if f.code == "PD103"), None) if live is not None else None
+    tops = tuple(foreign.facts.get("chown", ())) if foreign is not None and not installer.falls_back else ()
+    from_log = tuple(suggest(f, facts, args, scope, tops) for f in found)
     return RunDiagnosis(reconcile(from_log, live.findings) if live is not None else from_log, live)
 
 
 def _live_check(installer: "Installer", pip_args: Sequence[str], environ: Mapping[str, str]
                 ) -> Optional["AccountReport"]:
-    """`pipdoctor check` for the user who ran pip, with pip's own cache options; after pip has run, a
-    problem reading the machine must not hide pip's diagnosis, so it costs only the extra findings."""
+    """`pipdoctor check` of the installer's cache for the user who ran it, with the run's own cache options
+    (pip's after its command; uv reads its whole argv); after the run, a problem reading the machine must not
+    hide the installer's diagnosis, so it costs only the extra findings."""
     from pipdoctor.host.accounts import self_account
 
     try:
-        return check_account(installer, self_account(environ), list(pip_args[1:]))
+        return check_account(installer, self_account(environ), live_check_args(installer, pip_args))
     except (OSError, UsageError):
         return None
+
+
+def live_check_args(installer: "Installer", args: Sequence[str]) -> list:
+    """What the check of a run's cache is given: pip's options after its command; uv's whole command line
+    (where its cache is depends on the command and the options anywhere in it)."""
+    return list(args[1:]) if installer.name == "pip" else list(args)
 
 
 # --- pipdoctor check -----------------------------------------------------------------------------------
@@ -87,7 +93,8 @@ def _live_check(installer: "Installer", pip_args: Sequence[str], environ: Mappin
 
 @record
 class AccountReport:
-    """One account's check: who, where its cache is and which source decided, and the findings."""
+    """One account's check of one installer's cache: who, where the cache is and which source decided, and the
+    findings."""
 
     user: Optional[str]
     uid: int
@@ -98,15 +105,16 @@ class AccountReport:
     findings: tuple
     config_files: tuple = ()
     facts: object = None  # the CheckFacts judged (for `fix`)
+    tool: str = "pip"  # whose cache: the installer's name
 
     @property
     def disabled_by(self) -> Optional[str]:
-        """Why pip will run without a cache, as the findings predict it, or None when it will use one:
-        "pip-stops" (pip stops before it looks at a cache: its configuration, or no HOME at all),
+        """Why the installer will run without a cache, as the findings predict it, or None when it will use one:
+        "pip-stops"/"uv-stops" (it stops before it looks at a cache: its configuration, or no HOME at all),
         "configuration" (--no-cache-dir, PIP_NO_CACHE_DIR, no-cache-dir in a config file), "ownership" (pip's own
         check_path_owner fails: PD102), "home-missing" (HOME does not exist: PD201)."""
         if self.cache_source.startswith("none:"):
-            return "pip-stops"
+            return f"{self.tool}-stops"
         if self.cache_disabled:
             return "configuration"
         codes = {f.code: f for f in self.findings}
@@ -176,50 +184,30 @@ def _environment_owner(account) -> Optional[tuple]:
     return uid, entry.pw_gid, groups
 
 
-def check_account(installer: "Installer", account, pip_args: Sequence[str], *, cwd: Optional[str] = None,
+def check_account(installer: "Installer", account, args: Sequence[str], *, cwd: Optional[str] = None,
                   walk: bool = True) -> AccountReport:
-    """Resolve the account's cache as the installer would, read the facts, judge them, attach the fixes.
+    """Resolve the account's cache as the installer would (`args`: its cache options, as it spells them), read
+    the facts, judge them, attach the fixes. Every finding carries the installer's name (Finding.tool).
 
     Raises AccountUnreadable when the account's config files could not be read at all; a config file or
-    setting pip cannot use is a finding (PD205), never an error of the whole check."""
+    setting the installer cannot use is a finding (PD205), never an error of the whole check."""
     from pipdoctor.checker import check, order
     from pipdoctor.checkfacts import collect_check_facts
-    from pipdoctor.configfindings import input_finding, unusable_findings
-    from pipdoctor.installers.pip.discovery import installed_pip
-    from pipdoctor.installers.pip.locations import PipInputError, resolve_cache_location
     from pipdoctor.remediation import suggest_check
     from pipdoctor.safety import unsafe_cache_root
-    from pipdoctor.userfiles import ReaderFailed
 
     environ = account.environ
     if cwd is None and not account.is_self:
         cwd = account.passwd_home or "/"  # None for the user itself: its own current dir, if it still exists
-    pip = installed_pip(environ)
-    version = pip.version if pip is not None else None
-    pip_error = None
-    own: list = []
-    try:
-        # `pip install` reads [global] and [install]: the cache a real install would use.
-        location = resolve_cache_location(["install", *pip_args], environ, cwd=cwd, home=account.passwd_home,
-                                          site_prefix=pip.prefix if pip is not None else None, pip_version=version,
-                                          read_files=_reader(account))
-    except ReaderFailed as error:
-        raise AccountUnreadable(account.label, f"its pip config files could not be read: {error}") from None
-    except PipInputError as error:
-        location = None
-        if error.source == "HOME":
-            # No HOME and no passwd entry: pip >= 26.3 stops before it looks at any cache (a finding, PD201).
-            pip_error = error.message
-        else:
-            own.append(input_finding(error))
+    resolve = _resolve_uv if installer.name == "uv" else _resolve_pip
+    location, own, version, pip_error = resolve(account, args, cwd)
     if location is None:
         path, disabled, config_files, configured = None, True, (), None
         source = (f"none: pip {version or ''} stops, HOME is unset" if pip_error else
-                  "none: pip stops on its configuration")
+                  f"none: {installer.name} stops on its configuration")
     else:
         path, disabled, source = location.path, location.disabled, location.source
         config_files, configured = tuple(location.config_files), location.configured
-        own += unusable_findings(location.unusable)
         if disabled:
             source = _setting_value(location, environ)
     if walk and path and unsafe_cache_root(path, (environ.get("HOME"), account.passwd_home)):
@@ -231,11 +219,59 @@ def check_account(installer: "Installer", account, pip_args: Sequence[str], *, c
     findings = tuple(suggest_check(f, facts) for f in order([*own, *check(facts)]))
     home = facts.home.path
     return AccountReport(account.user, account.uid, home, facts.cache_path, facts.cache_disabled, source,
-                         findings, config_files, facts)
+                         findings, config_files, facts, installer.name)
+
+
+def _resolve_pip(account, pip_args: Sequence[str], cwd: Optional[str]) -> tuple:
+    """(CacheLocation or None, PD205 findings, pip's version, pip's own complaint that it has no HOME) for
+    `pip install <pip_args>`, as the account's pip would decide it (its config files read with its rights)."""
+    from pipdoctor.configfindings import input_finding, unusable_findings
+    from pipdoctor.installers.pip.discovery import installed_pip
+    from pipdoctor.installers.pip.locations import PipInputError, resolve_cache_location
+    from pipdoctor.userfiles import ReaderFailed
+
+    environ = account.environ
+    pip = installed_pip(environ)
+    version = pip.version if pip is not None else None
+    try:
+        # `pip install` reads [global] and [install]: the cache a real install would use.
+        location = resolve_cache_location(["install", *pip_args], environ, cwd=cwd, home=account.passwd_home,
+                                          site_prefix=pip.prefix if pip is not None else None, pip_version=version,
+                                          read_files=_reader(account))
+    except ReaderFailed as error:
+        raise AccountUnreadable(account.label, f"its pip config files could not be read: {error}") from None
+    except PipInputError as error:
+        if error.source == "HOME":
+            # No HOME and no passwd entry: pip >= 26.3 stops before it looks at any cache (a finding, PD201).
+            return None, [], version, error.message
+        return None, [input_finding(error)], version, None
+    return location, unusable_findings(location.unusable), version, None
+
+
+def _resolve_uv(account, uv_args: Sequence[str], cwd: Optional[str]) -> tuple:
+    """The same for `uv <uv_args>` (installers/uv/locations.py), by the rules of the uv the account would run.
+    Its version is never asked of it (as root that would run the user's code): it is the name of the
+    .dist-info pip installed it with (installers/uv/discovery.py); for a uv without one, the newest rules
+    pipdoctor knows decide (uv_version=None), which differ from older uv's only at the edges (an empty HOME,
+    the UV_WORKING_DIR variables, a uv.toml's pyproject-only fields)."""
+    from pipdoctor.configfindings import input_finding, unusable_findings
+    from pipdoctor.installers.uv.discovery import installed_uv, uv_version_of
+    from pipdoctor.installers.uv.locations import UvInputError, resolve_uv_cache
+    from pipdoctor.userfiles import ReaderFailed
+
+    uv = installed_uv(account)
+    try:
+        location = resolve_uv_cache(list(uv_args), account.environ, cwd=cwd, uid=account.uid,
+                                    read_files=_reader(account), uv_version=uv_version_of(uv) if uv else None)
+    except ReaderFailed as error:
+        raise AccountUnreadable(account.label, f"its uv config files could not be read: {error}") from None
+    except UvInputError as error:
+        return None, [input_finding(error, "uv")], None, None
+    return location, unusable_findings(location.unusable, "uv"), None, None
 
 
 class AccountUnreadable(UsageError):
-    """An account's pip setup could not be read at all (its reader timed out or died): `check` reports the
+    """An account's installer setup could not be read at all (its reader timed out or died): `check` reports the
     account so (PD206) and goes on with the others; `fix` stops."""
 
     def __init__(self, label: str, reason: str) -> None:
@@ -243,18 +279,70 @@ class AccountUnreadable(UsageError):
         super().__init__(f"cannot check {label}: {reason}")
 
 
-def _unchecked(account, reason: str) -> AccountReport:
+def _unchecked(account, reason: str, tool: str = "pip") -> AccountReport:
     from pipdoctor.configfindings import unreadable_finding
 
     return AccountReport(account.user, account.uid, account.passwd_home, None, False, "unknown: not checked",
-                         (unreadable_finding(account.label, reason),))
+                         (unreadable_finding(account.label, reason, tool),), tool=tool)
 
 
-def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
-    """`pipdoctor check`: one report per account checked (this user, --user NAME, or --all-users); an account
-    that cannot be checked gets a report saying why (PD206), and the others are still checked."""
+@record
+class AccountCheck:
+    """`pipdoctor check` of one account: one AccountReport per installer checked, pip's first."""
+
+    caches: tuple
+
+    @property
+    def user(self) -> Optional[str]:
+        return self.caches[0].user
+
+    @property
+    def uid(self) -> int:
+        return self.caches[0].uid
+
+    @property
+    def findings(self) -> tuple:
+        """Every installer's findings, pip's first (each names its installer: Finding.tool)."""
+        return tuple(f for report in self.caches for f in report.findings)
+
+
+# The installers `pipdoctor check` knows, in the order it reports them (--tool picks one).
+CHECK_TOOLS = ("pip", "uv")
+
+
+def _check_one(installer: "Installer", account, args: Sequence[str]) -> AccountReport:
+    """check_account, with what one account's files did turned into a report saying so (PD206): the other
+    accounts and installers are still checked."""
+    try:
+        return check_account(installer, account, args)
+    except AccountUnreadable as error:
+        return _unchecked(account, error.reason, installer.name)
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        return _unchecked(account, f"reading its facts failed: {reason}", installer.name)
+
+
+def uv_in_use(account, report: AccountReport) -> bool:
+    """Whether the account uses uv, so that `check` reports its cache without being asked: a uv it would run
+    (installers/uv/discovery.py, looked up, never run), uv's cache dir as resolved exists, a uv config file
+    it reads exists, or one of them stops uv (PD205)."""
+    from pipdoctor.installers.uv.discovery import installed_uv
+
+    facts = report.facts
+    cache_exists = (facts is not None and facts.root is not None and facts.cache_path is not None
+                    and facts.root.existing == facts.cache_path)
+    return (cache_exists or bool(report.config_files) or any(f.code == "PD205" for f in report.findings)
+            or installed_uv(account) is not None)
+
+
+def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountCheck]:
+    """`pipdoctor check`: one AccountCheck per account checked (this user, --user NAME, or --all-users): pip's
+    cache, and uv's where the account uses uv (uv_in_use), or only the installer `--tool` names. The cache
+    options (--cache-dir...) are the installer's --tool names, else pip's: uv is then checked as configured. An
+    account that cannot be checked gets a report saying why (PD206), and the others are still checked."""
     from pipdoctor.host.accounts import all_accounts, named_account, self_account
     from pipdoctor.installers.pip import PIP
+    from pipdoctor.installers.uv import UV
 
     if (request.user is not None or request.all_users) and os.geteuid() != 0:
         flag = "--user" if request.user is not None else "--all-users"
@@ -269,13 +357,18 @@ def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
         accounts = all_accounts(environ)
     else:
         accounts = [self_account(environ)]
-    reports = []
+    tool = request.tool
+    # `uv pip install`: the command whose cache a user's next uv run needs (the project's, user and system
+    # config, as uv reads them for it from the working directory: installers/uv/locations.py).
+    uv_args = [*(request.cache_args if tool == "uv" else ()), "pip", "install"]
+    checks = []
     for account in accounts:
-        try:
-            reports.append(check_account(PIP, account, request.pip_args))
-        except AccountUnreadable as error:
-            reports.append(_unchecked(account, error.reason))
-        except (OSError, ValueError) as error:  # what one account's files did must not stop the others
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            reports.append(_unchecked(account, f"reading its facts failed: {reason}"))
-    return reports
+        caches = []
+        if tool in (None, "pip"):
+            caches.append(_check_one(PIP, account, request.cache_args))
+        if tool in (None, "uv"):
+            report = _check_one(UV, account, uv_args)
+            if tool == "uv" or uv_in_use(account, report):
+                caches.append(report)
+        checks.append(AccountCheck(tuple(caches)))
+    return checks

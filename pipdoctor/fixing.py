@@ -24,6 +24,7 @@ class FixRequest:
     persist: bool = False
     user: Optional[str] = None
     pip_args: list = field(default_factory=list)  # --cache-dir/--no-cache-dir, as pip spells them
+    tool: Optional[str] = None  # --tool pip|uv: only that installer's cache (None: every cache it covers)
 
 
 def stamp() -> str:
@@ -78,25 +79,22 @@ def confirm(question: str, yes: bool) -> tuple[bool, str]:
     return False, "not confirmed: nothing was changed"
 
 
-def _refused_before_walk(account, pip_args) -> Optional[str]:
+def _refused_before_walk(facts) -> Optional[str]:
     """Refuse a cache root that is /, a system dir, a HOME, a symlink or another account's before the check walks
     it (a cache dir of / would make the check read the whole machine first)."""
-    from pipdoctor.diagnose import check_account
-    from pipdoctor.installers.pip import PIP
     from pipdoctor.remediation import refused_cache_root
 
-    facts = check_account(PIP, account, pip_args, walk=False).facts
     if facts is None or not facts.cache_path:
         return None
     reason = refused_cache_root(facts)
     return reason + "; nothing was changed" if reason else None
 
 
-def plan_for(report, *, persist: bool, pip_args=None, log_findings=()):
+def plan_for(report, *, persist: bool, pip_args=None, log_findings=(), when: Optional[str] = None):
     from pipdoctor.remediation import make_plan
 
     facts = report.facts
-    return make_plan(facts, report.findings, as_root=os.geteuid() == 0, stamp=stamp(), persist=persist,
+    return make_plan(facts, report.findings, as_root=os.geteuid() == 0, stamp=when or stamp(), persist=persist,
                      root_names=root_listing(facts.cache_path), pip_args=pip_args, log_findings=log_findings)
 
 
@@ -119,56 +117,121 @@ def apply(plan, account, pip_argv: Optional[list]):
         raise UsageError(str(error)) from None
 
 
+@dataclass
+class CacheFix:
+    """One installer's cache in a `pipdoctor fix`: the check before, the plan, and once applied what was done
+    and the check after (None until then)."""
+
+    before: object  # diagnose.AccountReport
+    plan: object  # remediation.Plan
+    outcome: object = None  # repair.outcome.Outcome
+    after: object = None
+
+
+def fix_installers(request: FixRequest) -> list:
+    """The installers whose caches `fix` may cover, in the order it applies them (check's CHECK_TOOLS): pip's
+    and uv's, or the one --tool names."""
+    from pipdoctor.diagnose import CHECK_TOOLS
+    from pipdoctor.installers import installer_named
+
+    return [installer_named(name) for name in CHECK_TOOLS if request.tool in (None, name)]
+
+
+def cache_args(request: FixRequest, installer) -> list:
+    """What the check of the installer's cache is given, as `check` does (diagnose_check): the cache options
+    are pip's, or uv's with --tool uv (--no-cache-dir spelled uv's way); uv's cache is the one its next
+    `uv pip install` would use."""
+    if installer.name != "uv":
+        return list(request.pip_args)
+    own = [installer.no_cache_option if arg == "--no-cache-dir" else arg for arg in request.pip_args]
+    return [*(own if request.tool == "uv" else ()), "pip", "install"]
+
+
 def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
-    """`pipdoctor fix`: the plan, then (confirmed) the changes, then the check again."""
-    from pipdoctor.diagnose import check_account
-    from pipdoctor.installers.pip import PIP
-    from pipdoctor.report import render_check_human, render_fix_human, render_fix_json
+    """`pipdoctor fix`: one plan for every cache it covers (pip's, uv's), one confirmation, the changes in that
+    order (each cache its own journal), then the check again."""
+    from pipdoctor.diagnose import AccountCheck, check_account, uv_in_use
+    from pipdoctor.report import render_check_human, render_fix_json, render_plans_human
 
     account = _account(request, environ)
     if request.undo:
         return run_undo(request, account, options)
-    refused = _refused_before_walk(account, request.pip_args)
-    if refused is not None:
-        raise UsageError(refused)
-    before = check_account(PIP, account, request.pip_args)
-    plan = plan_for(before, persist=request.persist)
+    installers = []
+    for installer in fix_installers(request):
+        unwalked = check_account(installer, account, cache_args(request, installer), walk=False)
+        # uv's cache where the account uses uv, as `check` reports it, or when --tool names it.
+        if installer.name == "uv" and request.tool is None and not uv_in_use(account, unwalked):
+            continue
+        refused = _refused_before_walk(unwalked.facts)
+        if refused is not None:
+            raise UsageError(refused if request.tool is not None or installer.name == "pip" else
+                             f"{refused} ({installer.name}'s cache; `--tool pip` fixes pip's alone)")
+        installers.append(installer)
+    when = stamp()  # one fix, one time: its journals share it, and `fix --undo` undoes them together
+    caches = []
+    for installer in installers:
+        before = check_account(installer, account, cache_args(request, installer))
+        caches.append(CacheFix(before, plan_for(before, persist=request.persist, when=when)))
+    planned = [cache for cache in caches if cache.plan.steps]
     color = options.color_for(1)
-    if not plan.steps:
-        code = exitcodes.FINDINGS if has_problem(before.findings) else exitcodes.OK
+    reports = [AccountCheck(tuple(cache.before for cache in caches))]
+    if not planned:
+        code = exitcodes.FINDINGS if any(has_problem(r.findings) for r in reports) else exitcodes.OK
         if options.json:
-            write(1, render_fix_json(before, plan, None, None, code))
+            write(1, render_fix_json(caches, code))
         else:
-            write(1, render_check_human([before], color=color) + ("\npipdoctor fix: nothing to change.\n"))
+            write(1, render_check_human(reports, color=color) + ("\npipdoctor fix: nothing to change.\n"))
         return code
     if not options.json:
-        write(1, render_check_human([before], color=color, fixes=False) + "\n" + render_fix_human(plan, color=color))
-    outcome = after = None
+        write(1, render_check_human(reports, color=color, fixes=False) + "\n"
+              + render_plans_human([cache.plan for cache in planned], color=color))
+    changes = sum(len(cache.plan.changes) for cache in planned)
     note = ""
     if request.dry_run:
         note = "dry run: nothing was changed"
-    elif not plan.changes:
+    elif not changes:
         note = "nothing in this plan changes files: run the commands shown"
     else:
-        ok, note = confirm(f"Apply {changes_phrase(len(plan.changes))}? [y/N] ", request.yes)
+        ok, note = confirm(f"Apply {changes_phrase(changes)}? [y/N] ", request.yes)
         if ok:
-            outcome = apply(plan, account, _pip_argv(options, account))
-            after = check_account(PIP, account, request.pip_args)
-    if after is not None:
-        skipped = outcome is not None and outcome.skipped_count > 0  # what was skipped still needs a hand
-        code = exitcodes.FINDINGS if skipped or has_problem(after.findings) else exitcodes.OK
-    else:
-        code = exitcodes.FINDINGS if has_problem(before.findings) else exitcodes.OK
+            note = _apply_in_order(planned, account, options, request)
+    skipped = any(cache.outcome is not None and cache.outcome.skipped_count for cache in planned)
+    # What was skipped still needs a hand; a cache not (yet) fixed keeps its findings.
+    final = [cache.after if cache.after is not None else cache.before for cache in caches]
+    code = exitcodes.FINDINGS if skipped or any(has_problem(r.findings) for r in final) else exitcodes.OK
     if options.json:
-        write(1, render_fix_json(before, plan, outcome, after, code, note=note))
+        write(1, render_fix_json(caches, code, note=note))
     else:
         from pipdoctor.report import render_outcome_human
 
-        if outcome is not None:
-            write(1, render_outcome_human(outcome, after, color=color))
+        for cache in planned:
+            if cache.outcome is not None:
+                write(1, render_outcome_human(cache.outcome, cache.after, color=color))
         if note:
             write(1 if code == exitcodes.OK else 2, f"pipdoctor fix: {note}\n")
     return code
+
+
+def _apply_in_order(planned: list, account, options, request: FixRequest) -> str:
+    """Apply each cache's plan in turn, then check it again; the first that cannot be applied (its journal
+    could not be kept: nothing of it changed) stops the rest, and its reason is the note."""
+    from pipdoctor.diagnose import check_account
+
+    fixed = []
+    for cache in planned:
+        if not cache.plan.changes:
+            continue
+        installer = cache.before.facts.installer
+        try:
+            cache.outcome = apply(cache.plan, account, _pip_argv(options, account) if installer.name == "pip"
+                                  else None)
+        except UsageError as error:
+            if not fixed:
+                raise
+            return f"{error} ({installer.name}'s cache; {' and '.join(fixed)}'s fixed before it)"
+        fixed.append(installer.name)
+        cache.after = check_account(installer, account, cache_args(request, installer))
+    return ""
 
 
 def _pip_argv(options, account) -> Optional[list]:
@@ -182,10 +245,11 @@ def _pip_argv(options, account) -> Optional[list]:
         return None
 
 
-def _journal_to_undo(request: FixRequest, account, passed_over: list):
-    """The journal `fix --undo` acts on, opened: as root only one of root's store (the default: the account's
-    newest there), as a user the named one or the newest of their own."""
-    from pipdoctor.repair.journal import latest_journal
+def _journals_to_undo(request: FixRequest, account, passed_over: list) -> list:
+    """The store and names of the journals `fix --undo` acts on: as root only of root's store (the default:
+    the account's newest fix there, one journal per cache it fixed), as a user the named one or their own
+    newest fix; --tool: that installer's newest journal."""
+    from pipdoctor.repair.journal import latest_fix_journals
     from pipdoctor.repair.store import root_journal_at, user_journal_at
 
     if request.journal is not None:
@@ -193,17 +257,18 @@ def _journal_to_undo(request: FixRequest, account, passed_over: list):
             store, name = root_journal_at(_absolute(request.journal))
         else:
             store, name = user_journal_at(request.journal)
-        return _open_for_undo(store, name)
+        return [(store, name)]
     store = journal_store(account)
     if store is None:
         raise UsageError("no place for journals (HOME and XDG_DATA_HOME are unset): give one: pipdoctor fix "
                          "--undo JOURNAL")
-    name = latest_journal(store, passed_over)
-    if name is None:
+    names = latest_fix_journals(store, request.tool, passed_over)
+    if not names:
         hint = (f"; a fix {account.user or account.uid} made themselves is undone by them (pipdoctor fix --undo)"
                 if os.geteuid() == 0 and account.uid != 0 else "")
-        raise UsageError(f"no journal to undo in {store.path}{hint}")
-    return _open_for_undo(store, name)
+        whose = f" of {request.tool}'s cache" if request.tool is not None else ""
+        raise UsageError(f"no journal{whose} to undo in {store.path}{hint}")
+    return [(store, name) for name in names]
 
 
 def _open_for_undo(store, name: str):
@@ -226,46 +291,71 @@ def _absolute(path: str) -> str:
 
 
 def run_undo(request: FixRequest, account, options) -> int:
-    from pipdoctor.remediation import cache_names_problem, holds_moved_cache
-    from pipdoctor.safety import unsafe_cache_root
-    from pipdoctor.repair.fs import RepairError
-    from pipdoctor.repair.undo import undo
+    """`fix --undo`: each journal of the fix, newest first (each re-checks its own cache); one that is refused
+    stops the rest with one line (`--tool` then undoes the other cache's alone)."""
     from pipdoctor.report import render_undo_human, render_undo_json
 
+    from pipdoctor.repair.fs import RepairError
+
     passed_over: list = []  # journals the default pick could not read, said in the outcome
-    homes = (_home_of(account), account.passwd_home)
     try:
-        journal = _journal_to_undo(request, account, passed_over)
-        # A user's own fix may have moved the whole cache aside (journaled in the dir holding it); root's never.
-        names_ok = cache_names_problem if os.geteuid() == 0 else holds_moved_cache
-        outcome = undo(journal, names_ok, lambda root: unsafe_cache_root(root, homes))
+        journals = _journals_to_undo(request, account, passed_over)
     except RepairError as error:
         raise UsageError(str(error)) from None
-    outcome.notes[:0] = passed_over
-    code = exitcodes.OK if outcome.skipped_count == 0 else exitcodes.FINDINGS
+    outcomes = [_undo_one(store, name, request, account) for store, name in journals]
+    outcomes[0].notes[:0] = passed_over
+    code = exitcodes.OK if all(outcome.skipped_count == 0 for outcome in outcomes) else exitcodes.FINDINGS
     if options.json:
-        write(1, render_undo_json(outcome, code))
+        write(1, render_undo_json(outcomes, code))
     else:
-        write(1, render_undo_human(outcome, color=options.color_for(1)))
+        write(1, render_undo_human(outcomes, color=options.color_for(1)))
     return code
 
 
-# --- install --fix ------------------------------------------------------------------------------------------
+def _undo_one(store, name: str, request: FixRequest, account):
+    from pipdoctor.installers import installer_named
+    from pipdoctor.remediation import holds_moved_cache, names_check
+    from pipdoctor.repair.fs import RepairError
+    from pipdoctor.repair.undo import undo
+    from pipdoctor.safety import unsafe_cache_root
+
+    homes = (_home_of(account), account.passwd_home)
+    # A user's own fix may have moved the whole cache aside (journaled in the dir holding it); root's never.
+    names_ok = names_check if os.geteuid() == 0 else holds_moved_cache
+
+    def names_ok_for(tool: str):
+        if request.tool is not None and tool != request.tool:
+            raise RepairError(f"{store.path}/{name} is a fix of {tool}'s cache, not {request.tool}'s; nothing was "
+                              "changed")
+        return names_ok(installer_named(tool))
+
+    try:
+        return undo(_open_for_undo(store, name), names_ok_for, lambda root: unsafe_cache_root(root, homes))
+    except RepairError as error:
+        raise UsageError(str(error)) from None
 
 
-def _pip_once(pip_args: list, options, environ):
+# --- install --fix, uv --fix ---------------------------------------------------------------------------------
+
+
+def _run_once(installer, args: list, options, environ):
     from pipdoctor.diagnose import diagnose_run
-    from pipdoctor.installers.pip import PIP
     from pipdoctor.wrapper import watch_installer
 
-    run, log = watch_installer("pip", pip_args, options, environ)
-    return run, diagnose_run(log, pip_args, environ, failed=run.returncode != 0, installer=PIP), list(run.installer)
+    run, log = watch_installer(installer.name, args, options, environ)
+    return run, diagnose_run(log, args, environ, failed=run.returncode != 0, installer=installer), list(run.installer)
 
 
-def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
-    """`pipdoctor --fix install ...`: pip once; on a cache finding, the plan (confirmed), the cure, and pip once
-    more when the first run failed; both runs reported, then the check again. Exit status: pip's last."""
-    from pipdoctor.diagnose import check_account
+def _with_retry_args(installer, args: list, retry_args) -> list:
+    """The command run again with the plan's cache options, where the installer takes them (options_first)."""
+    return [*retry_args, *args] if installer.options_first else [*args, *retry_args]
+
+
+def run_install_fix(args: list, options, environ: Mapping[str, str], installer=None) -> int:
+    """`pipdoctor --fix install ...` (pip) and `pipdoctor --fix uv ...` (installer UV, args after `uv`): the
+    installer once; on a cache finding, the plan (confirmed), the cure, and the installer once more when the
+    first run failed; both runs reported, then the check again. Exit status: the installer's last."""
+    from pipdoctor.diagnose import check_account, live_check_args
     from pipdoctor.host.accounts import self_account
     from pipdoctor.installers.pip import PIP
     from pipdoctor.report import (render_after_human, render_fix_human, render_human, render_outcome_human,
@@ -273,24 +363,28 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
 
     from pipdoctor.wrapper import report_run
 
+    installer = installer or PIP
+    tool = installer.name
     color = options.color_for(2)
-    run, diagnosis, command = _pip_once(pip_args, options, environ)
-    # Only what pip's output shows is worth a cure and a second run: the live check's findings alone may have
-    # nothing to do with this failure. A reused locally built wheel (PD108, info) counts only as the root cause
-    # of a failed run.
+    run, diagnosis, command = _run_once(installer, args, options, environ)
+    # Only what the installer's output shows is worth a cure and a second run: the live check's findings alone
+    # may have nothing to do with this failure. A reused locally built wheel (PD108, info) counts only as the
+    # root cause of a failed run.
     cause = diagnosis.root_cause
     cache_problem = [f for f in diagnosis.from_log if fix_acts_on(f) and f.code != "PD108"] or (
         run.returncode != 0 and cause is not None and cause.code == "PD108")
     if not options.json:
-        report_run(run, diagnosis, options)
+        report_run(run, diagnosis, options, installer=tool)
     if not cache_problem:
         if options.json:
-            write(1, render_run_fix_json(pip_args[0], run, diagnosis, None, None, None, None, None, run.returncode))
+            write(1, render_run_fix_json(args, run, diagnosis, None, None, None, None, None, run.returncode, tool))
         return run.returncode
     account = self_account(environ)
     # The check that diagnosed the run is the one to plan from: the cache is not walked twice.
-    before = diagnosis.check or check_account(PIP, account, list(pip_args[1:]))
-    plan = plan_for(before, persist=options.persist, pip_args=pip_args, log_findings=diagnosis.from_log)
+    before = diagnosis.check or check_account(installer, account, live_check_args(installer, args))
+    # The log's own cures (a damaged wheel, a locally built one) are pip's: pip's paths and `pip cache`.
+    plan = plan_for(before, persist=options.persist, pip_args=args,
+                    log_findings=diagnosis.from_log if tool == "pip" else ())
     if not options.json:
         write(2, "\n" + render_fix_human(plan, color=color))
     outcome = retry = retry_diagnosis = after = None
@@ -300,38 +394,39 @@ def run_install_fix(pip_args: list, options, environ: Mapping[str, str]) -> int:
         note = "nothing to apply" if not plan.steps else "nothing in this plan changes files"
     else:
         if plan.changes:
-            question = f"Apply {changes_phrase(len(plan.changes))}" + (" and run pip again" if run.returncode else "")
+            question = f"Apply {changes_phrase(len(plan.changes))}" + (f" and run {tool} again" if run.returncode
+                                                                       else "")
         else:
-            question = f"Run pip again with {' '.join(plan.retry_args)}"
+            question = f"Run {tool} again with {' '.join(plan.retry_args)}"
         ok, note = confirm(question + "? [y/N] ", options.yes)
         if ok:
             if plan.changes:
                 try:
-                    outcome = apply(plan, account, command)
-                except UsageError as error:  # the journal could not be kept: nothing changed, pip's status stands
+                    outcome = apply(plan, account, command if tool == "pip" else None)
+                except UsageError as error:  # the journal could not be kept: nothing changed, the status stands
                     note = str(error)
                 else:
                     if not options.json:
                         write(2, render_outcome_human(outcome, None, color=color))
             if run.returncode != 0 and not note:
-                again = list(pip_args) + list(plan.retry_args)
+                again = _with_retry_args(installer, args, plan.retry_args)
                 if not options.json:
-                    write(2, f"\npipdoctor: running pip again: pip {' '.join(again)}\n")
-                retry, retry_diagnosis, _ = _pip_once(again, options, environ)
+                    write(2, f"\npipdoctor: running {tool} again: {tool} {' '.join(again)}\n")
+                retry, retry_diagnosis, _ = _run_once(installer, again, options, environ)
                 if not options.json:
                     state = "succeeded" if retry.returncode == 0 else f"exited with status {retry.returncode}"
-                    write(2, f"\npipdoctor: first run exited with status {run.returncode}; after the fix, pip "
+                    write(2, f"\npipdoctor: first run exited with status {run.returncode}; after the fix, {tool} "
                               f"{state}.\n")
                     if retry.returncode != 0 and retry_diagnosis.findings:
                         write(2, render_human(retry_diagnosis.findings, color=color,
                                                headline="pipdoctor: the second run"))
-            after = None if note else check_account(PIP, account, list(pip_args[1:]))
+            after = None if note else check_account(installer, account, live_check_args(installer, args))
             if after is not None and not options.json:
                 write(2, render_after_human(after, color=color))
     if note and not options.json:
         write(2, f"pipdoctor: {note}\n")
     code = retry.returncode if retry is not None else run.returncode
     if options.json:
-        write(1, render_run_fix_json(pip_args[0], run, diagnosis, plan, outcome, retry, retry_diagnosis, after, code,
+        write(1, render_run_fix_json(args, run, diagnosis, plan, outcome, retry, retry_diagnosis, after, code, tool,
                                       note=note))
     return code

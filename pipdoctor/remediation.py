@@ -12,7 +12,7 @@ from pipdoctor.installers.base import Installer
 from pipdoctor.installers.pip import PIP
 from pipdoctor.records import record
 from pipdoctor.safety import (ADMIN, CHMOD, CHOWN, CHOWN_TREE, MKDIR, MOVE, MOVED_ASIDE, PIP_CACHE, REMOVE,
-                              REMOVE_TREE, Scope, gate, gate_all, shell_quote, unsafe_cache_root)
+                              REMOVE_TREE, Scope, gate, gate_all, shell_quote, under, unsafe_cache_root)
 
 if TYPE_CHECKING:
     from pipdoctor.runfacts import Facts
@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 
 def command_line(installer: Installer, args: Optional[Sequence[str]], *extra: str, raw_tail: str = "") -> str:
-    """The user's own installer command with options added: what to type instead of what failed."""
+    """The user's own installer command with options added (after pip's command, before uv's: see
+    Installer.options_first): what to type instead of what failed."""
     args = list(args) if args else list(installer.example_args)
-    words = [installer.name] + [a if a == "..." else shell_quote(a) for a in args] + [shell_quote(e) for e in extra]
-    return " ".join(words + ([raw_tail] if raw_tail else []))
+    quoted = [a if a == "..." else shell_quote(a) for a in args]
+    added = [shell_quote(e) for e in extra] + ([raw_tail] if raw_tail else [])
+    return " ".join([installer.name, *added, *quoted] if installer.options_first else [installer.name, *quoted,
+                                                                                         *added])
 
 
 def _manages_the_cache(pip_args) -> bool:
@@ -54,11 +57,12 @@ def _no_root_alternatives(installer: Installer, facts, pip_args) -> list[Fix]:
         fixes = [Fix(command_line(installer, pip_args, raw_tail=f'{installer.cache_dir_option} "$(mktemp -d)"'),
                      "No root needed: use a fresh, private cache for this run.", True, ())]
     fixes.append(Fix(command_line(installer, pip_args, installer.no_cache_option),
-                     "No root needed: run this once without a cache (slower; nothing is cached).", True, ()))
+                     "No root needed: run this once without a cache (slower; nothing is cached)."
+                     + installer.no_cache_needs, True, ()))
     return fixes
 
 
-def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args) -> list[Fix]:
+def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args, foreign_tops=()) -> list[Fix]:
     from pipdoctor.pathkinds import cache_root_of
 
     broken = finding.facts.get("broken") or []
@@ -78,6 +82,11 @@ def _ownership_fixes(finding: Finding, facts: Optional[Facts], pip_args) -> list
                              ((CHMOD, dir_.path),)))
         elif identity.uid == 0:
             continue  # root must not take a user's cache: the no-root alternatives below apply
+        elif foreign_tops and any(under(dir_.path, top) or under(top, dir_.path) for top in foreign_tops):
+            fixes.append(Fix(chown_command("sudo ", identity.uid, identity.gid, foreign_tops),
+                             f"Give {dir_.path} and the other entries another user left in the cache back to "
+                             f"you: {facts.installer.name} stops at the first one it meets. Nothing outside the cache "
+                             "changes.", True, tuple((CHOWN_TREE, top) for top in foreign_tops)))
         elif facts.cache_dir and not (dir_.path + "/").startswith(facts.cache_dir.rstrip("/") + "/"):
             fixes.append(Fix(f"sudo chown -h {identity.uid}:{identity.gid} {quoted}",
                              f"Give {dir_.path} (above the cache) back to you, without -R: other programs' "
@@ -156,15 +165,22 @@ def _uv_fixes(finding: Finding) -> list[Fix]:
 
 
 def suggest(finding: Finding, facts: Optional[Facts] = None, pip_args: Optional[Sequence[str]] = None,
-            scope: Optional[Scope] = None) -> Finding:
+            scope: Optional[Scope] = None, foreign_tops: Sequence[str] = ()) -> Finding:
     """The finding with its fixes: least invasive first, never `sudo pip` or `--user` for a cache problem.
-    Each passes the safety gate over `scope` (run_scope(): this machine's facts); without one, none is safe."""
+    Each passes the safety gate over `scope` (run_scope(): this machine's facts); without one, none is safe.
+    `foreign_tops`: the foreign subtrees the live check of uv's cache found (its PD103's chown targets)."""
     from pipdoctor.pathkinds import cache_root_of
 
     code = finding.code
     first = finding.paths[0] if finding.paths else None
     installer = facts.installer if facts is not None else PIP
     fixes: list[Fix]
+    if finding.tool == "uv" and code in ("PD101", "PD102") and facts is not None and scope is not None:
+        # A live uv run: the paths as read on this machine, and the check's foreign entries (uv stops at the
+        # first it meets, so the log names one of them), given back to their user with real ids.
+        fixes = _ownership_fixes(finding, facts, pip_args, foreign_tops) + _no_root_alternatives(installer, facts,
+                                                                                                 pip_args)
+        return finding.but(fixes=gate_all(fixes, scope, _no_root_alternatives(installer, facts, pip_args)))
     if finding.tool == "uv":
         fixes = _uv_fixes(finding)
         return finding.but(fixes=tuple(f._replace(safe=f.safe and f.touches == ()) for f in fixes)) if scope is None \
@@ -253,11 +269,18 @@ def _owner_name(facts) -> Optional[str]:
 
 
 def _cache_args(facts) -> list:
-    """--cache-dir for `pip cache ...` when the cache is not where pip looks by default."""
+    """--cache-dir for `pip cache ...` (`uv cache ...`) when the cache is not where it looks by default."""
     source = getattr(facts, "cache_source", "") or ""
     if facts.cache_path and source not in ("platform default", "default"):
         return ["--cache-dir", facts.cache_path]
     return []
+
+
+def fix_args(facts) -> tuple:
+    """What `pipdoctor fix` needs to find this cache: --tool for any installer but pip (fix's cache options
+    are pip's without it), and --cache-dir when the cache is not where the installer looks by default."""
+    tool = () if facts.installer.name == "pip" else ("--tool", facts.installer.name)
+    return (*tool, *_cache_args(facts))
 
 
 def chown_command(sudo: str, uid: int, gid: int, targets) -> str:
@@ -367,7 +390,7 @@ def check_scope(facts) -> Scope:
     return Scope(facts.cache_path, root.kind if root is not None and root.existing == facts.cache_path else "missing",
                  facts.cache_owner_uid, facts.cache_owner_gid, _owner_name(facts), (home.path, account.passwd_home),
                  others,
-                 known, walk, _sudo(facts), tuple(_cache_args(facts)), aside)
+                 known, walk, _sudo(facts), fix_args(facts), aside)
 
 
 def run_scope(facts: Optional[Facts], check=None) -> Optional[Scope]:
@@ -450,8 +473,9 @@ def suggest_check(finding: Finding, facts) -> Finding:
                                  f"write the shared cache dir {path} (or add the user to its group).", False,
                                  ((ADMIN, path),)))
             elif kind == "not-a-dir":
+                tool = facts.installer.name
                 fixes.append(Fix(f"mv -- {quoted} {shell_quote(path + '.not-a-dir')}",
-                                 f"Move the {path} that is in pip's way aside (look at it first); pip then "
+                                 f"Move the {path} that is in {tool}'s way aside (look at it first); {tool} then "
                                  "creates the directory.", False, ((MOVE, path),)))
         fixes += _check_alternatives(facts)
     elif code == "PD105":
@@ -460,8 +484,9 @@ def suggest_check(finding: Finding, facts) -> Finding:
         fixes.append(Fix(f"df -h {target} && df -i {target}", "See what fills the filesystem (space or inodes).",
                          True, ()))
         if facts.walk is not None and facts.walk.size:
-            fixes.append(Fix(command_line(PIP, ["cache", "purge", *_cache_args(facts)]),
-                             "Free the space pip's own cache takes (pip rebuilds what it needs).", True,
+            tool = facts.installer.name
+            fixes.append(Fix(command_line(facts.installer, [*facts.installer.clear_cache, *_cache_args(facts)]),
+                             f"Free the space {tool}'s own cache takes ({tool} rebuilds what it needs).", True,
                              ((PIP_CACHE, facts.cache_path),)))
         fixes.append(Fix(command_line(facts.installer, None, facts.installer.no_cache_option),
                          "Install without writing to the cache.", True, ()))
@@ -528,9 +553,19 @@ def suggest_check(finding: Finding, facts) -> Finding:
             fixes.append(Fix(f"mkdir -p {tmp} && export TMPDIR={tmp}", "Build in a temp dir you own, on the "
                              "home filesystem (writable, executable).", True,
                              ((MKDIR, os.path.join(home, "tmp")),)))
-        fixes.append(Fix("unset TMPDIR", "Or let Python use /tmp.", True, ()))
+        locks = [lock["path"] for lock in data.get("locks", ())]
+        if locks:
+            # uv's lock files hold nothing: their owner may delete them once no uv of theirs runs
+            fixes.append(Fix(f"{sudo}rm -f -- " + " ".join(shell_quote(path) for path in locks),
+                             f"Delete the lock files {facts.installer.name} cannot open, once no "
+                             f"{facts.installer.name} runs as their owner (uv makes them again, as the user's).",
+                             False, tuple((REMOVE, path) for path in locks)))
+        if not locks or data.get("directory") == account.environ.get("TMPDIR"):
+            # pip's temp dir is Python's tempfile's choice; uv's is Rust's std::env::temp_dir
+            chooser = "Python" if facts.installer.name == "pip" else facts.installer.name
+            fixes.append(Fix("unset TMPDIR", f"Or let {chooser} use /tmp.", True, ()))
     elif code == "PD109":
-        fixes.append(Fix(command_line(PIP, ["cache", "purge", *_cache_args(facts)]),
+        fixes.append(Fix(command_line(facts.installer, [*facts.installer.clear_cache, *_cache_args(facts)]),
                          "Empty the cache; the next installs download and build again.", True,
                          ((PIP_CACHE, facts.cache_path),)))
     elif code == "PD110":
@@ -567,6 +602,7 @@ class Step:
     later: str = ""  # a follow-up for the user (delete the moved-aside copy with root)
     pip_argv: tuple = ()  # a step pip itself carries out: its arguments, exactly what `command` shows
     safe: bool = True  # the safety gate's verdict on `command` run as printed (safety.gate)
+    tool: str = "pip"  # whose cache the step is about (make_plan sets it from the facts' installer)
 
     @property
     def persist(self) -> bool:
@@ -590,6 +626,7 @@ class Plan:
     stamp: str
     steps: tuple
     refused: Optional[str] = None
+    tool: str = "pip"  # whose cache: the journal records it, and undo checks the root still looks like it
 
     @property
     def changes(self) -> tuple:
@@ -605,9 +642,10 @@ class Plan:
         return next((s.retry_args for s in self.steps if s.kind == "alternate-cache" and not s.persist), ())
 
     def to_json(self) -> dict:
-        return {"cache_root": _text(self.cache_root), "user": self.user, "uid": self.uid, "gid": self.gid,
-                "refused": self.refused, "needs_root": self.needs_root,
-                "steps": [{"kind": s.kind, "code": s.code, "cures": list(s.cures), "command": s.command,
+        return {"tool": self.tool, "cache_root": _text(self.cache_root), "user": self.user, "uid": self.uid,
+                "gid": self.gid, "refused": self.refused, "needs_root": self.needs_root,
+                "steps": [{"tool": s.tool, "kind": s.kind, "code": s.code, "cures": list(s.cures),
+                           "command": s.command,
                            "needs_root": s.needs_root, "description": s.description,
                            "targets": [_text(t) for t in s.targets], "new_names": [_text(t) for t in s.new_names],
                            "retry_args": list(s.retry_args), "persist": s.persist, "later": s.later,
@@ -619,17 +657,20 @@ def _text(path):
     return path
 
 
-def cache_names_problem(names) -> Optional[str]:
-    """Why a directory holding these top-level names does not look like pip's cache, or None."""
-    from pipdoctor.installers.pip.cache import PIP_WRITES
-
-    # What pip makes at the top of its cache; selfcheck.json and its lock before pip 20.0.
-    unknown = sorted(n for n in names if n not in PIP_WRITES and not n.startswith("selfcheck")
-                     and MOVED_ASIDE not in n)
+def cache_names_problem(installer: Installer, names) -> Optional[str]:
+    """Why a directory holding these top-level names does not look like the installer's cache, or None: one
+    test for every installer, its own names (Installer.makes_top_level: pip's subdirs, uv's buckets)."""
+    unknown = sorted(n for n in names if not installer.makes_top_level(n) and MOVED_ASIDE not in n)
     if unknown:
         shown = ", ".join(_text(n) for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        return f"the cache dir holds {shown}, which pip does not make: it does not look like pip's cache"
+        return (f"the cache dir holds {shown}, which {installer.name} does not make: it does not look like "
+                f"{installer.name}'s cache")
     return None
+
+
+def names_check(installer: Installer):
+    """names_ok for repair (apply, undo): the cache root still looks like this installer's cache."""
+    return lambda names: cache_names_problem(installer, names)
 
 
 def holds_cache(name: str):
@@ -637,10 +678,11 @@ def holds_cache(name: str):
     return lambda names: None if name in names else f"the directory no longer holds {name}: nothing was changed"
 
 
-def holds_moved_cache(names) -> Optional[str]:
-    """names_ok for undoing a whole-cache move: a pip cache (a move inside it), or the directory holding a
-    cache moved aside whole (pip.pipdoctor-<stamp>); device, inode and the journal's records decide the rest."""
-    return None if any(MOVED_ASIDE in n for n in names) else cache_names_problem(names)
+def holds_moved_cache(installer: Installer):
+    """names_ok for undoing a user's own move: the installer's cache (a move inside it), or the directory
+    holding a cache moved aside whole (uv.pipdoctor-<stamp>); device, inode and the journal's records decide
+    the rest."""
+    return lambda names: None if any(MOVED_ASIDE in n for n in names) else cache_names_problem(installer, names)
 
 
 def _after(lead: str, sentence: str) -> str:
@@ -674,7 +716,8 @@ def _alternate_step(facts, code: str, cures: tuple, persist: bool, pip_args, why
                     + later, (alternate,), cures, retry_args=retry)
     retry = (installer.no_cache_option,)
     return Step("alternate-cache", code, command_line(installer, pip_args, *retry), False,
-                _after(why, f"No root needed: run {tool} once without a cache (no writable place for a fresh one)."),
+                _after(why, f"No root needed: run {tool} once without a cache (no writable place for a fresh one).")
+                + installer.no_cache_needs,
                 (), cures, retry_args=retry)
 
 
@@ -766,7 +809,7 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
     if cache:
         refused = refused_cache_root(facts)
         if refused is None and root_names is not None:
-            problem = cache_names_problem(root_names)
+            problem = cache_names_problem(facts.installer, root_names)
             refused = f"refusing to act on {cache}: {problem}" if problem else None
     steps: list = []
     uid, gid = facts.cache_owner_uid, facts.cache_owner_gid
@@ -798,13 +841,14 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
             if targets:
                 steps.append(_move_aside_step(
                     "PD103", targets, stamp, cures, "No root needed: move the subtrees holding foreign entries "
-                    "aside, inside the cache (a rename in a directory you own); pip makes them again on its next "
-                    "run. Their contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
+                    f"aside, inside the cache (a rename in a directory you own); {facts.installer.name} makes them "
+                    "again on its next run. Their contents are not yours: deleting them needs root.", "sudo rm -rf",
+                    scope))
             elif _user_can_rename_cache(facts):
                 steps.append(_move_aside_step(
                     "PD103", (cache,), stamp, cures, "No root needed: move the whole cache aside (a rename in "
-                    f"{facts.parent.path}, a directory you own); pip makes a fresh one on its next run. Its "
-                    "contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
+                    f"{facts.parent.path}, a directory you own); {facts.installer.name} makes a fresh one on its "
+                    "next run. Its contents are not yours: deleting them needs root.", "sudo rm -rf", scope))
             else:
                 steps.append(_alternate_step(facts, "PD103", cures, persist, pip_args,
                                              "Without root nothing in this cache can be moved (the cache dir "
@@ -874,8 +918,10 @@ def make_plan(facts, findings, *, as_root: bool, stamp: str, persist: bool = Fal
                                   f"Remove the locally built {name} wheel(s) with pip's own command (not "
                                   "undoable; pip builds them again next time).",
                                   (name,), ("PD108",), pip_argv=argv, safe=removal is not None and removal.safe))
-    steps = [_advice_verdict(step, findings) for step in steps]
-    return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, _one_alternate(steps), refused)
+    tool = facts.installer.name
+    steps = [_advice_verdict(step, findings)._replace(tool=tool) for step in steps]
+    return Plan(cache, account.user if uid == account.uid else None, uid, gid, stamp, _one_alternate(steps), refused,
+                tool)
 
 
 def _chown_step(facts, scope: Scope, targets: tuple, cures: tuple, description: str) -> Step:

@@ -151,8 +151,30 @@ def run_cures(pip_args: Sequence[str], python: Optional[str] = None) -> list:
     return [(rerun.rstrip(), "cure the cache, then run pip again"), ("pipdoctor fix", "only cure the cache")]
 
 
+def uv_run_cures(check, uv_args: Sequence[str], uv: Optional[str] = None) -> list:
+    """pipdoctor's own cure of uv's cache after a uv run (`check`: the live check of it, None when it could not
+    run): the same uv command with --fix (the plan, confirmed, then uv again), `pipdoctor fix` of uv's cache as
+    the user (moves the foreign entries aside, no root) and, for a user with a name, root's `fix --user` (gives
+    them back). Every argument shell-quoted."""
+    from pipdoctor.remediation import fix_args
+    from pipdoctor.safety import shell_quote
+
+    facts = check.facts if check is not None else None
+    args = " ".join(shell_quote(a) for a in (fix_args(facts) if facts is not None else ("--tool", "uv")))
+    own = f"--uv {shell_quote(uv)} " if uv else ""
+    cures = [(f"pipdoctor --fix {own}uv {' '.join(shell_quote(a) for a in uv_args)}".rstrip(),
+              "cure uv's cache, then run uv again"),
+             (f"pipdoctor fix {args}", "only cure uv's cache (no root: the foreign entries are moved aside)")]
+    account = facts.account if facts is not None else None
+    if account is not None and account.uid != 0 and account.user is not None:
+        cures.append((f"sudo pipdoctor fix {args} --user {shell_quote(account.user)}",
+                      "as root: give them back to you (journaled, undone with --undo)"))
+    return cures
+
+
 # On the machine the log came from: `explain` has no pip command to run again.
-EXPLAIN_CURES = (("pipdoctor fix", "on the machine where pip ran: cure the cache"),)
+EXPLAIN_CURES = {"pip": (("pipdoctor fix", "on the machine where pip ran: cure the cache"),),
+                 "uv": (("pipdoctor fix --tool uv", "on the machine where uv ran: cure uv's cache"),)}
 
 
 def finding_to_json(finding: Finding) -> dict:
@@ -270,15 +292,24 @@ def _run_json(run) -> dict:
 _GROUPS = (("error", "Errors"), ("warning", "Warnings"), ("info", "Info"))
 
 
-def _check_header(report) -> _Span:
-    who = _who(report)
+def _caches(item) -> tuple:
+    """The per-installer reports of one account's check (diagnose.AccountCheck), or the one report given (fix,
+    a run's live check: diagnose.AccountReport)."""
+    return getattr(item, "caches", None) or (item,)
+
+
+def _check_header(report, first: bool) -> _Span:
+    """pip's line as it always was; uv's after pip's is a part of the same account's check."""
     if report.cache_disabled or report.cache_path is None:
-        cache = f"cache off ({report.cache_source})"
+        cache = f"off ({report.cache_source})"
     elif report.disabled_by == "ownership":
-        cache = f"cache {report.cache_path} ({report.cache_source}), which pip will not use (PD102)"
+        cache = f"{report.cache_path} ({report.cache_source}), which pip will not use (PD102)"
     else:
-        cache = f"cache {report.cache_path} ({report.cache_source})"
-    return _paint("bold", f"pipdoctor check: {who}, {cache}")
+        cache = f"{report.cache_path} ({report.cache_source})"
+    if not first:
+        return _paint("bold", f"{report.tool} cache: {cache}")
+    return _paint("bold", f"pipdoctor check: {_who(report)}, {'' if report.tool == 'pip' else report.tool + ' '}"
+                          f"cache {cache}")
 
 
 def _check_finding_lines(finding: Finding, number: int) -> list:
@@ -320,21 +351,34 @@ def _fix_command(report) -> Optional[str]:
     without passwd entry, which `fix --user` cannot name)."""
     from pipdoctor.safety import shell_quote
 
+    tool = "" if report.tool == "pip" else f" --tool {report.tool}"
     if report.facts is None or report.facts.account.is_self:
-        return "pipdoctor fix"
-    return f"pipdoctor fix --user {shell_quote(report.user)}" if report.user is not None else None
+        return "pipdoctor fix" + tool
+    return f"pipdoctor fix{tool} --user {shell_quote(report.user)}" if report.user is not None else None
 
 
-def _check_account_lines(report, fixes: bool, cure: bool = False) -> list:
-    out: list = [_check_header(report)]
+def _check_account_lines(item, fixes: bool, cure: bool = False) -> list:
+    """One account: each installer's cache in turn (pip's first), the findings numbered on across them."""
+    out: list = []
+    first = 1
+    for index, report in enumerate(_caches(item)):
+        if index:
+            out.append("")
+        out += _check_cache_lines(report, fixes, cure, first=first, head=not index)
+        first += len(report.findings)
+    return out
+
+
+def _check_cache_lines(report, fixes: bool, cure: bool, first: int, head: bool) -> list:
+    out: list = [_check_header(report, head)]
     not_reached = _not_reached_line(report)
     if not_reached:
         out.append(_paint("warning", not_reached))
     findings = list(report.findings)
     if not any(f.severity.value != "info" for f in findings):
-        out.append("No problems found: pip can use its cache." if not report.cache_disabled
+        out.append(f"No problems found: {report.tool} can use its cache." if not report.cache_disabled
                    else "No problems found.")
-    numbered = {id(f): index for index, f in enumerate(sorted(findings, key=lambda f: f.severity.rank), 1)}
+    numbered = {id(f): index for index, f in enumerate(sorted(findings, key=lambda f: f.severity.rank), first)}
     for severity, title in _GROUPS:
         group = [f for f in findings if f.severity.value == severity]
         if not group:
@@ -364,7 +408,7 @@ def _check_account_lines(report, fixes: bool, cure: bool = False) -> list:
 def _check_lines(reports: Sequence, fixes: bool, summary: bool = False, cure: bool = False) -> list:
     """Each account in full; after a summary only those with findings (its line says the others are fine)."""
     out: list = _summary_lines(reports) if summary and reports else []
-    shown = [r for r in reports if r.findings or _not_reached_line(r)] if out else reports
+    shown = [r for r in reports if r.findings or any(map(_not_reached_line, _caches(r)))] if out else reports
     for index, report in enumerate(shown):
         if index or out:
             out.append("")
@@ -384,15 +428,21 @@ def _summary_lines(reports: Sequence) -> list:
     account."""
     troubled = [r for r in reports if any(f.severity.value != "info" for f in r.findings)]
     out: list = [_paint("bold", f"pipdoctor check: {len(reports)} accounts, {len(troubled)} with problems")]
-    for report in reports:
-        counts = [f"{n} {severity}{'s' if n > 1 else ''}" for severity, n in
-                  ((s, sum(f.severity.value == s for f in report.findings)) for s, _ in _GROUPS[:2]) if n]
-        codes = ", ".join(dict.fromkeys(f.code for f in report.findings if f.severity.value != "info"))
-        if counts:
-            out.append(("  ", _paint(report.findings[0].severity.value, "!"), f" {_who(report)}: "
-                        f"{', '.join(counts)} ({codes})"))
+    for item in reports:
+        parts = []
+        for report in _caches(item):
+            counts = [f"{n} {severity}{'s' if n > 1 else ''}" for severity, n in
+                      ((s, sum(f.severity.value == s for f in report.findings)) for s, _ in _GROUPS[:2]) if n]
+            codes = ", ".join(dict.fromkeys(f.code for f in report.findings if f.severity.value != "info"))
+            if counts:  # pip's as it always was, another installer's named
+                parts.append(("" if report.tool == "pip" else f"{report.tool}'s cache has ")
+                             + f"{', '.join(counts)} ({codes})")
+        worst = min((f for f in item.findings if f.severity.value != "info"), key=lambda f: f.severity.rank,
+                    default=None)
+        if worst is not None:
+            out.append(("  ", _paint(worst.severity.value, "!"), f" {_who(item)}: {'; '.join(parts)}"))
         else:
-            out.append(f"    {_who(report)}: no problems")
+            out.append(f"    {_who(item)}: no problems")
     return out
 
 
@@ -404,18 +454,30 @@ def render_check_human(reports: Sequence, *, color: bool, fixes: bool = True, su
     return _assemble(_check_lines(reports, fixes, summary, cure), color)
 
 
-def _account_to_json(report) -> dict:
-    facts = report.facts
+def _account_to_json(item) -> dict:
+    """One account (diagnose.AccountCheck, or one installer's AccountReport): `caches` has one object per
+    installer checked ({"tool": ..., and the cache's fields}), pip's first; `cache` is the first of them without
+    "tool", as it always was (pip's; uv's when only uv's was checked); `findings` all of them, each with its
+    `tool`."""
+    caches = _caches(item)
+    first = caches[0]
+    facts = next((r.facts for r in caches if r.facts is not None), None)
+    objects = [{"tool": report.tool, **_cache_to_json(report)} for report in caches]
     return {
-        "user": report.user,
-        "uid": report.uid,
-        "home": report.home,
+        "user": first.user,
+        "uid": first.uid,
+        "home": first.home,
         "home_owner": _owner_json(facts.home.owner) if facts is not None else None,
-        "cache": {"path": report.cache_path, "disabled": report.disabled_by is not None,
-                  "disabled_by": report.disabled_by, "source": report.cache_source,
-                  "not_reached": _not_reached(report), **_cache_facts_json(facts)},
-        "findings": [finding_to_json(f) for f in report.findings],
+        "cache": _cache_to_json(first),
+        "caches": objects,
+        "findings": [finding_to_json(f) for report in caches for f in report.findings],
     }
+
+
+def _cache_to_json(report) -> dict:
+    return {"path": report.cache_path, "disabled": report.disabled_by is not None,
+            "disabled_by": report.disabled_by, "source": report.cache_source, "not_reached": _not_reached(report),
+            **_cache_facts_json(report.facts)}
 
 
 def _cache_facts_json(facts) -> dict:
@@ -458,21 +520,31 @@ def render_check_json(reports: Sequence, exit_code: int) -> TerminalText:
 
 def render_fix_human(plan, *, color: bool) -> TerminalText:
     """The plan: each step, the finding it cures, the equivalent shell command, and whether it needs root."""
-    who = plan.user or f"uid {plan.uid}"
-    count = len(plan.changes)
-    root = "needs root" if plan.needs_root else "no root needed"
-    out: list = [_paint("bold", f"pipdoctor fix: plan for {who}'s cache {plan.cache_root or '(none)'}"
-                                f" ({count} {'change' if count == 1 else 'changes'}, {root})")]
-    if plan.refused:
-        out.append(_paint("warning", f"  {plan.refused}"))
-    for index, step in enumerate(plan.steps, 1):
-        cures = ", ".join(step.cures)
-        root = "needs root" if step.needs_root else "no root"
-        change = "changes files" if step.changes_files else "no change by pipdoctor"
-        out.append((f"  {index}. ", _paint("bold", step.kind), f" (cures {cures}; {root}; {change})"))
-        out.append(_paint("dim", f"     {step.description}"))
-        if step.command:
-            out.append(("     $ ", _paint("fix", step.command)))
+    return render_plans_human([plan], color=color)
+
+
+def render_plans_human(plans: Sequence, *, color: bool) -> TerminalText:
+    """One plan for every cache a fix covers (pip's, uv's), numbered through: per cache its header, then each
+    step with whose cache it is about."""
+    out: list = []
+    number = 0
+    for plan in plans:
+        who = plan.user or f"uid {plan.uid}"
+        count = len(plan.changes)
+        root = "needs root" if plan.needs_root else "no root needed"
+        out.append(_paint("bold", f"pipdoctor fix: plan for {who}'s {plan.tool} cache {plan.cache_root or '(none)'}"
+                                  f" ({count} {'change' if count == 1 else 'changes'}, {root})"))
+        if plan.refused:
+            out.append(_paint("warning", f"  {plan.refused}"))
+        for step in plan.steps:
+            number += 1
+            root = "needs root" if step.needs_root else "no root"
+            change = "changes files" if step.changes_files else "no change by pipdoctor"
+            out.append((f"  {number}. ", _paint("bold", step.kind),
+                        f" ({step.tool}'s cache; cures {', '.join(step.cures)}; {root}; {change})"))
+            out.append(_paint("dim", f"     {step.description}"))
+            if step.command:
+                out.append(("     $ ", _paint("fix", step.command)))
     return _assemble(out, color)
 
 
@@ -505,7 +577,7 @@ def _after_lines(after) -> list:
     from pipdoctor.findings import has_problem
 
     if not has_problem(after.findings):
-        return [_paint("bold", "After the fix, the check finds no problem: pip can use its cache.")]
+        return [_paint("bold", f"After the fix, the check finds no problem: {after.tool} can use its cache.")]
     return ["", _paint("warning", "After the fix, the check still finds:"), *_check_lines([after], True)]
 
 
@@ -518,33 +590,51 @@ def _check_report_json(report) -> Optional[dict]:
     return None if report is None else _account_to_json(report)
 
 
-def render_fix_json(before, plan, outcome, after, exit_code: int, note: str = "") -> TerminalText:
-    return _document("fix", exit_code, before=_check_report_json(before),
-                     plan=plan.to_json() if plan is not None else None,
-                     applied=outcome.to_json() if outcome is not None else None, after=_check_report_json(after),
-                     note=note or None, findings=[finding_to_json(f) for f in (after or before).findings])
+def render_fix_json(caches: Sequence, exit_code: int, note: str = "") -> TerminalText:
+    """`before`, `plan`, `applied` and `after` are the first cache's with a plan (else the first cache's: pip's
+    when the fix covers it, as before uv came); `caches` holds them for every cache the fix covered, in the
+    order applied (fixing.CacheFix); `findings` are every cache's, after the fix where it was applied."""
+    lead = next((cache for cache in caches if cache.plan.steps), caches[0])
+    return _document("fix", exit_code, **_cache_fix_json(lead, with_tool=False), note=note or None,
+                     caches=[_cache_fix_json(cache) for cache in caches],
+                     findings=[finding_to_json(f) for cache in caches for f in (cache.after or cache.before).findings])
 
 
-def render_undo_human(outcome, *, color: bool) -> TerminalText:
-    out: list = [_paint("bold", f"pipdoctor fix --undo: {outcome.restored:,} entries restored, {outcome.already:,} "
-                                f"already as they were, {outcome.skipped_count:,} skipped")]
-    for note in outcome.notes:
-        out.append(f"  {note}")
-    for path, reason in outcome.skipped:
-        out.append(_paint("dim", f"    {path}: {reason}"))
-    out.append(f"  journal: {outcome.journal}")
+def _cache_fix_json(cache, with_tool: bool = True) -> dict:
+    body = {"before": _check_report_json(cache.before), "plan": cache.plan.to_json(),
+            "applied": cache.outcome.to_json() if cache.outcome is not None else None,
+            "after": _check_report_json(cache.after)}
+    return {"tool": cache.plan.tool, **body} if with_tool else body
+
+
+def render_undo_human(outcomes: Sequence, *, color: bool) -> TerminalText:
+    """Each journal undone (one per cache the fix changed), newest first."""
+    out: list = []
+    for outcome in outcomes:
+        out.append(_paint("bold", f"pipdoctor fix --undo: {outcome.restored:,} entries restored, {outcome.already:,} "
+                                  f"already as they were, {outcome.skipped_count:,} skipped"))
+        for note in outcome.notes:
+            out.append(f"  {note}")
+        for path, reason in outcome.skipped:
+            out.append(_paint("dim", f"    {path}: {reason}"))
+        out.append(f"  journal: {outcome.journal}")
     return _assemble(out, color)
 
 
-def render_undo_json(outcome, exit_code: int) -> TerminalText:
-    return _document("fix --undo", exit_code, undone=outcome.to_json(), findings=[])
+def render_undo_json(outcomes: Sequence, exit_code: int) -> TerminalText:
+    """`undone` is the newest journal's (the only one before uv came); `journals` every journal undone."""
+    return _document("fix --undo", exit_code, undone=outcomes[0].to_json(),
+                     journals=[outcome.to_json() for outcome in outcomes], findings=[])
 
 
-def render_run_fix_json(command: str, run, diagnosis, plan, outcome, retry, retry_diagnosis, after, exit_code: int,
-                        note: str = "") -> TerminalText:
+def render_run_fix_json(args: Sequence[str], run, diagnosis, plan, outcome, retry, retry_diagnosis, after,
+                        exit_code: int, installer: str = "pip", note: str = "") -> TerminalText:
+    """`--fix install ...` (command: pip's, runs under "pip") or `--fix uv ...` (command "uv", runs under "uv"):
+    the run's document plus `fix`."""
     fix = None if plan is None else {
         "plan": plan.to_json(), "applied": outcome.to_json() if outcome is not None else None,
-        "retry": None if retry is None else {"pip": _run_json(retry),
+        "retry": None if retry is None else {installer: _run_json(retry),
                                              "findings": [finding_to_json(f) for f in retry_diagnosis.findings]},
         "after": _check_report_json(after), "note": note or None}
-    return render_run_json(command, run, diagnosis, exit_code, fix=fix)
+    command = args[0] if installer == "pip" else installer
+    return render_run_json(command, run, diagnosis, exit_code, installer, fix=fix)

@@ -53,20 +53,25 @@ def _warn_lost_output(run, installer: str) -> None:
         tell(f"pipdoctor: warning: {installer}'s output was lost: cannot write to {run.lost}\n")
 
 
-def report_run(run, diagnosis, options, pip_args=None, installer: str = "pip") -> None:
+def report_run(run, diagnosis, options, pip_args=None, installer: str = "pip", uv_args=()) -> None:
     """The human report after the installer's output, on stderr: nothing when it succeeded and nothing is wrong.
     What the check of the machine found is shown (one line each) only when the output names a cache cause: after
-    a typo or a missing package it would only bury the answer. With `pip_args` (pip only, not under --fix, which
-    cures next) it ends with the commands that cure it. When stderr is closed or full there is no one to tell,
-    and the installer's status stays the answer."""
+    a typo or a missing package it would only bury the answer. It ends with the commands that cure a cache
+    cause (not under --fix, which cures next): with `pip_args` pip's, for uv (`uv_args`: its command line) the
+    same with --fix and `pipdoctor fix` of uv's cache.
+    When stderr is closed or full there is no one to tell, and the installer's status stays the answer."""
     from pipdoctor.findings import fix_acts_on, has_problem, is_cache_cause
-    from pipdoctor.report import render_human, run_cures
+    from pipdoctor.report import render_human, run_cures, uv_run_cures
 
     findings, cause = diagnosis.findings, diagnosis.root_cause
     text = ""
     if cause is not None and (run.returncode != 0 or has_problem(findings)):
         status = f"{installer} exited with status {run.returncode}" if run.returncode else f"{installer} succeeded"
-        cures = run_cures(pip_args, options.python) if fix_acts_on(cause) and pip_args and not options.fix else ()
+        cures = ()
+        if fix_acts_on(cause) and pip_args and not options.fix:
+            cures = run_cures(pip_args, options.python)
+        elif fix_acts_on(cause) and cause.tool == "uv" and not options.fix:
+            cures = uv_run_cures(diagnosis.check, uv_args, options.uv)
         text = "\n" + render_human(diagnosis.from_log, color=options.color_for(2), cures=cures,
                                    also=diagnosis.from_check if is_cache_cause(cause) else (),
                                    headline=f"pipdoctor: {status}; root cause: {cause.code} {cause.name}")

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from pipdoctor.remediation import cache_names_problem
+from pipdoctor.installers.pip import PIP
+from pipdoctor.remediation import names_check
 from pipdoctor.repair.apply import Change, _Chowner, apply_changes
 from pipdoctor.repair.journal import Journal
 from pipdoctor.repair.store import root_store
@@ -364,7 +365,7 @@ def _fix_killed_at(point: str, cache, user, seal) -> str:
 
             Journal.planned_chowns, Journal.done, Journal.end, os.chown = planned, done, end, chown
             apply_changes(str(cache), [Change("chown", "wheels", user.uid, user.gid)], store=store, stamp="killed",
-                          owner_uid=user.uid, owner_gid=user.gid, owner_name=user.name, names_ok=cache_names_problem)
+                          owner_uid=user.uid, owner_gid=user.gid, owner_name=user.name, names_ok=names_check(PIP))
         finally:
             os._exit(3)
     _, status = os.waitpid(pid, 0)

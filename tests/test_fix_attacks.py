@@ -8,7 +8,8 @@ import os
 import pytest
 
 from pipdoctor.cachewalk import walk_cache
-from pipdoctor.remediation import cache_names_problem
+from pipdoctor.installers.pip import PIP
+from pipdoctor.remediation import names_check
 from pipdoctor.repair.apply import Change, apply_changes
 from pipdoctor.repair.fs import RepairError
 from pipdoctor.repair.journal import Journal
@@ -88,10 +89,10 @@ def test_unsafe_roots_are_refused_by_the_repair_itself(tmp_path):
         # behind it, so that a regression in either can never chown the machine's / here.
         with pytest.raises(RepairError, match="a system directory"):
             apply_changes(root, [Change("chown", "", 1, 1)], store=root_store(1, base=str(tmp_path / "j")),
-                          stamp="t", owner_uid=1, owner_gid=1, owner_name=None, names_ok=cache_names_problem)
+                          stamp="t", owner_uid=1, owner_gid=1, owner_name=None, names_ok=names_check(PIP))
     with pytest.raises(RepairError, match="does not look like pip's cache"):
         apply_changes(str(home), [Change("chown", "", 1, 1)], store=root_store(1, base=str(tmp_path / "j")),
-                      stamp="t", owner_uid=1, owner_gid=1, owner_name=None, names_ok=cache_names_problem)
+                      stamp="t", owner_uid=1, owner_gid=1, owner_name=None, names_ok=names_check(PIP))
     assert os.stat(home / ".bashrc").st_uid == 0
 
 
@@ -121,7 +122,7 @@ def test_entry_swapped_between_journal_and_change_is_skipped(user, outside, monk
     monkeypatch.setattr(Journal, "write", write_then_swap)
     store = root_store(user.uid, base=str(tmp_path / "journals"))
     outcome = apply_changes(str(cache), [Change("chown", "", user.uid, user.gid)], store=store, stamp="t",
-                            owner_uid=user.uid, owner_gid=user.gid, owner_name=user.name, names_ok=cache_names_problem)
+                            owner_uid=user.uid, owner_gid=user.gid, owner_name=user.name, names_ok=names_check(PIP))
     assert swapped
     assert listing(base) == before
     assert [p for p, _ in outcome.skipped] == [str(victim)]
@@ -129,7 +130,7 @@ def test_entry_swapped_between_journal_and_change_is_skipped(user, outside, monk
     assert os.lstat(victims[1]).st_uid == user.uid
     # undo leaves the swapped-in link and the outside file alone, and restores the rest
     monkeypatch.setattr(Journal, "write", real_write)
-    undone = undo(open_journal(store, "t.jsonl", writable=True), cache_names_problem, lambda root: None)
+    undone = undo(open_journal(store, "t.jsonl", writable=True), lambda tool: names_check(PIP), lambda root: None)
     assert listing(base) == before
     assert os.lstat(victims[1]).st_uid == 0 and undone.restored == outcome.chowned
 

@@ -37,7 +37,7 @@ def test_seed_failure_moved_aside_by_the_user_and_the_retry_succeeds(user, links
     run = _install(user, links, "install", "--fix", "--yes")
     err = run.stderr.decode()
     assert run.returncode == 0, err
-    assert "PD101" in err and "rename (cures PD103" in err
+    assert "PD101" in err and "rename (pip's cache; cures PD103" in err
     assert "running pip again" in err and "after the fix, pip succeeded" in err
     assert "After the fix, the check finds no problem" in err
     moved = [p for p in os.listdir(cache) if p.startswith("wheels.pipdoctor-")]

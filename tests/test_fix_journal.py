@@ -9,10 +9,11 @@ import subprocess
 
 import pytest
 
-from pipdoctor.remediation import cache_names_problem
+from pipdoctor.installers.pip import PIP
+from pipdoctor.remediation import names_check
 from pipdoctor.repair import schema
 from pipdoctor.repair.apply import Change, apply_changes
-from pipdoctor.repair.journal import latest_journal
+from pipdoctor.repair.journal import latest_fix_journals
 from pipdoctor.repair.store import Store, open_journal, root_store
 from pipdoctor.repair.undo import undo
 from tests import sandbox
@@ -180,9 +181,23 @@ def test_journals_started_in_one_second_sort_by_their_number(tmp_path):
     for name, started_ns in (("T.jsonl", 9), ("T-2.jsonl", 9), ("T-10.jsonl", 9), ("S-3.jsonl", 5)):
         header = schema.Header("/cache", 1, 2, 1000, 1000, None, started_ns)
         (tmp_path / name).write_text(schema.header_line(header, {}) + "\n")
-    assert latest_journal(store) == "T-10.jsonl"
+    assert latest_fix_journals(store) == ["T-10.jsonl"]
     os.unlink(tmp_path / "T-10.jsonl")
-    assert latest_journal(store) == "T-2.jsonl"
+    assert latest_fix_journals(store) == ["T-2.jsonl"]
+
+
+def test_undo_takes_every_cache_of_the_newest_fix_and_tool_takes_one(tmp_path):
+    """One fix of pip's and uv's caches writes a journal for each under its one stamp: `fix --undo` undoes both
+    (newest first), --tool uv only uv's; an older fix's journals stay out, as does a second fix of the same
+    cache in that second."""
+    store = Store(str(tmp_path), True)
+    for name, started_ns, tool in (("S.jsonl", 5, "uv"), ("T.jsonl", 8, "pip"), ("T-2.jsonl", 9, "uv"),
+                                   ("T-3.jsonl", 7, "uv")):
+        header = schema.Header("/cache", 1, 2, 1000, 1000, None, started_ns, tool)
+        (tmp_path / name).write_text(schema.header_line(header, {}) + "\n")
+    assert latest_fix_journals(store) == ["T-2.jsonl", "T.jsonl"]
+    assert latest_fix_journals(store, "uv") == ["T-2.jsonl"]
+    assert latest_fix_journals(store, "pip") == ["T.jsonl"]
 
 
 def test_a_home_that_is_a_symlink_gets_the_users_own_journal(user):
@@ -244,10 +259,10 @@ def test_a_rename_skipped_at_its_re_check_leaves_no_record_for_undo(user, tmp_pa
     monkeypatch.setattr(os, "stat", stat_then_swap)
     outcome = apply_changes(str(cache), [Change("rename", "wheels", new_name="wheels.pipdoctor-t")], store=store,
                             stamp="t", owner_uid=user.uid, owner_gid=user.gid, owner_name=user.name,
-                            names_ok=cache_names_problem)
+                            names_ok=names_check(PIP))
     monkeypatch.setattr(os, "stat", real_stat)
     assert outcome.renamed == [] and "replaced after it was read" in outcome.skipped[0][1]
     with open(outcome.journal, "rb") as handle:
         assert [json.loads(line)["t"] for line in handle] == ["header", "end"]
-    undone = undo(open_journal(store, "t.jsonl", writable=True), cache_names_problem, lambda root: None)
+    undone = undo(open_journal(store, "t.jsonl", writable=True), lambda tool: names_check(PIP), lambda root: None)
     assert (undone.restored, undone.skipped_count) == (0, 0)

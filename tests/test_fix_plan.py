@@ -146,8 +146,8 @@ def test_a_home_reached_through_a_symlink_is_refused(tmp_path):
 def test_symlinked_root_and_foreign_names_are_refused():
     plan = _plan(_seed(cache_configured="/home/alice/link-to-cache"), as_root=True)
     assert "is a symlink" in plan.refused and not plan.changes
-    assert cache_names_problem(["wheels", "http-v2", "selfcheck", "wheels.pipdoctor-1"]) is None
-    assert "does not look like pip's cache" in cache_names_problem(["wheels", ".bashrc"])
+    assert cache_names_problem(PIP, ["wheels", "http-v2", "selfcheck", "wheels.pipdoctor-1"]) is None
+    assert "does not look like pip's cache" in cache_names_problem(PIP, ["wheels", ".bashrc"])
     facts = _seed()
     findings = [suggest_check(f, facts) for f in checker.check(facts)]
     plan = make_plan(facts, findings, as_root=True, stamp=STAMP, root_names=["wheels", "Documents"])

@@ -76,14 +76,18 @@ def test_a_dropped_key_is_caught():
         "check: accounts.*.uid: 'uid' is not required"]
 
 
-def finding(code, severity="error"):
-    return {"code": code, "severity": severity, "name": "x", "message": "m", "why": "w", "paths": [],
+def finding(code, severity="error", tool="pip"):
+    return {"code": code, "tool": tool, "severity": severity, "name": "x", "message": "m", "why": "w", "paths": [],
             "evidence": [], "fixes": [], "doc": ""}
 
 
-def account(user, uid, *findings):
-    return {"user": user, "uid": uid, "home": f"/home/{user}", "findings": list(findings),
-            "cache": {"path": f"/home/{user}/.cache/pip", "disabled": False, "source": "default"}}
+def account(user, uid, *findings, uv=False):
+    """A check account: pip's cache, and uv's too with `uv` (as `check` reports it where the account uses uv)."""
+    pip = {"path": f"/home/{user}/.cache/pip", "disabled": False, "source": "default"}
+    caches = [{"tool": "pip", **pip}] + ([{"tool": "uv", "path": f"/home/{user}/.cache/uv", "disabled": False,
+                                           "source": "platform default"}] if uv else [])
+    return {"user": user, "uid": uid, "home": f"/home/{user}", "findings": list(findings), "cache": pip,
+            "caches": caches}
 
 
 def check_document(*accounts):
@@ -95,10 +99,29 @@ def test_check_summary():
     doc = check_document(account("alice", 1000, finding("PD103"), finding("PD109", "info")),
                          account(None, 1234, finding("PD102", "warning")),
                          account("bob", 1001, finding("PD109", "info")))
-    assert pipdoctor.check_summary(doc) == {"accounts": 3, "codes": ["PD102", "PD103", "PD109"], "worst": "error",
-                                            "needs_care": ["alice", "uid:1234"]}
+    pip_only = {"accounts": 3, "codes": ["PD102", "PD103", "PD109"], "worst": "error",
+                "needs_care": ["alice", "uid:1234"]}
+    assert pipdoctor.check_summary(doc) == {**pip_only, "tools": {"pip": {**pip_only}}}
     assert pipdoctor.check_summary(check_document(account("bob", 1001))) == {
-        "accounts": 1, "codes": [], "worst": None, "needs_care": []}
+        "accounts": 1, "codes": [], "worst": None, "needs_care": [],
+        "tools": {"pip": {"accounts": 1, "codes": [], "worst": None, "needs_care": []}}}
+
+
+def test_check_summary_counts_uv_s_findings_naming_the_tool():
+    doc = check_document(account("alice", 1000, finding("PD109", "info"), finding("PD103", tool="uv"), uv=True),
+                         account("bob", 1001, finding("PD103")))
+    assert pipdoctor.check_summary(doc) == {
+        "accounts": 2, "codes": ["PD103", "PD109"], "worst": "error", "needs_care": ["alice", "bob"],
+        "tools": {"pip": {"accounts": 2, "codes": ["PD103", "PD109"], "worst": "error", "needs_care": ["bob"]},
+                  "uv": {"accounts": 1, "codes": ["PD103"], "worst": "error", "needs_care": ["alice"]}}}
+    # a document of a pipdoctor before uv (no `caches`, no `tool`) reads as pip's
+    old = check_document(account("carol", 1002, finding("PD103")))
+    for acc in old["accounts"]:
+        del acc["caches"]
+        for f in acc["findings"]:
+            del f["tool"]
+    assert pipdoctor.check_summary(old)["tools"] == {
+        "pip": {"accounts": 1, "codes": ["PD103"], "worst": "error", "needs_care": ["carol"]}}
 
 
 def test_the_command_keeps_a_user_name_one_argument():
@@ -160,12 +183,29 @@ def test_fleet_report_lists_every_host_worst_first():
     built = report.build_report(results)
     assert built["hosts"]["broken"]["accounts"]["alice"]["findings"][0]["code"] == "PD103"
     assert built["summary"] == {"hosts": 5, "checked": ["broken", "clean", "warn"], "unreachable": ["down"],
-                                "failed": ["odd\x1bhost"], "hosts_by_code": {"PD102": 2, "PD103": 1}}
+                                "failed": ["odd\x1bhost"], "hosts_by_code": {"PD102": 2, "PD103": 1},
+                                "hosts_by_tool": {"pip": {"PD102": 2, "PD103": 1}}}
     lines = report.render_table(built).splitlines()
     assert lines[0].split() == ["host", "status", "worst", "accounts", "PD103", "PD102"]
     assert [line.split()[0] for line in lines[1:6]] == ["down", "odd\\x1bhost", "broken", "warn", "clean"]
     assert lines[3].split() == ["broken", "ok", "error", "2", "1", "1"]
     assert "\x1b" not in "\n".join(lines) and "odd\\x1bhost: failed pipdoctor: error: x second line" in lines
+
+
+def test_fleet_report_names_uv_s_codes():
+    """uv's findings are counted too, under their installer's name: never read as pip's."""
+    both = {"ansible_facts": {"pipdoctor": check_document(
+        account("alice", 1000, finding("PD103", tool="uv"), uv=True), account("bob", 1001, finding("PD103")))}}
+    uv_only = {"ansible_facts": {"pipdoctor": check_document(
+        account("carol", 1000, finding("PD303", tool="uv"), uv=True))}}
+    built = report.build_report({"both": both, "uvhost": uv_only})
+    assert built["hosts"]["both"]["accounts"]["alice"]["caches"] == [
+        {"tool": "pip", "path": "/home/alice/.cache/pip"}, {"tool": "uv", "path": "/home/alice/.cache/uv"}]
+    assert built["summary"]["hosts_by_code"] == {"PD103": 1, "PD303": 1}
+    assert built["summary"]["hosts_by_tool"] == {"pip": {"PD103": 1}, "uv": {"PD103": 1, "PD303": 1}}
+    lines = report.render_table(built).splitlines()
+    assert lines[0].split() == ["host", "status", "worst", "accounts", "PD103", "uv:PD103", "uv:PD303"]
+    assert lines[1].split() == ["both", "ok", "error", "2", "1", "1", "."]
 
 
 # --- the modules as Ansible runs them ----------------------------------------------------------------
@@ -200,7 +240,8 @@ def test_info_fix_and_undo_on_a_real_cache(ansible, user, seal):
 
     rc, info = module("pip_cache_info", check_mode=True)
     assert (rc, info["changed"]) == (0, False)
-    assert info["summary"] == {"accounts": 1, "codes": ["PD103"], "worst": "error", "needs_care": [user.name]}
+    pip_summary = {"accounts": 1, "codes": ["PD103"], "worst": "error", "needs_care": [user.name]}
+    assert info["summary"] == {**pip_summary, "tools": {"pip": pip_summary}}  # no uv for this user
     assert info["ansible_facts"]["pipdoctor"]["accounts"][0]["uid"] == user.uid
 
     rc, planned = module("pip_cache_fix", check_mode=True)

@@ -1,6 +1,7 @@
-"""The live view beside the log view: what `pipdoctor check` found right after each recorded pip run
-(tests/data/logs/<scenario>/check-<pip>.json, written by scripts/record-logs in the same state, as the same
-user) against what `explain` reads in that run's log."""
+"""The live view beside the log view: what `pipdoctor check` found right after each recorded run
+(tests/data/logs/<scenario>/check-<pip>.json for pip, check-uv-<uv>.json for uv: `check --tool uv` with the
+run's cache options; written by scripts/record-logs in the same state, as the same user) against what `explain`
+reads in that run's log."""
 
 import json
 import re
@@ -12,8 +13,7 @@ from pipdoctor.classifier import classify, scan_blocks
 from pipdoctor.findings import Severity
 
 LOGS = Path(__file__).parent / "data" / "logs"
-# pip's runs (check-<pip>.json); uv's (check-uv-<version>.json) are tests/test_uv_logs.py's: the check models pip.
-CHECKS = sorted(p for p in LOGS.glob("*/check-*.json") if not p.name.startswith("check-uv-"))
+CHECKS = sorted(LOGS.glob("*/check-*.json"))
 CODE = re.compile(r"^PD\d{3}$")
 # The recorder's work dir: the home of every recording is <this>/<scenario>/<pip>/home (scripts/record-logs).
 RECORDINGS = "/var/tmp/pipdoctor-sandbox/rec"
@@ -24,7 +24,9 @@ BACKED_BY = {
     "PD101": {"PD103", "PD104"},
     "PD102": {"PD102"},
     "PD105": {"PD105"},
-    "PD106": {"PD106"},
+    # uv --no-cache keeps its cache in a read-only TMPDIR (uv-no-cache-tmp-read-only): the log names the
+    # read-only filesystem, the check the temp dir it makes unusable
+    "PD106": {"PD106", "PD303"},
     "PD201": {"PD201"},
     "PD303": {"PD303"},
 }
@@ -34,6 +36,7 @@ ONLY_LIVE = {
     "https-http-root-owned": "pip swallows HTTP-cache write errors (SafeFileCache)",
     "tmpdir-unwritable": "Python's tempfile falls back to /tmp",
     "pip-no-cache-dir-false": "pip turns its cache off without a word",
+    "uv-no-passwd": "uv succeeds into a stray .uv_cache in the working dir; only the check sees the bare uid",
 }
 # The log shows a problem the check does not look for: cache content, site-packages, PEP 668, the build.
 ONLY_LOG = {
@@ -52,6 +55,7 @@ ONLY_LOG = {
     "target-dir-parent-root-owned": "an install target is not the check's business",
     "prefix-dir-root-owned": "an install target is not the check's business",
     "user-base-root-owned": "an install target is not the check's business",
+    "uv-venv-lock-root-owned": "an install target (the venv's .lock) is not the check's business",
 }
 
 
@@ -59,8 +63,21 @@ def _json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _log_findings(scenario: str, version: str):
-    log = LOGS / scenario / f"pip-{version}.log"
+def _tool(check: dict) -> str:
+    return "uv" if "uv_version" in check else "pip"
+
+
+def _version(check: dict) -> str:
+    return check[f"{_tool(check)}_version"]
+
+
+def _stem(check: dict) -> str:
+    """The recording's file stem: pip-<version> or uv-<version>."""
+    return f"{_tool(check)}-{_version(check)}"
+
+
+def _log_findings(scenario: str, stem: str):
+    log = LOGS / scenario / f"{stem}.log"
     return classify(scan_blocks([log.read_bytes()]))
 
 
@@ -73,29 +90,35 @@ def _live_codes(check: dict) -> list:
 
 
 def _views():
-    """(scenario, pip, log problem codes, live problem codes, pip's exit code) for every recorded run."""
+    """(scenario, the recording's stem, log problem codes, live problem codes, the installer's exit code) for
+    every recorded run."""
     for path in CHECKS:
         check = _json(path)
-        label = _json(path.with_name(f"pip-{check['pip_version']}.json"))
-        log = [f.code for f in _problems(_log_findings(check["scenario"], check["pip_version"]))]
-        yield check["scenario"], check["pip_version"], log, _live_codes(check), label["exit_code"]
+        label = _json(path.with_name(f"{_stem(check)}.json"))
+        log = [f.code for f in _problems(_log_findings(check["scenario"], _stem(check)))]
+        yield check["scenario"], _stem(check), log, _live_codes(check), label["exit_code"]
 
 
 def test_every_log_has_a_check_and_every_check_a_log():
-    logs = {(p.parent.name, p.stem[len("pip-"):]) for p in LOGS.glob("*/pip-*.log")}
-    checks = {(p.parent.name, p.stem[len("check-"):]) for p in CHECKS}
+    logs = {(p.parent.name, p.stem) for pattern in ("*/pip-*.log", "*/uv-*.log") for p in LOGS.glob(pattern)}
+    checks = {(p.parent.name, _stem(_json(p))) for p in CHECKS}
     assert logs and logs == checks, (sorted(logs - checks), sorted(checks - logs))
+    assert any(stem.startswith("uv-") for _, stem in checks)
 
 
 @pytest.mark.parametrize("path", CHECKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_check_record_is_valid(path):
     check = _json(path)
-    assert set(check) == {"scenario", "pip_version", "user", "expected", "exit_code", "findings"}
-    assert check["scenario"] == path.parent.name and path.name == f"check-{check['pip_version']}.json"
-    assert check["user"] == _json(path.with_name(f"pip-{check['pip_version']}.json"))["user"]
+    tool = _tool(check)
+    assert set(check) == {"scenario", f"{tool}_version", "user", "expected", "exit_code", "findings"}
+    name = f"check-{_version(check)}" if tool == "pip" else f"check-uv-{_version(check)}"
+    assert check["scenario"] == path.parent.name and path.name == f"{name}.json"
+    assert check["user"] == _json(path.with_name(f"{_stem(check)}.json"))["user"]
     assert all(CODE.match(code) for code in check["expected"])
     for finding in check["findings"]:
         assert CODE.match(finding["code"]) and finding["severity"] in ("error", "warning", "info")
+        # uv's check is of uv's cache only: every finding says so (pip's records predate `tool`)
+        assert finding.get("tool", "pip") == tool
         # Stable across recordings: ~/... and work-dir-relative paths, never the recorder's temp names.
         assert all(isinstance(p, str) and "/rec/" not in p for p in finding["paths"]), finding
     # pipdoctor check exits 1 on a warning or error finding, else 0 (README, exit codes).
@@ -117,6 +140,8 @@ def test_healthy_is_clean_in_both_views():
 def test_a_cache_or_home_problem_in_the_log_is_seen_live_too():
     for scenario, version, log, live, _ in _views():
         for code in log:
+            if code == "PD101" and "PD201" in live:
+                continue  # uv cannot create its cache under a HOME that does not exist: PD201 says why
             if code in BACKED_BY:
                 assert BACKED_BY[code] & set(live), (scenario, version, code, live)
 
@@ -126,13 +151,15 @@ def test_the_log_and_the_check_name_the_same_directory():
     compared = 0
     for path in CHECKS:
         check = _json(path)
-        scenario, version = check["scenario"], check["pip_version"]
+        scenario, version = check["scenario"], _version(check)
         home = f"{RECORDINGS}/{scenario}/{version}/home"
-        # Below the cache root: the root itself is in every PD103/PD104's paths.
-        live_paths = [p for f in check["findings"] if f["code"] in ("PD103", "PD104") for p in f["paths"]
-                      if p != "~/.cache/pip"]
-        for finding in _log_findings(scenario, version):
-            if finding.code != "PD101":
+        # Below the cache root: the root itself is in every PD103/PD104's paths (it is all there is when the
+        # whole cache is another's).
+        root = f"~/.cache/{_tool(check)}"
+        live_paths = [p for f in check["findings"] if f["code"] in ("PD103", "PD104")
+                      for p in ([q for q in f["paths"] if q != root] or f["paths"])]
+        for finding in _log_findings(scenario, _stem(check)):
+            if finding.code != "PD101" or "PD201" in _live_codes(check):  # no HOME: nothing there to walk
                 continue
             for failed in finding.paths:
                 if not failed.startswith("/tmp/"):  # a shared cache under /tmp is shown as it is
@@ -153,8 +180,8 @@ def test_what_only_the_live_view_sees():
         if exit_code == 0 and not log and live:
             seen.setdefault(scenario, set()).add(version)
     assert set(seen) == set(ONLY_LIVE)
-    for scenario in ONLY_LIVE:  # on every pip version, not just some
-        assert seen[scenario] == {p.stem[len("check-"):] for p in LOGS.glob(f"{scenario}/check-*.json")}
+    for scenario in ONLY_LIVE:  # on every version, not just some
+        assert seen[scenario] == {_stem(_json(p)) for p in LOGS.glob(f"{scenario}/check-*.json")}
 
 
 def test_what_only_the_log_sees():

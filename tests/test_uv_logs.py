@@ -170,8 +170,8 @@ def test_a_pip_failure_never_gets_uvs_cures():
             assert "uv" not in _advice(finding).split() and "UV_" not in _advice(finding), log
 
 
-def test_explain_offers_pipdoctor_fix_for_pips_cache_only(tmp_path):
-    # `pipdoctor fix` cures pip's cache; for a uv log explain does not send the user to it.
+def test_explain_offers_pipdoctor_fix_of_the_installers_own_cache(tmp_path):
+    # `pipdoctor fix` cures pip's cache and uv's: explain names uv's for a uv log, never pip's alone.
     import subprocess
     import sys
 
@@ -179,8 +179,10 @@ def test_explain_offers_pipdoctor_fix_for_pips_cache_only(tmp_path):
         return subprocess.run([sys.executable, "-m", "pipdoctor", "explain", str(log)], stdout=subprocess.PIPE,
                               text=True).stdout
 
-    assert "pipdoctor fix" not in explain(LOGS / "uv-bucket-root-owned" / "uv-0.13.9.log")
-    assert "pipdoctor fix" in explain(LOGS / "wheels-root-owned" / "pip-26.3.log")
+    uv_said = explain(LOGS / "uv-bucket-root-owned" / "uv-0.13.9.log")
+    assert "pipdoctor fix --tool uv  #" in uv_said and "pipdoctor fix  #" not in uv_said
+    pip_said = explain(LOGS / "wheels-root-owned" / "pip-26.3.log")
+    assert "pipdoctor fix  #" in pip_said and "--tool uv" not in pip_said
 
 
 # code -> recorded uv runs that look alike but are something else: the code must not appear in them.

@@ -138,8 +138,8 @@ def test_no_uv_to_run_is_one_line_and_exit_2(tmp_path, own, line):
     assert json.loads(as_json.stdout)["error"] == line
 
 
-@pytest.mark.parametrize(("own", "word"), [(["--fix"], "--fix"), (["--fix", "--yes"], "--fix"),
-                                           (["--python", sys.executable], "--python")])
+@pytest.mark.parametrize(("own", "word"), [(["--python", sys.executable], "--python"),
+                                           (["--fix", "--python", sys.executable], "--python")])
 def test_pip_only_options_before_uv_are_refused_and_uv_never_runs(tmp_path, own, word):
     marker = tmp_path / "ran"
     fake_uv = tmp_path / "uv"  # would leave a mark if run
@@ -193,7 +193,9 @@ def test_json_document_of_a_failed_uv_run_has_uvs_run_and_no_pip_cache_check(tmp
     assert doc["command"] == "uv" and "pip" not in doc
     assert doc["uv"] == {"command": [str(uv_of(NEWEST)), *args], "exit_code": by_uv.returncode}
     assert doc["exit_code"] == by_uv.returncode
-    assert doc["check"] is None  # a failed pip run gets pip's live check; uv's cache is not pip's
+    # a failed run gets the live check of its installer's cache: uv's, never pip's
+    assert doc["check"]["cache"]["path"] == str(tmp_path / ".cache" / "uv")
+    assert all(finding["tool"] == "uv" for finding in doc["check"]["findings"])
     assert not (tmp_path / ".cache" / "pip").exists()
     schemas = pytest.importorskip("tests.test_json_schemas", reason="the schema check needs jsonschema")
     schemas.assert_valid("uv", doc)
@@ -250,8 +252,8 @@ def pur_user():
 
 def test_uv_stopped_by_a_root_owned_bucket_gets_its_bytes_and_status_and_nothing_of_pips(pur_user):
     """Issue 14's first fact: uv stops at start on a root-owned bucket of the user's cache. Through pipdoctor the
-    user sees uv's own bytes and status, then the report; nothing in it is pip's: no check of pip's cache, no
-    pip command among the fixes (uv's live check and cures are wired later)."""
+    user sees uv's own bytes and status, then the report; nothing in it is pip's: the live check is of uv's cache,
+    and no pip command is among the fixes."""
     home = pur_user.home
     links = home / "links"
     bucket = home / ".cache" / "uv" / "sdists-v11"
@@ -270,7 +272,10 @@ def test_uv_stopped_by_a_root_owned_bucket_gets_its_bytes_and_status_and_nothing
     assert by_doctor.stderr[len(by_uv.stderr):].startswith(b"\npipdoctor: uv exited with status 2")
     as_json = sandbox.run_as(pur_user, [pipdoctor, "--json", "uv", *args], env=env, separate_stderr=True)
     doc = json.loads(as_json.stdout)
-    assert (as_json.returncode, doc["exit_code"], doc["check"]) == (2, 2, None)
+    assert (as_json.returncode, doc["exit_code"]) == (2, 2)
+    assert doc["check"]["cache"]["path"] == str(home / ".cache" / "uv")
     assert doc["findings"], "uv's error names a path: the log side sees it"
     commands = [fix["command"] for finding in doc["findings"] for fix in finding["fixes"]]
-    assert not [c for c in commands if "pip" in c.split()], commands
+    # uv's own commands (`uv pip install ... --no-cache`), never pip's (`pip cache`, --no-cache-dir, bin/pip)
+    assert not [c for c in commands if c.split()[0] == "pip" or "--no-cache-dir" in c or "bin/pip" in c], commands
+    assert f"sudo chown -R {pur_user.uid}:{pur_user.gid} {bucket}" in commands

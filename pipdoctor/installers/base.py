@@ -46,7 +46,7 @@ class Installer:
     cache_dir_option: str  # the option that sets it for one run: "--cache-dir"
     no_cache_option: str  # the option that runs without a cache: "--no-cache-dir"
     no_cache_env: str  # the environment variable that does the same: "PIP_NO_CACHE_DIR"
-    writes: Tuple[str, ...]  # the top-level names it writes in its cache
+    writes: Tuple[str, ...]  # the top-level directories it writes in its cache
     always_written: Tuple[str, ...]  # of those, the ones every run writes (checked even before they exist)
     # The sources of a default cache location (CacheLocation.source), which a cache dir in the user's own
     # config outranks: only then does writing one there take effect.
@@ -56,10 +56,26 @@ class Installer:
     # Its root rule: whether it uses this cache root at all (pip's check_path_owner); None when it has none
     # and uses whatever cache it is given (uv).
     keeps_cache: Optional[Callable[["DirFacts", "Account"], bool]] = None
+    # What it does with a cache it cannot write: run on without it (pip: a warning, or silently) or stop
+    # with an error (uv), so that a foreign entry costs speed or the whole command.
+    falls_back: bool = True
+    # Its own command (after its name) that empties its whole cache: check's cure of a full disk or a large cache.
+    clear_cache: Tuple[str, ...] = ("cache", "purge")
+    # What the account meets of its lock files outside the cache (uv: $TMPDIR/uv-*.lock), for the check's PD303;
+    # None when it keeps none there (pip).
+    temp_locks: Optional[Callable[["Account"], object]] = None
     # Its own command (after its name) that writes a cache dir, appended, into the user's config, and the one
     # that takes it out again (`fix --persist`; its undo); None when there is no such command.
     config_set_cache_dir: Optional[Tuple[str, ...]] = None
     config_unset_cache_dir: Optional[Tuple[str, ...]] = None
+    # Whether a name at the top of a cache dir is one it makes (pip's subdirs, uv's buckets and markers): the
+    # fix's "does this look like its cache" before it acts on one (remediation.cache_names_problem).
+    makes_top_level: Callable[[str], bool] = lambda name: False
+    # What running without a cache still needs, said with that cure ("" when nothing).
+    no_cache_needs: str = ""
+    # Cache options added to the user's command go before it (uv's are global: after `uv run script` they would
+    # be the script's), else after it (pip's options follow its command).
+    options_first: bool = False
 
     def uses_cache(self, root: "DirFacts", account: "Account") -> bool:
         """The installer's own verdict on the cache root: its root rule, or always for one that has none."""

@@ -1,4 +1,4 @@
-"""Applies a fix plan to pip's cache: journal first (synced), O_NOFOLLOW + dev/ino re-check, lchown/rename."""
+"""Applies a fix plan to an installer's cache: journal first (synced), O_NOFOLLOW + dev/ino re-check, lchown/rename."""
 
 from __future__ import annotations
 
@@ -361,10 +361,11 @@ class Change:
 
 def apply_changes(root: str, changes: list, *, store: Store, stamp: str, owner_uid: int, owner_gid: int,
                   owner_name: Optional[str], names_ok: Callable[[list], Optional[str]],
-                  extra_header: Optional[dict] = None, jobs: Optional[int] = None) -> Outcome:
-    """Apply the changes inside the cache root, journal first. Refuses (RepairError, nothing changed) when
-    the root cannot be opened without following a symlink or no longer looks like pip's cache. jobs: worker
-    processes for the chown pass (parallel.py); None decides from the CPUs and a first look at the tree."""
+                  extra_header: Optional[dict] = None, tool: str = "pip", jobs: Optional[int] = None) -> Outcome:
+    """Apply the changes inside the cache root (`tool`'s cache, as the journal records), journal first. Refuses
+    (RepairError, nothing changed) when the root cannot be opened without following a symlink or no longer
+    looks like the installer's cache. jobs: worker processes for the chown pass (parallel.py); None decides
+    from the CPUs and a first look at the tree."""
     try:
         root_fd = open_dir_nofollow(root)
     except OSError as error:
@@ -373,7 +374,8 @@ def apply_changes(root: str, changes: list, *, store: Store, stamp: str, owner_u
     try:
         root_st = check_cache_root(root_fd, root, names_ok)
         mounts = mounts_below(root)
-        header = schema.Header(root, root_st.st_dev, root_st.st_ino, owner_uid, owner_gid, owner_name, time.time_ns())
+        header = schema.Header(root, root_st.st_dev, root_st.st_ino, owner_uid, owner_gid, owner_name, time.time_ns(),
+                               tool)
         journal = Journal.create(store, stamp, header, {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                                         "pid": os.getpid(), "euid": os.geteuid(),
                                                         **(extra_header or {})})
@@ -484,7 +486,8 @@ def apply_plan(plan, *, store: Optional[Store], environ: Mapping[str, str],
                pip_command: Optional[list] = None) -> Outcome:
     """Carry out the plan's changes: the filesystem ones through the journal, then pip's own commands
     (`pip cache remove`, `pip config --user set`) with the user's pip."""
-    from pipdoctor.remediation import cache_names_problem, holds_cache
+    from pipdoctor.installers import installer_named
+    from pipdoctor.remediation import holds_cache, names_check
 
     changes = []
     root = plan.cache_root
@@ -507,10 +510,12 @@ def apply_plan(plan, *, store: Optional[Store], environ: Mapping[str, str],
     if changes:
         if store is None:
             raise RepairError("no place for the journal (HOME and XDG_DATA_HOME are unset); nothing was changed")
-        names_ok = cache_names_problem if root == plan.cache_root else holds_cache(changes[0].rel)
+        whole = root != plan.cache_root
+        names_ok = holds_cache(changes[0].rel) if whole else names_check(installer_named(plan.tool))
         outcome = apply_changes(root, changes, store=store, stamp=plan.stamp, owner_uid=plan.uid,
                                 owner_gid=plan.gid, owner_name=plan.user, names_ok=names_ok,
-                                extra_header={"steps": [s.kind for s in plan.steps if s.changes_files]})
+                                extra_header={"steps": [s.kind for s in plan.steps if s.changes_files]},
+                                tool=plan.tool)
     for step in plan.steps:
         argv = step.pip_argv  # what the plan showed, run with the user's pip
         if not argv:

@@ -229,11 +229,39 @@ def lock_journal(journal: JournalFile) -> None:
     _lock(journal.fd, journal.path)
 
 
-def latest_journal(store: Store, notes: Optional[list] = None) -> Optional[str]:
-    """The newest journal's name in the store, for `fix --undo` without a JOURNAL; one that cannot be read (a
-    kill -9 before its header was written) is passed over with a note. The newest is picked even when it was
-    undone: undoing it again changes nothing (the note says so), where picking the one before it would
-    revert an older fix the user did not ask about."""
+def latest_fix_journals(store: Store, tool: Optional[str] = None, notes: Optional[list] = None) -> list:
+    """The journals of the newest fix, newest first, for `fix --undo` without a JOURNAL: one fix of pip's and
+    uv's caches writes one journal per cache, named by the fix's one stamp (T.jsonl, T-2.jsonl), each with
+    its tool. With `tool`, that installer's newest journal alone. A journal that cannot be read (a kill -9
+    before its header was written) is passed over with a note. The newest is picked even when it was undone:
+    undoing it again changes nothing (the note says so), where picking the one before it would revert an
+    older fix the user did not ask about."""
+    found = [(order, name, header) for order, name, header in _journals(store, notes)
+             if tool is None or header.tool == tool]
+    if not found:
+        return []
+    newest = max(found)
+    if tool is not None:
+        return [newest[1]]
+    stem = _stamp_of(newest[1])
+    group, tools = [], set()
+    for order, name, header in sorted(found, reverse=True):
+        if _stamp_of(name) == stem and header.tool not in tools:
+            group.append(name)
+            tools.add(header.tool)
+    return group
+
+
+def _stamp_of(name: str) -> str:
+    """The fix's stamp in a journal name: T of T.jsonl and T-2.jsonl."""
+    stem = name[:-len(".jsonl")]
+    base, dash, suffix = stem.rpartition("-")
+    return base if dash and suffix.isascii() and suffix.isdigit() else stem
+
+
+def _journals(store: Store, notes: Optional[list]) -> list:
+    """(order, name, header) of each journal in the store whose header can be read; the others are passed
+    over with a note."""
     found = []
     for name in journal_names(store):
         try:
@@ -246,8 +274,8 @@ def latest_journal(store: Store, notes: Optional[list] = None) -> Optional[str]:
             if notes is not None:
                 notes.append(f"passed over {store.path}/{name}: {error}")
             continue
-        found.append((_journal_order(name, header), name))
-    return max(found)[1] if found else None
+        found.append((_journal_order(name, header), name, header))
+    return found
 
 
 def _journal_order(name: str, header: schema.Header) -> tuple:

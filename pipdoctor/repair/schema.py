@@ -40,6 +40,13 @@ class Header:
     gid: int
     user: Optional[str]
     started_ns: int
+    # Whose cache it is: the fix re-checks that the root still looks like that installer's cache before it
+    # undoes anything. Journals written before uv came have none: they are pip's.
+    tool: str = "pip"
+
+
+# The installers a journal may name (installers/: PIP, UV).
+TOOLS = ("pip", "uv")
 
 
 @record
@@ -208,8 +215,11 @@ def parse_header(obj: dict) -> Header:
     user = obj.get("user")
     if user is not None and not (isinstance(user, str) and len(user) <= 256):
         raise BadRecord("user is not a name")
+    tool = obj.get("tool", "pip")
+    if tool not in TOOLS:
+        raise BadRecord(f"tool is not one of {', '.join(TOOLS)}")
     return Header(root, _u64(obj, "dev"), _u64(obj, "ino"), _id(obj, "uid"), _id(obj, "gid"), user,
-                  _int(obj, "started_ns", 0, 2 ** 63 - 1))
+                  _int(obj, "started_ns", 0, 2 ** 63 - 1), tool)
 
 
 def _entry(item) -> Entry:

@@ -57,9 +57,10 @@ class _DirChain:
         self.fds, self.parts = [], []
 
 
-def undo(journal: JournalFile, names_ok: Callable[[list], Optional[str]],
+def undo(journal: JournalFile, names_ok_for: Callable[[str], Callable[[list], Optional[str]]],
          root_ok: Callable[[str], Optional[str]]) -> Outcome:
-    """Put back the old owners and names the journal records, newest first. Each entry is re-checked (dev/ino,
+    """Put back the old owners and names the journal records, newest first. The root must still look like the
+    cache of the installer the journal names (names_ok_for(tool)). Each entry is re-checked (dev/ino,
     type, that it still has the owner or name the fix gave it and was not born after its chunk began) before
     it is reverted, so running it twice, or after a fix killed at any point, is safe. The journal (already
     open, and closed here) is locked, read and marked `undone` through one fd."""
@@ -67,7 +68,7 @@ def undo(journal: JournalFile, names_ok: Callable[[list], Optional[str]],
         lock_journal(journal)
         size = os.fstat(journal.fd).st_size
         header, notes = check_journal(journal, size)
-        outcome = _undo_records(journal, size, header, names_ok, root_ok)
+        outcome = _undo_records(journal, size, header, names_ok_for(header.tool), root_ok)
         outcome.notes += notes
         try:
             append_undone(journal, size, outcome.restored, outcome.skipped_count)

@@ -37,8 +37,8 @@ def who(identity: Identity) -> str:
     return f"{name} {identity.uid}:{identity.gid}"
 
 
-def describe(broken: BrokenDir, identity: Identity) -> str:
+def describe(broken: BrokenDir, identity: Identity, tool: str = "pip") -> str:
     if broken.foreign:
         return (f"{broken.path} is owned by {broken.owner.label} (mode {broken.mode:04o}), "
-                f"and pip runs as {who(identity)}.")
+                f"and {tool} runs as {who(identity)}.")
     return f"{broken.path} (mode {broken.mode:04o}) is not writable by {who(identity)}."

@@ -104,10 +104,18 @@ def cache_paths_named(log: Log) -> dict:
     from pipdoctor.pathkinds import cache_root_of
 
     roots = disabled_cache_dirs(log)
+    uv_roots = uv_cache_roots(log)
     named = {}
     if roots:
         named[roots[0]] = roots[0]
-    for report in os_errors(log):  # pip's: the live check models pip's cache
-        if report.tool == "pip" and report.path and path_kind(report.path, roots) is PathKind.CACHE:
+    for report in os_errors(log):
+        if not report.path:
+            continue
+        if report.tool == "pip" and path_kind(report.path, roots) is PathKind.CACHE:
             named[report.path] = cache_root_of(report.path, roots)
+        elif report.tool == "uv":  # uv's chains name its cache root (made absolute): the path's is the longest
+            root = max((r for r in uv_roots if r == report.path or report.path.startswith(r.rstrip("/") + "/")),
+                       key=len, default=None)
+            if root is not None:
+                named[report.path] = root
     return named

@@ -30,7 +30,7 @@ def match(log, facts=None):
     broken = [b for b in (broken_dir(facts, p) for p in paths) if b is not None]
     broken = list({b.path: b for b in broken}.values())
     if broken:
-        message = f"{tool} cannot write to its cache: " + describe(broken[0], facts.identity)
+        message = f"{tool} cannot write to its cache: " + describe(broken[0], facts.identity, tool)
     else:
         message = f"{tool} cannot write to its cache: denied {paths[0] if paths else 'a cache entry'}."
     return [Finding(

@@ -16,6 +16,11 @@ PIP_WRITES = ("wheels", "http-v2", "http", "selfcheck")
 ALWAYS_WRITTEN = ("wheels", "http-v2")
 
 
+def pip_makes_top_level(name: str) -> bool:
+    """A name pip makes at the top of its cache: PIP_WRITES, and selfcheck.json and its lock before pip 20.0."""
+    return name in PIP_WRITES or name.startswith("selfcheck")
+
+
 def pip_keeps_cache(root: DirFacts, account: Account) -> bool:
     """pip's own test before it uses a cache (pip/_internal/utils/filesystem.py check_path_owner):
     the nearest existing path must be owned by uid 0 (opened O_NOFOLLOW) as root, writable otherwise."""

@@ -49,6 +49,10 @@ ROOT_MARKERS = {
     # Cache::init takes a shared lock on it, `uv cache clean`/`prune` an exclusive one (uv >= 0.8.19)
     ".lock": "the cache's lock file (uv >= 0.8.19)",
 }
+# uv unpacks each downloaded wheel into a temp dir at the cache's root before it moves it into archive-v0
+# (uv-distribution/src/distribution_database.rs, `tempfile::tempdir_in(cache.root())`; interpreter.rs the
+# same): the tempfile crate's names, ".tmp" and 6 letters or digits, which a killed uv leaves behind.
+_TEMP_DIR_NAME = re.compile(r"\.tmp[0-9A-Za-z]{6}")
 # Inside the sdists bucket, from the same functions: an empty `.gitignore` and a phony `.git` file (so that
 # build backends walking up for a repository stop there). uv opens `.git` for writing at every start: that
 # is the `failed to open file .../sdists-v11/.git: Permission denied` of a root-owned bucket.
@@ -83,7 +87,7 @@ class TopLevelName:
     """What one name at the top of a uv cache is."""
 
     name: str
-    kind: str  # "bucket", "marker" (CACHEDIR.TAG, .gitignore, .lock), "foreign" (not uv's)
+    kind: str  # "bucket", "marker" (CACHEDIR.TAG, .gitignore, .lock), "temp" (.tmpXXXXXX), "foreign" (not uv's)
     bucket: Optional[str] = None  # the bucket's kind, a key of BUCKET_KINDS ("sdists")
     format_version: Optional[int] = None  # the N of -vN
     known_in: tuple = ()  # the uv versions of KNOWN_BUCKETS that write exactly this name
@@ -95,12 +99,19 @@ def classify_top_level(name: str) -> TopLevelName:
     uv's. A bucket of a version none of KNOWN_BUCKETS writes is still uv's (older or newer uv)."""
     if name in ROOT_MARKERS:
         return TopLevelName(name, "marker", about=ROOT_MARKERS[name])
+    if _TEMP_DIR_NAME.fullmatch(name):
+        return TopLevelName(name, "temp", about="a wheel being unpacked (left behind when uv was killed)")
     match = _BUCKET_NAME.fullmatch(name)
     if match is None:
         return TopLevelName(name, "foreign", about="not a name uv writes at the top of its cache")
     kind, number = match.group(1), int(match.group(2))
     known_in = tuple(version for version, names in KNOWN_BUCKETS.items() if name in names)
     return TopLevelName(name, "bucket", kind, number, known_in, BUCKET_KINDS[kind])
+
+
+def uv_makes_top_level(name: str) -> bool:
+    """A name uv makes at the top of its cache (the fix's check that a dir looks like uv's cache)."""
+    return classify_top_level(name).kind != "foreign"
 
 
 def temp_lock_dir(environ: Mapping[str, str]) -> str:

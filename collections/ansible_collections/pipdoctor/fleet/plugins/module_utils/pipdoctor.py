@@ -29,7 +29,8 @@ READS = {
         ("schema_version",), ("pipdoctor_version",), ("command",), ("findings", "*", "code"),
         ("findings", "*", "severity"), ("accounts", "*", "user"), ("accounts", "*", "uid"),
         ("accounts", "*", "home"), ("accounts", "*", "cache", "path"), ("accounts", "*", "findings", "*", "code"),
-        ("accounts", "*", "findings", "*", "severity"),
+        ("accounts", "*", "findings", "*", "severity"), ("accounts", "*", "findings", "*", "tool"),
+        ("accounts", "*", "caches", "*", "tool"), ("accounts", "*", "caches", "*", "path"),
     ),
     "fix": (
         ("schema_version",), ("command",), ("exit_code",), ("plan", "refused"), ("plan", "steps", "*", "changes_files"),
@@ -133,15 +134,37 @@ def needs_care(account):
     return any(f.get("severity") != "info" for f in account.get("findings", []))
 
 
+def tool_of(finding):
+    """The installer a finding is about (README "JSON output": `tool`, pip or uv); pip's before uv came."""
+    return finding.get("tool") or "pip"
+
+
+def tools_checked(account):
+    """The installers whose caches were checked for the account (its `caches`, pip's first); pip before uv came."""
+    return [cache.get("tool") or "pip" for cache in account.get("caches") or [{"tool": "pip"}]]
+
+
 def check_summary(document):
-    """accounts, the codes found, the worst severity and the accounts that need care, from a check document."""
+    """accounts, the codes found (every installer's), the worst severity and the accounts that need care, from a
+    check document; `tools` says the same per installer checked (pip, and uv where an account uses it)."""
     accounts = document.get("accounts", [])
     findings = [f for account in accounts for f in account.get("findings", [])]
+    tools = {}
+    for tool in sorted(set(t for account in accounts for t in tools_checked(account)), key=lambda t: (t != "pip", t)):
+        own = [f for f in findings if tool_of(f) == tool]
+        tools[tool] = {
+            "accounts": sum(1 for account in accounts if tool in tools_checked(account)),
+            "codes": sorted(set(f["code"] for f in own)),
+            "worst": worst_severity(own),
+            "needs_care": [account_name(a) for a in accounts
+                           if any(tool_of(f) == tool and f.get("severity") != "info" for f in a.get("findings", []))],
+        }
     return {
         "accounts": len(accounts),
         "codes": sorted(set(f["code"] for f in findings)),
         "worst": worst_severity(findings),
         "needs_care": [account_name(a) for a in accounts if needs_care(a)],
+        "tools": tools,
     }
 
 

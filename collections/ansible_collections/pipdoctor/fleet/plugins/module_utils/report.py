@@ -10,6 +10,7 @@ __metaclass__ = type
 from ansible_collections.pipdoctor.fleet.plugins.module_utils.pipdoctor import (
     SEVERITIES,
     account_name,
+    tool_of,
     worst_severity,
 )
 
@@ -30,10 +31,14 @@ def host_entry(result):
         return {"status": "failed", "message": message, "worst": None, "accounts": {}}
     accounts = {}
     for account in document.get("accounts", []):
+        cache = account.get("cache") or {}
         accounts[account_name(account)] = {
             "uid": account.get("uid"),
             "home": account.get("home"),
-            "cache": (account.get("cache") or {}).get("path"),
+            "cache": cache.get("path"),
+            # each installer's cache checked, pip's first (uv's where the account uses uv)
+            "caches": [{"tool": c.get("tool") or "pip", "path": c.get("path")}
+                       for c in account.get("caches") or [dict(cache, tool="pip")]],
             "findings": account.get("findings", []),
         }
     return {
@@ -45,13 +50,24 @@ def host_entry(result):
     }
 
 
+def column(finding):
+    """A finding's column in the table and key in `hosts_by_tool`'s counts: its code, with the installer named
+    when it is not pip (uv:PD103), so a uv cache problem is never read as pip's."""
+    tool = tool_of(finding)
+    return finding["code"] if tool == "pip" else "%s:%s" % (tool, finding["code"])
+
+
 def build_report(results):
-    """{host: registered result} -> the fleet report: host -> accounts -> findings, and a summary."""
+    """{host: registered result} -> the fleet report: host -> accounts -> findings, and a summary.
+    `hosts_by_code` counts the hosts with a code in any installer's cache, `hosts_by_tool` per installer."""
     hosts = dict((str(name), host_entry(result)) for name, result in sorted(results.items()))
-    codes = {}
+    codes, by_tool = {}, {}
     for entry in hosts.values():
-        for code in set(f["code"] for a in entry["accounts"].values() for f in a["findings"]):
+        findings = [f for a in entry["accounts"].values() for f in a["findings"]]
+        for code in set(f["code"] for f in findings):
             codes[code] = codes.get(code, 0) + 1
+        for tool, code in set((tool_of(f), f["code"]) for f in findings):
+            by_tool.setdefault(tool, {})[code] = by_tool.get(tool, {}).get(code, 0) + 1
     return {
         "report_version": REPORT_VERSION,
         "hosts": hosts,
@@ -61,19 +77,21 @@ def build_report(results):
             "unreachable": sorted(h for h, e in hosts.items() if e["status"] == "unreachable"),
             "failed": sorted(h for h, e in hosts.items() if e["status"] == "failed"),
             "hosts_by_code": dict(sorted(codes.items())),
+            "hosts_by_tool": dict((tool, dict(sorted(counts.items()))) for tool, counts in sorted(by_tool.items())),
         },
     }
 
 
 def _code_order(report):
-    """Every code in the report, the most severe first, then by code."""
+    """Every column of the report (a code, uv:CODE for uv's), the most severe first, then pip's before uv's, then
+    by code."""
     severity_of = {}
     for entry in report["hosts"].values():
         for account in entry["accounts"].values():
             for finding in account["findings"]:
                 rank = SEVERITIES.index(finding["severity"]) if finding["severity"] in SEVERITIES else len(SEVERITIES)
-                severity_of[finding["code"]] = min(rank, severity_of.get(finding["code"], rank))
-    return sorted(severity_of, key=lambda code: (severity_of[code], code))
+                severity_of[column(finding)] = min(rank, severity_of.get(column(finding), rank))
+    return sorted(severity_of, key=lambda label: (severity_of[label], ":" in label, label))
 
 
 def _problems(entry):
@@ -93,8 +111,8 @@ def host_order(report):
 
 
 def render_table(report):
-    """A table a person can read: one row per host (worst first), one column per code (most severe first);
-    a cell counts the host's accounts with that code."""
+    """A table a person can read: one row per host (worst first), one column per code (most severe first; uv's
+    codes as uv:CODE); a cell counts the host's accounts with that code."""
     codes = _code_order(report)
     header = ["host", "status", "worst", "accounts"] + codes
     rows = []
@@ -102,7 +120,7 @@ def render_table(report):
         entry = report["hosts"][name]
         counts = []
         for code in codes:
-            n = sum(1 for a in entry["accounts"].values() if any(f["code"] == code for f in a["findings"]))
+            n = sum(1 for a in entry["accounts"].values() if any(column(f) == code for f in a["findings"]))
             counts.append(str(n) if n else ".")
         status = entry["status"]
         rows.append([_printable(name), status, entry["worst"] or "-", str(len(entry["accounts"])) if status == "ok"

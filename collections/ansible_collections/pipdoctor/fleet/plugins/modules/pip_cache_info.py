@@ -10,10 +10,12 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: pip_cache_info
-short_description: Check pip's caches and homes on a node with pipdoctor
+short_description: Check pip's (and uv's) caches and homes on a node with pipdoctor
 description:
   - Runs C(pipdoctor --json check) on the managed node and returns its document as the fact
     C(ansible_facts.pipdoctor), with a short RV(summary).
+  - pipdoctor checks uv's cache too wherever an account uses uv; each finding names its installer (C(tool)),
+    and RV(summary.tools) summarises each installer's findings.
   - Never changes anything. Fails only when pipdoctor itself fails (its exit status 2, for an unknown user
     or a usage error), not when it finds problems.
   - pipdoctor must be installed on the node, for example with the role P(pipdoctor.fleet.install#role).
@@ -85,7 +87,9 @@ ansible_facts:
     pipdoctor:
       description:
         - pipdoctor's C(check) document (README "JSON output"), C(accounts) with one object per account checked
-          (C(user), C(uid), C(home), C(cache), C(findings)) and C(findings), all of them account by account.
+          (C(user), C(uid), C(home), C(cache) (pip's), C(caches) (one per installer checked, each with its
+          C(tool): pip's, and uv's where the account uses uv), C(findings), each with its C(tool)) and
+          C(findings), all of them account by account.
       returned: always
       type: dict
       sample:
@@ -97,8 +101,12 @@ ansible_facts:
             uid: 1000
             home: /home/alice
             cache: {path: /home/alice/.cache/pip, disabled: false, source: default}
+            caches:
+              - {tool: pip, path: /home/alice/.cache/pip, disabled: false, source: default}
+              - {tool: uv, path: /home/alice/.cache/uv, disabled: false, source: platform default}
             findings:
               - code: PD103
+                tool: uv
                 name: cache-foreign-owned
                 severity: error
         findings: []
@@ -112,7 +120,7 @@ summary:
       type: int
       sample: 3
     codes:
-      description: The distinct codes found, sorted.
+      description: The distinct codes found (every installer's), sorted.
       type: list
       elements: str
       sample: [PD103]
@@ -125,6 +133,13 @@ summary:
       type: list
       elements: str
       sample: [alice]
+    tools:
+      description:
+        - The same per installer whose cache was checked (C(pip), and C(uv) where an account uses uv), each with
+          C(accounts) (how many accounts had that cache checked), C(codes), C(worst) and C(needs_care).
+      type: dict
+      sample: {pip: {accounts: 3, codes: [], worst: null, needs_care: []},
+               uv: {accounts: 1, codes: [PD103], worst: error, needs_care: [alice]}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
