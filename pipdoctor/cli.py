@@ -15,7 +15,9 @@ usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip comma
        pipdoctor [--json] [--color auto|always|never] [--uv PATH] uv [uv args...]
        pipdoctor explain [--json] [LOG | - | PDnnn]
        pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--cache-dir DIR | --no-cache-dir] [--isolated]
+                       [--jobs N]
        pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--cache-dir DIR | --no-cache-dir]
+                     [--jobs N]
        pipdoctor fix --undo [JOURNAL] [--user NAME]
        pipdoctor --fix [--yes] [--persist] install ...   (or: pipdoctor install --fix [--yes] ...)
        pipdoctor --version | --help
@@ -29,7 +31,8 @@ and, when something went wrong, says which directory is really broken, why, and 
   explain PD101    show the documentation of a finding code
   check            find what will make pip's cache fail on this machine, before it fails (changes nothing);
                    as root, --user NAME checks another account, --all-users every account with a home;
-                   --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir/--isolated as pip takes them
+                   --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir/--isolated as pip takes them;
+                   --jobs N walks the cache in N processes (default: one per CPU it may use; 1: no fork)
   fix              run the check, print the plan that cures what it found (each step, the finding, the shell
                    command, whether it needs root) and apply it when confirmed (or --yes); --dry-run only
                    prints; every change is journaled first and `fix --undo [JOURNAL]` reverts it; as root,
@@ -77,6 +80,7 @@ class CheckRequest:
         self.all_users = False
         self.quiet = False
         self.pip_args: list[str] = []  # --cache-dir/--no-cache-dir, passed on as pip spells them
+        self.jobs: int | None = None  # --jobs N: the walk's workers (None: one per CPU this process may use)
 
 
 def parse_check_args(args: list[str], options: Options) -> CheckRequest:
@@ -106,6 +110,9 @@ def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) 
     if arg in ("-q", "--quiet"):
         request.quiet = True
         return index + 1
+    if arg in ("-j", "--jobs") or arg.startswith("--jobs="):
+        request.jobs, index = _take_jobs(args, index)
+        return index
     if arg in ("--no-cache-dir", "--isolated"):  # --isolated: pip skips the user's files and PIP_* (locations)
         request.pip_args.append(arg)
         return index + 1
@@ -117,6 +124,18 @@ def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) 
 
 
 _CHECK_OPTIONS = _check_option
+
+
+# More workers than this only queue for the same disk and cores; a bound keeps a typo from forking thousands.
+MAX_JOBS = 256
+
+
+def _take_jobs(args: list[str], index: int) -> tuple[int, int]:
+    """--jobs N (-j N) of check and fix: how many processes walk the cache."""
+    value, index = _take_value(args, index, "--jobs" if args[index] != "-j" else "-j")
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_JOBS:
+        raise UsageError(f"--jobs takes a number from 1 to {MAX_JOBS}, not {value!r}")
+    return int(value), index
 
 
 def _take_value(args: list[str], index: int, name: str) -> tuple[str, int]:
@@ -326,6 +345,9 @@ def parse_fix_args(args: list[str], options: Options):
             req.undo, req.journal = True, arg[len("--undo="):]
         elif arg == "--user" or arg.startswith("--user="):
             req.user, index = _take_value(args, index, "--user")
+            return index
+        elif arg in ("-j", "--jobs") or arg.startswith("--jobs="):
+            req.jobs, index = _take_jobs(args, index)
             return index
         elif arg == "--no-cache-dir":
             req.pip_args.append(arg)

@@ -177,7 +177,7 @@ def _environment_owner(account) -> Optional[tuple]:
 
 
 def check_account(installer: "Installer", account, pip_args: Sequence[str], *, cwd: Optional[str] = None,
-                  walk: bool = True) -> AccountReport:
+                  walk: bool = True, jobs: Optional[int] = None) -> AccountReport:
     """Resolve the account's cache as the installer would, read the facts, judge them, attach the fixes.
 
     Raises AccountUnreadable when the account's config files could not be read at all; a config file or
@@ -225,7 +225,7 @@ def check_account(installer: "Installer", account, pip_args: Sequence[str], *, c
     if walk and path and unsafe_cache_root(path, (environ.get("HOME"), account.passwd_home)):
         walk = False  # /, a system dir or a HOME: fix refuses it, and a walk would read all of it (/: the machine)
     facts = collect_check_facts(installer, account, path, disabled, source, walk=walk, pip_version=version,
-                                pip_error=pip_error, configured=configured)
+                                pip_error=pip_error, configured=configured, jobs=jobs)
     if facts.cache_configured:
         source = f"{source}, reached through a symlink: {facts.cache_configured}"
     findings = tuple(suggest_check(f, facts) for f in order([*own, *check(facts)]))
@@ -272,7 +272,7 @@ def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountReport]:
     reports = []
     for account in accounts:
         try:
-            reports.append(check_account(PIP, account, request.pip_args))
+            reports.append(check_account(PIP, account, request.pip_args, jobs=request.jobs))
         except AccountUnreadable as error:
             reports.append(_unchecked(account, error.reason))
         except (OSError, ValueError) as error:  # what one account's files did must not stop the others

@@ -24,6 +24,7 @@ class FixRequest:
     persist: bool = False
     user: Optional[str] = None
     pip_args: list = field(default_factory=list)  # --cache-dir/--no-cache-dir, as pip spells them
+    jobs: Optional[int] = None  # --jobs N: the walk's workers (None: one per CPU this process may use)
 
 
 def stamp() -> str:
@@ -131,7 +132,7 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
     refused = _refused_before_walk(account, request.pip_args)
     if refused is not None:
         raise UsageError(refused)
-    before = check_account(PIP, account, request.pip_args)
+    before = check_account(PIP, account, request.pip_args, jobs=request.jobs)
     plan = plan_for(before, persist=request.persist)
     color = options.color_for(1)
     if not plan.steps:
@@ -153,7 +154,7 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
         ok, note = confirm(f"Apply {changes_phrase(len(plan.changes))}? [y/N] ", request.yes)
         if ok:
             outcome = apply(plan, account, _pip_argv(options, account))
-            after = check_account(PIP, account, request.pip_args)
+            after = check_account(PIP, account, request.pip_args, jobs=request.jobs)
     if after is not None:
         skipped = outcome is not None and outcome.skipped_count > 0  # what was skipped still needs a hand
         code = exitcodes.FINDINGS if skipped or has_problem(after.findings) else exitcodes.OK
