@@ -385,8 +385,12 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True, skip_mo
         walker.list_dirs(tally, pending, pending.popleft, until=(max(entries, 1), per_job * jobs),
                          progress=progress, every=progress_every)
         if len(pending) > 1:
-            if not _walk_parallel(walker, tally, list(pending), jobs, progress, progress_every):
-                # a worker died (killed, out of memory): walk it all again in this process, as if serial
+            try:
+                finished = _walk_parallel(walker, tally, list(pending), jobs, progress, progress_every)
+            except OSError:  # no fork or pipe to be had (EAGAIN, EMFILE): the serial walk needs neither
+                finished = False
+            if not finished:
+                # a worker died (killed, out of memory) or none could start: walk it all again in this process
                 return walk_cache(root, uid, groups, check_modes=check_modes, skip_moved_aside=skip_moved_aside,
                                   jobs=1, progress=progress, progress_every=progress_every)
             pending.clear()
@@ -404,7 +408,7 @@ def _threads_running() -> bool:
 def _walk_parallel(walker: _Walker, tally: _Tally, units: list, jobs: int, progress: Optional[Callable],
                    every: int) -> bool:
     """List `units` (what the first look left waiting) in forked workers and add their tallies to `tally`; False
-    when a worker did not finish (then `tally` is left as it was)."""
+    (or OSError) when a worker did not finish: then `tally` holds nothing of theirs."""
     kept = {id(sample) for sample in tally.subtrees}
     # A unit's subtree sample travels by its path when the first look kept it ("" when it did not: what is counted
     # below it would be thrown away), None when the unit is not below a foreign entry.

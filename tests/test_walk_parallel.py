@@ -157,10 +157,11 @@ def test_parallel_walk_equals_serial_walk_however_split(user):
     counts = result["counts"]
     # the tree holds what it should, so the comparison covers it
     assert counts["owners"] == 2 and counts["subtrees"] >= 13, counts
-    wanted = sorted(path for path in counts["sampled"])
+    wanted = sorted(counts["sampled"])
     assert counts["sampled"] == wanted and len(wanted) == 5, counts  # the smallest paths, sorted
     assert f"{cache}/rootish" in counts["sampled"], counts
-    assert counts["sample_entries"][counts["sampled"].index(f"{cache}/rootish")] == 1 + 6 * 3, counts  # its dirs and b files, not the user's a files
+    # rootish, its dirs and b files (not the user's a files), counted by the first look and the workers together
+    assert counts["sample_entries"][counts["sampled"].index(f"{cache}/rootish")] == 1 + 6 * 3, counts
     assert counts["symlinks"] == 2 and counts["specials"] == 1 and counts["hard_links"] == 2, counts
     assert counts["mount_points"] == 2 and counts["other_mounts"] == [f"{cache}/wheels/zz-mnt"], counts
     assert counts["unreadable"] == 2 and counts["not_reached"] == {"EACCES": 2}, counts  # the deep chain: reached
@@ -225,3 +226,36 @@ def test_memory_stays_flat_on_a_large_tree(tmp_path):
     bound_kb = 8 * 1024
     assert result["parent"] - result["before"] < bound_kb, result
     assert result["worker"] - result["before"] < bound_kb, result
+
+
+def test_a_worker_killed_mid_walk_costs_time_not_counts(tmp_path):
+    """A worker that dies (the OOM killer, a stray kill -9) must not leave its share uncounted: the walk is done
+    again in one process, and gives the serial walk's result."""
+    cache = tmp_path / "cache"
+    for first in range(8):
+        for second in range(40):
+            bucket = cache / "wheels" / f"{first:02x}" / f"{second:02x}"
+            bucket.mkdir(parents=True)
+            for index in range(30):
+                (bucket / f"{index}.whl").write_bytes(b"x")
+    script = textwrap.dedent("""
+        import os, signal, sys
+        from pipdoctor.cachewalk import walk_cache
+
+        killed = []
+
+        def progress(count):  # in the parent while the workers run: kill one of them, once
+            if not killed:
+                with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as children:
+                    pids = [int(pid) for pid in children.read().split()]
+                if pids:
+                    os.kill(pids[0], signal.SIGKILL)
+                    killed.append(pids[0])
+
+        serial = walk_cache(sys.argv[1], os.getuid() + 1, [], jobs=1)
+        walk = walk_cache(sys.argv[1], os.getuid() + 1, [], jobs=2, first_look=(1, 1), progress=progress,
+                          progress_every=100)
+        print(bool(killed), walk == serial, walk.entries)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, cache], cwd=REPO, stdout=subprocess.PIPE, check=True)
+    assert proc.stdout.decode().split() == ["True", "True", str(8 * 40 * 31 + 8 + 1)]
