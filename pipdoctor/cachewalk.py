@@ -106,14 +106,15 @@ _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC",
 class _DeepOpener:
     """Opens a directory whose path is longer than PATH_MAX (where opendir() fails with ENAMETOOLONG) one
     component at a time with openat(O_NOFOLLOW), from the last one it opened when it lies below (a depth-first
-    walk then pays one open per directory), else from the root; the result must be the inode the walk saw."""
+    walk then pays one open per directory), else from the root; the result must be the inode the walk saw
+    (`seen`: its st_dev and st_ino)."""
 
     def __init__(self, root: str):
         self.root = root.rstrip("/") or "/"
         self.path: Optional[str] = None
         self.fd: Optional[int] = None
 
-    def open(self, path: str, seen: os.stat_result) -> int:
+    def open(self, path: str, seen: tuple) -> int:
         if self.path is not None and path.startswith(self.path + "/"):
             base, fd = self.path, self.fd
         else:
@@ -125,7 +126,7 @@ class _DeepOpener:
                     os.close(fd)
                 fd = child
             st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != (seen.st_dev, seen.st_ino):
+            if (st.st_dev, st.st_ino) != seen:
                 raise OSError(errno.ESTALE, "replaced while walked", path)
         except OSError:
             if fd != self.fd:
@@ -228,7 +229,7 @@ class _Walker:
 
     def list_dirs(self, tally: _Tally, pending, take: Callable, *, until: tuple = (0, 0),
                   progress: Optional[Callable] = None, every: int = 0) -> None:
-        """List the directories in `pending` ((path, area name, subtree sample or None, its lstat) ...), taken by
+        """List the directories in `pending` ((path, area name, subtree sample or None, inode) ...), taken by
         `take` (pending.pop: depth first; deque.popleft: breadth first), pushing the directories they hold.
         until=(entries, directories): stop once that many entries are counted and that many directories wait."""
         uid, groups, check_modes, root_dev, mount_inos = (self.uid, self.groups, self.check_modes, self.root_dev,
@@ -266,7 +267,7 @@ class _Walker:
                     # Near PATH_MAX a child's path would not fit (DirEntry.stat() stats by path): list by dir fd.
                     if seen is not None and (len(path) > _NEAR_PATH_MAX or not path.isascii() and
                                              len(os.fsencode(path)) > _NEAR_PATH_MAX):
-                        iterator = os.scandir(deep.open(path, seen))
+                        iterator = os.scandir(deep.open(path, (root_dev, seen)))
                     else:
                         iterator = os.scandir(path)
                 except PermissionError as error:
@@ -283,7 +284,7 @@ class _Walker:
                     try:
                         if error.errno != errno.ENAMETOOLONG or seen is None:
                             raise
-                        iterator = os.scandir(deep.open(path, seen))
+                        iterator = os.scandir(deep.open(path, (root_dev, seen)))
                     except OSError as error:
                         errors += 1
                         not_reached(path, error)
@@ -344,7 +345,9 @@ class _Walker:
                                         _keep(unwritable, prefix + entry.name)
                                     else:
                                         foreign_unwritable += 1
-                            push((prefix + entry.name, entry_area, entry_top, st))
+                            # its inode only (a directory entered is on the root's device): what waits to be
+                            # listed stays small in a directory of 100,000 others (uv's archive-v0/)
+                            push((prefix + entry.name, entry_area, entry_top, st.st_ino))
                             continue
                         if fmt == S_IFREG:
                             n_files += 1
@@ -386,14 +389,13 @@ def walk_cache(root: str, uid: int, groups, *, check_modes: bool = True, skip_mo
                          progress=progress, every=progress_every)
         if len(pending) > 1:
             try:
-                finished = _walk_parallel(walker, tally, list(pending), jobs, progress, progress_every)
+                finished = _walk_parallel(walker, tally, pending, jobs, progress, progress_every)
             except OSError:  # no fork or pipe to be had (EAGAIN, EMFILE): the serial walk needs neither
                 finished = False
             if not finished:
                 # a worker died (killed, out of memory) or none could start: walk it all again in this process
                 return walk_cache(root, uid, groups, check_modes=check_modes, skip_moved_aside=skip_moved_aside,
                                   jobs=1, progress=progress, progress_every=progress_every)
-            pending.clear()
     walker.list_dirs(tally, pending, pending.pop, progress=progress, every=progress_every)
     return _result(root, tally)
 
@@ -405,15 +407,17 @@ def _threads_running() -> bool:
     return threading is not None and threading.active_count() > 1
 
 
-def _walk_parallel(walker: _Walker, tally: _Tally, units: list, jobs: int, progress: Optional[Callable],
+def _walk_parallel(walker: _Walker, tally: _Tally, units: deque, jobs: int, progress: Optional[Callable],
                    every: int) -> bool:
-    """List `units` (what the first look left waiting) in forked workers and add their tallies to `tally`; False
-    (or OSError) when a worker did not finish: then `tally` holds nothing of theirs."""
+    """List `units` (what the first look left waiting; emptied here) in forked workers and add their tallies to
+    `tally`; False (or OSError) when a worker did not finish: then `tally` holds nothing of theirs."""
     kept = {id(sample) for sample in tally.subtrees}
     # A unit's subtree sample travels by its path when the first look kept it ("" when it did not: what is counted
-    # below it would be thrown away), None when the unit is not below a foreign entry.
-    plan = [(path, area, None if top is None else top[0] if id(top) in kept else "", seen)
-            for path, area, top, seen in units]
+    # below it would be thrown away), None when the unit is not below a foreign entry. Moved, not copied.
+    plan = []
+    while units:
+        path, area, top, seen = units.popleft()
+        plan.append((path, area, None if top is None else top[0] if id(top) in kept else "", seen))
     run = -(-len(plan) // _MAX_TASKS)
     tasks = -(-len(plan) // run)
     task_r, task_w = os.pipe()
