@@ -80,9 +80,10 @@ def alternate_cache_for(installer: Installer, account: Account, home: HomeFacts,
 
 def collect_check_facts(installer: Installer, account: Account, cache_path: Optional[str], disabled: bool,
                         source: str, *, walk: bool = True, pip_version: Optional[str] = None,
-                        pip_error: Optional[str] = None, configured: Optional[str] = None) -> CheckFacts:
+                        pip_error: Optional[str] = None, configured: Optional[str] = None,
+                        jobs: Optional[int] = None) -> CheckFacts:
     """Read everything the checker judges, for `account` and the cache dir the installer would use
-    (`configured`: that dir before symlinks were resolved)."""
+    (`configured`: that dir before symlinks were resolved); `jobs`: the walk's workers (None: one per CPU)."""
     home = home_facts(account)
     launch = launch_facts(account.environ) if account.is_self else None
     owner_uid, owner_gid = account.uid, account.gid
@@ -129,9 +130,9 @@ def collect_check_facts(installer: Installer, account: Account, cache_path: Opti
             except OSError:
                 scan_groups = [owner_gid]
         if root.kind == "dir" and root.existing == real:
-            scan = walk_cache(real, owner_uid, scan_groups, check_modes=owner_uid != 0)
+            scan = walk_cache(real, owner_uid, scan_groups, check_modes=owner_uid != 0, jobs=jobs)
         # Also when the cache itself was moved aside and the installer has not made a new one yet.
-        aside = moved_aside_copies(real, owner_uid, scan_groups)
+        aside = moved_aside_copies(real, owner_uid, scan_groups, jobs=jobs)
     nfs = bool(mount and mount.fstype and mount.fstype.startswith("nfs"))
     parent = dir_facts(os.path.dirname(real), account) if real != "/" else None
     return CheckFacts(installer, account, home, launch, real, configured if configured != real else None, False,

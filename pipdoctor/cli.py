@@ -15,9 +15,9 @@ usage: pipdoctor [--json] [--color auto|always|never] [--python PATH] <pip comma
        pipdoctor [--json] [--color auto|always|never] [--uv PATH] uv [uv args...]
        pipdoctor explain [--json] [LOG | - | PDnnn]
        pipdoctor check [--json] [--quiet] [--user NAME | --all-users] [--tool pip|uv]
-                       [--cache-dir DIR | --no-cache-dir] [--isolated]
+                       [--cache-dir DIR | --no-cache-dir] [--isolated] [--jobs N]
        pipdoctor fix [--json] [--yes | --dry-run] [--persist] [--user NAME] [--tool pip|uv]
-                     [--cache-dir DIR | --no-cache-dir]
+                     [--cache-dir DIR | --no-cache-dir] [--jobs N]
        pipdoctor fix --undo [JOURNAL] [--user NAME] [--tool pip|uv]
        pipdoctor --fix [--yes] [--persist] install ...   (or: pipdoctor install --fix [--yes] ...)
        pipdoctor --fix [--yes] [--uv PATH] uv ...
@@ -34,7 +34,8 @@ and, when something went wrong, says which directory is really broken, why, and 
                    and uv's where the account uses uv; --tool pip|uv checks only that one;
                    as root, --user NAME checks another account, --all-users every account with a home;
                    --quiet prints nothing (exit code only); --cache-dir/--no-cache-dir/--isolated as pip takes
-                   them (with --tool uv: as uv takes them, also --no-cache, --no-config)
+                   them (with --tool uv: as uv takes them, also --no-cache, --no-config);
+                   --jobs N walks the cache in N processes (default: one per CPU it may use; 1: no fork)
   fix              run the check, print the plan that cures what it found (each step, the finding, the shell
                    command, whether it needs root) and apply it when confirmed (or --yes); --dry-run only
                    prints; every change is journaled first and `fix --undo [JOURNAL]` reverts it; as root,
@@ -83,6 +84,7 @@ class CheckRequest:
         self.all_users = False
         self.quiet = False
         self.tool: str | None = None  # --tool pip|uv: only that installer's cache (None: pip's, and uv's if used)
+        self.jobs: int | None = None  # --jobs N: the walk's workers (None: one per CPU this process may use)
         # --cache-dir/--no-cache-dir/--isolated (uv: also --no-cache, --no-config), passed on as the installer
         # --tool names spells them: pip's without --tool
         self.cache_args: list[str] = []
@@ -127,6 +129,9 @@ def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) 
         if request.tool not in ("pip", "uv"):
             raise UsageError(f"--tool takes pip or uv, not {request.tool!r}")
         return index
+    if arg in ("-j", "--jobs") or arg.startswith("--jobs="):
+        request.jobs, index = _take_jobs(args, index)
+        return index
     # --isolated: pip skips the user's files and PIP_* (locations); uv, the config files (--no-config)
     if arg in ("--no-cache-dir", "--isolated", *_UV_CACHE_FLAGS):
         request.cache_args.append(arg)
@@ -139,6 +144,18 @@ def _check_option(arg: str, args: list[str], index: int, request: CheckRequest) 
 
 
 _CHECK_OPTIONS = _check_option
+
+
+# More workers than this only queue for the same disk and cores; a bound keeps a typo from forking thousands.
+MAX_JOBS = 256
+
+
+def _take_jobs(args: list[str], index: int) -> tuple[int, int]:
+    """--jobs N (-j N) of check and fix: how many processes walk the cache."""
+    value, index = _take_value(args, index, "--jobs" if args[index] != "-j" else "-j")
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_JOBS:
+        raise UsageError(f"--jobs takes a number from 1 to {MAX_JOBS}, not {value!r}")
+    return int(value), index
 
 
 def _take_value(args: list[str], index: int, name: str) -> tuple[str, int]:
@@ -354,6 +371,9 @@ def parse_fix_args(args: list[str], options: Options):
             req.undo, req.journal = True, arg[len("--undo="):]
         elif arg == "--user" or arg.startswith("--user="):
             req.user, index = _take_value(args, index, "--user")
+            return index
+        elif arg in ("-j", "--jobs") or arg.startswith("--jobs="):
+            req.jobs, index = _take_jobs(args, index)
             return index
         elif arg == "--no-cache-dir":
             req.pip_args.append(arg)

@@ -185,7 +185,7 @@ def _environment_owner(account) -> Optional[tuple]:
 
 
 def check_account(installer: "Installer", account, args: Sequence[str], *, cwd: Optional[str] = None,
-                  walk: bool = True) -> AccountReport:
+                  walk: bool = True, jobs: Optional[int] = None) -> AccountReport:
     """Resolve the account's cache as the installer would (`args`: its cache options, as it spells them), read
     the facts, judge them, attach the fixes. Every finding carries the installer's name (Finding.tool).
 
@@ -213,7 +213,7 @@ def check_account(installer: "Installer", account, args: Sequence[str], *, cwd: 
     if walk and path and unsafe_cache_root(path, (environ.get("HOME"), account.passwd_home)):
         walk = False  # /, a system dir or a HOME: fix refuses it, and a walk would read all of it (/: the machine)
     facts = collect_check_facts(installer, account, path, disabled, source, walk=walk, pip_version=version,
-                                pip_error=pip_error, configured=configured)
+                                pip_error=pip_error, configured=configured, jobs=jobs)
     if facts.cache_configured:
         source = f"{source}, reached through a symlink: {facts.cache_configured}"
     findings = tuple(suggest_check(f, facts) for f in order([*own, *check(facts)]))
@@ -310,11 +310,11 @@ class AccountCheck:
 CHECK_TOOLS = ("pip", "uv")
 
 
-def _check_one(installer: "Installer", account, args: Sequence[str]) -> AccountReport:
+def _check_one(installer: "Installer", account, args: Sequence[str], jobs: Optional[int]) -> AccountReport:
     """check_account, with what one account's files did turned into a report saying so (PD206): the other
     accounts and installers are still checked."""
     try:
-        return check_account(installer, account, args)
+        return check_account(installer, account, args, jobs=jobs)
     except AccountUnreadable as error:
         return _unchecked(account, error.reason, installer.name)
     except (OSError, ValueError) as error:
@@ -365,9 +365,9 @@ def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountCheck]:
     for account in accounts:
         caches = []
         if tool in (None, "pip"):
-            caches.append(_check_one(PIP, account, request.cache_args))
+            caches.append(_check_one(PIP, account, request.cache_args, request.jobs))
         if tool in (None, "uv"):
-            report = _check_one(UV, account, uv_args)
+            report = _check_one(UV, account, uv_args, request.jobs)
             if tool == "uv" or uv_in_use(account, report):
                 caches.append(report)
         checks.append(AccountCheck(tuple(caches)))

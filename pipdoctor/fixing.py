@@ -25,6 +25,7 @@ class FixRequest:
     user: Optional[str] = None
     pip_args: list = field(default_factory=list)  # --cache-dir/--no-cache-dir, as pip spells them
     tool: Optional[str] = None  # --tool pip|uv: only that installer's cache (None: every cache it covers)
+    jobs: Optional[int] = None  # --jobs N: the walk's workers (None: one per CPU this process may use)
 
 
 def stamp() -> str:
@@ -170,7 +171,7 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
     when = stamp()  # one fix, one time: its journals share it, and `fix --undo` undoes them together
     caches = []
     for installer in installers:
-        before = check_account(installer, account, cache_args(request, installer))
+        before = check_account(installer, account, cache_args(request, installer), jobs=request.jobs)
         caches.append(CacheFix(before, plan_for(before, persist=request.persist, when=when)))
     planned = [cache for cache in caches if cache.plan.steps]
     color = options.color_for(1)
@@ -230,7 +231,7 @@ def _apply_in_order(planned: list, account, options, request: FixRequest) -> str
                 raise
             return f"{error} ({installer.name}'s cache; {' and '.join(fixed)}'s fixed before it)"
         fixed.append(installer.name)
-        cache.after = check_account(installer, account, cache_args(request, installer))
+        cache.after = check_account(installer, account, cache_args(request, installer), jobs=request.jobs)
     return ""
 
 
