@@ -242,7 +242,9 @@ class _Walker:
         subtrees, unwritable, unreadable, other_mounts = (tally.subtrees, tally.unwritable, tally.unreadable,
                                                           tally.other_mounts)
         hazard_counts, hazards, reason_samples = tally.hazard_counts, tally.hazards, tally.reason_samples
-        next_report = n_entries + every if progress is not None and every > 0 else -1
+        # At every multiple of `every` of the tally's count, not `every` after this call's start: a worker lists
+        # many small units (pip's wheels/ab/cd/), one call each, and most hold fewer than `every` entries.
+        next_report = (n_entries // every + 1) * every if progress is not None and every > 0 else -1
         deep = _DeepOpener(self.root)
 
         def not_reached(path: str, error: OSError) -> None:

@@ -4,7 +4,7 @@ judges). Reads and never writes: no test file is created, no lock taken, no flag
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from pipdoctor.cachewalk import CacheWalk, moved_aside_copies, walk_cache
 from pipdoctor.host.accounts import (Account, HomeFacts, Launch, home_facts, launch_facts, other_home_holding,
@@ -15,6 +15,9 @@ from pipdoctor.host.tempdirs import TempFacts, temp_facts
 from pipdoctor.installers.base import Installer
 from pipdoctor.records import record
 from pipdoctor.safety import under
+
+if TYPE_CHECKING:  # the type only: the check's own imports stay as they were
+    from pipdoctor.progress import Progress
 
 
 @record
@@ -81,9 +84,10 @@ def alternate_cache_for(installer: Installer, account: Account, home: HomeFacts,
 def collect_check_facts(installer: Installer, account: Account, cache_path: Optional[str], disabled: bool,
                         source: str, *, walk: bool = True, pip_version: Optional[str] = None,
                         pip_error: Optional[str] = None, configured: Optional[str] = None,
-                        jobs: Optional[int] = None) -> CheckFacts:
+                        jobs: Optional[int] = None, progress: Optional[Progress] = None) -> CheckFacts:
     """Read everything the checker judges, for `account` and the cache dir the installer would use
-    (`configured`: that dir before symlinks were resolved); `jobs`: the walk's workers (None: one per CPU)."""
+    (`configured`: that dir before symlinks were resolved); `jobs`: the walk's workers (None: one per CPU);
+    `progress`: the line the walks count their entries on."""
     home = home_facts(account)
     launch = launch_facts(account.environ) if account.is_self else None
     owner_uid, owner_gid = account.uid, account.gid
@@ -130,7 +134,8 @@ def collect_check_facts(installer: Installer, account: Account, cache_path: Opti
             except OSError:
                 scan_groups = [owner_gid]
         if root.kind == "dir" and root.existing == real:
-            scan = walk_cache(real, owner_uid, scan_groups, check_modes=owner_uid != 0, jobs=jobs)
+            scan = walk_cache(real, owner_uid, scan_groups, check_modes=owner_uid != 0, jobs=jobs,
+                              progress=progress.counter() if progress is not None else None)
         # Also when the cache itself was moved aside and the installer has not made a new one yet.
         aside = moved_aside_copies(real, owner_uid, scan_groups, jobs=jobs)
     nfs = bool(mount and mount.fstype and mount.fstype.startswith("nfs"))

@@ -420,7 +420,10 @@ def _check(request: CheckRequest, options: Options) -> int:
     from pipdoctor.report import render_check_human, render_check_json
     from pipdoctor.terminal import write
 
-    reports = diagnose_check(request, _environ(options))
+    from pipdoctor.progress import on_terminal
+
+    with on_terminal("check", quiet=options.json or request.quiet) as progress:
+        reports = diagnose_check(request, _environ(options), progress)
     code = exitcodes.FINDINGS if any(has_problem(r.findings) for r in reports) else exitcodes.OK
     if request.quiet:
         return code

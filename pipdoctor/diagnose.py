@@ -185,7 +185,7 @@ def _environment_owner(account) -> Optional[tuple]:
 
 
 def check_account(installer: "Installer", account, args: Sequence[str], *, cwd: Optional[str] = None,
-                  walk: bool = True, jobs: Optional[int] = None) -> AccountReport:
+                  walk: bool = True, jobs: Optional[int] = None, progress=None) -> AccountReport:
     """Resolve the account's cache as the installer would (`args`: its cache options, as it spells them), read
     the facts, judge them, attach the fixes. Every finding carries the installer's name (Finding.tool).
 
@@ -213,7 +213,7 @@ def check_account(installer: "Installer", account, args: Sequence[str], *, cwd: 
     if walk and path and unsafe_cache_root(path, (environ.get("HOME"), account.passwd_home)):
         walk = False  # /, a system dir or a HOME: fix refuses it, and a walk would read all of it (/: the machine)
     facts = collect_check_facts(installer, account, path, disabled, source, walk=walk, pip_version=version,
-                                pip_error=pip_error, configured=configured, jobs=jobs)
+                                pip_error=pip_error, configured=configured, jobs=jobs, progress=progress)
     if facts.cache_configured:
         source = f"{source}, reached through a symlink: {facts.cache_configured}"
     findings = tuple(suggest_check(f, facts) for f in order([*own, *check(facts)]))
@@ -310,11 +310,11 @@ class AccountCheck:
 CHECK_TOOLS = ("pip", "uv")
 
 
-def _check_one(installer: "Installer", account, args: Sequence[str], jobs: Optional[int]) -> AccountReport:
+def _check_one(installer: "Installer", account, args: Sequence[str], jobs: Optional[int], progress) -> AccountReport:
     """check_account, with what one account's files did turned into a report saying so (PD206): the other
     accounts and installers are still checked."""
     try:
-        return check_account(installer, account, args, jobs=jobs)
+        return check_account(installer, account, args, jobs=jobs, progress=progress)
     except AccountUnreadable as error:
         return _unchecked(account, error.reason, installer.name)
     except (OSError, ValueError) as error:
@@ -335,11 +335,12 @@ def uv_in_use(account, report: AccountReport) -> bool:
             or installed_uv(account) is not None)
 
 
-def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountCheck]:
+def diagnose_check(request, environ: Mapping[str, str], progress=None) -> list[AccountCheck]:
     """`pipdoctor check`: one AccountCheck per account checked (this user, --user NAME, or --all-users): pip's
     cache, and uv's where the account uses uv (uv_in_use), or only the installer `--tool` names. The cache
     options (--cache-dir...) are the installer's --tool names, else pip's: uv is then checked as configured. An
-    account that cannot be checked gets a report saying why (PD206), and the others are still checked."""
+    account that cannot be checked gets a report saying why (PD206), and the others are still checked.
+    `progress` (progress.Progress): the line every walk counts its entries on."""
     from pipdoctor.host.accounts import all_accounts, named_account, self_account
     from pipdoctor.installers.pip import PIP
     from pipdoctor.installers.uv import UV
@@ -365,9 +366,9 @@ def diagnose_check(request, environ: Mapping[str, str]) -> list[AccountCheck]:
     for account in accounts:
         caches = []
         if tool in (None, "pip"):
-            caches.append(_check_one(PIP, account, request.cache_args, request.jobs))
+            caches.append(_check_one(PIP, account, request.cache_args, request.jobs, progress))
         if tool in (None, "uv"):
-            report = _check_one(UV, account, uv_args, request.jobs)
+            report = _check_one(UV, account, uv_args, request.jobs, progress)
             if tool == "uv" or uv_in_use(account, report):
                 caches.append(report)
         checks.append(AccountCheck(tuple(caches)))

@@ -10,6 +10,7 @@ from typing import Mapping, Optional
 from pipdoctor import exitcodes
 from pipdoctor.errors import OutputError, UsageError
 from pipdoctor.findings import fix_acts_on, has_problem
+from pipdoctor.progress import on_terminal
 from pipdoctor.terminal import read_line, write
 
 
@@ -170,9 +171,11 @@ def run_fix(request: FixRequest, options, environ: Mapping[str, str]) -> int:
         installers.append(installer)
     when = stamp()  # one fix, one time: its journals share it, and `fix --undo` undoes them together
     caches = []
-    for installer in installers:
-        before = check_account(installer, account, cache_args(request, installer), jobs=request.jobs)
-        caches.append(CacheFix(before, plan_for(before, persist=request.persist, when=when)))
+    with on_terminal("fix: checking", quiet=options.json) as progress:
+        for installer in installers:
+            before = check_account(installer, account, cache_args(request, installer), jobs=request.jobs,
+                                   progress=progress)
+            caches.append(CacheFix(before, plan_for(before, persist=request.persist, when=when)))
     planned = [cache for cache in caches if cache.plan.steps]
     color = options.color_for(1)
     reports = [AccountCheck(tuple(cache.before for cache in caches))]
@@ -231,7 +234,9 @@ def _apply_in_order(planned: list, account, options, request: FixRequest) -> str
                 raise
             return f"{error} ({installer.name}'s cache; {' and '.join(fixed)}'s fixed before it)"
         fixed.append(installer.name)
-        cache.after = check_account(installer, account, cache_args(request, installer), jobs=request.jobs)
+        with on_terminal("fix: checking again", quiet=options.json) as progress:
+            cache.after = check_account(installer, account, cache_args(request, installer), jobs=request.jobs,
+                                        progress=progress)
     return ""
 
 

@@ -47,6 +47,17 @@ class Progress:
         self._drawn_at = now
         self._draw(describe(self.label, self.done, self.total, self.unit, now - self._started))
 
+    def counter(self) -> Callable[[int], None]:
+        """A callback for one walk, which reports its running count (cachewalk.walk_cache's progress hook):
+        each walk of a check (pip's cache, uv's, every account's) adds to the one line."""
+        seen = 0
+
+        def walked(count: int) -> None:
+            nonlocal seen
+            self.advance(count - seen)
+            seen = count
+        return walked
+
     def close(self) -> None:
         """Wipe the line, if one was drawn."""
         if self._width:

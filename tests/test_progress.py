@@ -94,3 +94,30 @@ def test_a_slow_log_with_json_shows_nothing_even_on_a_terminal(tmp_path):
 ])
 def test_the_line_says_how_far_how_fast_and_how_long_is_left_where_known(args, shown):
     assert describe(*args) == shown
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_walk_counts_every_entry_on_the_line_serial_or_parallel(tmp_path, capfd, jobs):
+    """The walks of `check` and `fix` report their running count to the one line (Progress.counter): with a
+    clock that makes the walk look slow, the line shows, its counts grow, and the last drawn is the walk's total
+    at most; the parallel walk's workers add up to the same total as the serial walk."""
+    from pipdoctor.cachewalk import walk_cache
+    from pipdoctor.progress import Progress
+
+    for top in range(40):  # 40 x 60 files in two levels: more than the first look, so jobs=2 really forks
+        for sub in range(3):
+            directory = tmp_path / "cache" / f"{top:02x}" / f"{sub}"
+            directory.mkdir(parents=True)
+            for name in range(20):
+                (directory / f"{name}.whl").write_bytes(b"")
+    ticks = iter(range(10_000))
+    progress = Progress("check", shown=True, check_every=1, clock=lambda: next(ticks) * 0.5)
+    with progress:
+        walk = walk_cache(str(tmp_path / "cache"), os.getuid(), os.getgroups(), jobs=jobs,
+                          progress=progress.counter(), progress_every=100, first_look=(200, 2))
+    stderr = capfd.readouterr().err
+    counts = [int(match.replace(",", "")) for match in re.findall(r"pipdoctor: check: ([\d,]+) entries", stderr)]
+    assert counts, stderr
+    assert counts == sorted(counts) and counts[-1] <= walk.entries
+    assert progress.done >= walk.entries - 100  # every worker's count reached the parent
+    assert stderr.endswith("\r")  # wiped at the end
