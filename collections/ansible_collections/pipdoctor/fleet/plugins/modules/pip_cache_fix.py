@@ -40,7 +40,7 @@ options:
     type: path
   tool:
     description:
-      - Only this installer's cache (C(pipdoctor fix --tool pip|uv)): the fix covers only that cache, and with
+      - Only this installer's cache (C(pipdoctor fix --tool pip|uv)). The fix covers only that cache, and with
         O(undo=true) the undo reverts only the newest fix of that cache.
       - Without it, pip's cache and uv's where the account uses uv (an undo reverts every cache of the newest fix).
     type: str
