@@ -1,10 +1,12 @@
 """The collection's modules on their own: the keys they read are the ones pipdoctor's JSON Schemas require,
 their pure parts (summary, changed, the fleet report), and the modules run as Ansible runs them on a node,
-with a real pipdoctor (sealed, as root) for check, fix, a second fix and undo."""
+with a real pipdoctor (sealed, as root) for check, fix, a second fix and undo, of pip's cache and of pip's and
+uv's together."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tarfile
 
@@ -17,6 +19,7 @@ sys.path.insert(0, str(fleetkit.COLLECTIONS))
 from ansible_collections.pipdoctor.fleet.plugins.module_utils import pipdoctor, report  # noqa: E402
 
 SCHEMAS = sandbox.REPO / "docs" / "schemas"
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def _schemas() -> dict:
@@ -57,6 +60,12 @@ def _required_path(document: str, path: tuple, schemas: dict) -> list:
 @pytest.fixture(scope="module")
 def ansible():
     return fleetkit.ansible_venv()
+
+
+@pytest.fixture
+def user():
+    with sandbox.unprivileged_user("pfl") as made:
+        yield made
 
 
 def test_the_keys_the_modules_read_are_required_by_the_schemas():
@@ -128,6 +137,8 @@ def test_the_command_keeps_a_user_name_one_argument():
     assert pipdoctor.command("/x/pipdoctor", "fix", user="--all-users", extra=["--yes"]) == [
         "/x/pipdoctor", "--json", "fix", "--user=--all-users", "--yes"]
     assert pipdoctor.command("pipdoctor", "check", all_users=True) == ["pipdoctor", "--json", "check", "--all-users"]
+    assert pipdoctor.command("pipdoctor", "fix", user="bob", tool="uv", extra=["--undo", "--yes"]) == [
+        "pipdoctor", "--json", "fix", "--user=bob", "--tool=uv", "--undo", "--yes"]
 
 
 def test_the_collection_builds(ansible, tmp_path):
@@ -157,6 +168,26 @@ def test_changed_is_what_pipdoctor_changed():
     assert pipdoctor.fix_result({"plan": plan, "applied": {**applied, "chowned": 3}}, False)["changed"] is True
     assert pipdoctor.undo_result({"undone": {**applied, "restored": 2}})["changed"] is True
     assert pipdoctor.undo_result({"undone": applied})["changed"] is False
+
+
+def test_changed_when_any_cache_changed():
+    """The top level is the first cache with a plan (pip's, changing nothing here); uv's change still counts."""
+    explained = {"tool": "pip", "refused": None, "steps": [{"kind": "none", "changes_files": False}]}
+    chown = {"tool": "uv", "refused": None, "steps": [{"kind": "chown", "changes_files": True}]}
+    nothing = {"journal": None, "chowned": 0, "renamed": [], "restored": 0}
+    uv_applied = {**nothing, "journal": "/j/T.jsonl", "chowned": 4}
+    document = {"plan": explained, "applied": None, "before": {}, "after": None, "note": None, "exit_code": 0,
+                "caches": [{"tool": "pip", "before": {}, "plan": explained, "applied": None, "after": None},
+                           {"tool": "uv", "before": {}, "plan": chown, "applied": uv_applied, "after": {}}]}
+    dry = pipdoctor.fix_result(document, check_mode=True)
+    assert (dry["changed"], dry["planned_changes"], dry["journal"]) == (True, True, None)
+    result = pipdoctor.fix_result(document, check_mode=False)
+    assert (result["changed"], result["plan"]) == (True, explained)
+    assert {tool: (r["changed"], r["journal"]) for tool, r in result["tools"].items()} == {
+        "pip": (False, None), "uv": (True, "/j/T.jsonl")}
+    # an undo of both: the newest journal (uv's) restored nothing that had changed, the older (pip's) did
+    undone = pipdoctor.undo_result({"undone": nothing, "journals": [nothing, {**nothing, "restored": 2}]})
+    assert (undone["changed"], len(undone["journals"])) == (True, 2)
 
 
 @pytest.mark.parametrize("rc, stdout, stderr, message", [
@@ -225,7 +256,9 @@ def test_arguments_are_checked(ansible, tmp_path):
 def test_undo_in_check_mode_runs_nothing(ansible, tmp_path):
     rc, result = fleetkit.run_module("pip_cache_fix", {"undo": True, "executable": "/bin/false"}, tmp_path,
                                      check_mode=True)
-    assert (rc, result["changed"], result["undone"]) == (0, False, None)
+    assert (rc, result["changed"], result["undone"], result["journals"]) == (0, False, None, [])
+    rc, result = fleetkit.run_module("pip_cache_fix", {"tool": "conda"}, tmp_path)
+    assert rc == 1 and "value of tool must be one of: pip, uv" in result["msg"], result
 
 
 @pytest.mark.root
@@ -266,3 +299,53 @@ def test_info_fix_and_undo_on_a_real_cache(ansible, user, seal):
     # the task's message is pipdoctor's own error (its --json error document), and the document comes along
     assert (rc, unknown["failed"]) == (1, True) and "unknown user 'no-such-user-pd'" in unknown["msg"], unknown
     assert unknown["document"]["exit_code"] == 2, unknown
+
+
+def root_owned_uv_buckets(user, scratch) -> Path:
+    """The user's ~/.cache/uv (theirs) in which root's `uv venv` (the user's HOME kept, as `sudo uv` does
+    without -H) wrote its buckets and markers, root's: the cache."""
+    cache = user.home / ".cache" / "uv"
+    cache.mkdir(parents=True, exist_ok=True)
+    for path in (user.home / ".cache", cache):
+        os.chown(path, user.uid, user.gid)
+    made = sandbox.run([sandbox.uv_venv(sandbox.UV_VERSIONS[-1]) / "bin" / "uv", "venv", "-p", SYSTEM_PYTHON,
+                        scratch / "root-venv"],
+                       env=sandbox.pip_env(HOME=str(user.home), UV_PYTHON_DOWNLOADS="never"))
+    assert made.returncode == 0, made.stdout.decode()
+    assert any(p.name.startswith("interpreter-v") and p.stat().st_uid == 0 for p in cache.iterdir())
+    return cache
+
+
+@pytest.mark.root
+def test_fix_and_undo_report_pips_cache_and_uvs(ansible, user, seal):
+    """`sudo pip` and `sudo uv` both left root's entries in one account's caches: the fix module reports each
+    cache changed (its plan, what it applied, its journal), both are the user's again; the undo reports both
+    journals and puts both back exactly."""
+    caches = {"pip": fixkit.seed_failure(user), "uv": root_owned_uv_buckets(user, seal.scratch)}
+    before = {tool: fixkit.listing(cache) for tool, cache in caches.items()}
+    common = {"user": user.name, "executable": str(pipdoctor_bin())}
+
+    def module(check_mode=False, **args):
+        return fleetkit.run_module("pip_cache_fix", {**common, **args}, seal.scratch, check_mode=check_mode,
+                                   env=with_pip(None), mount_setup=seal.setup)
+
+    rc, only_uv = module(check_mode=True, tool="uv")
+    assert (rc, only_uv["changed"], list(only_uv["tools"])) == (0, True, ["uv"]), only_uv
+    assert {step["tool"] for step in only_uv["plan"]["steps"]} == {"uv"}
+
+    rc, fixed = module()
+    assert (rc, fixed["changed"], list(fixed["tools"])) == (0, True, ["pip", "uv"]), fixed
+    for tool, cache in caches.items():
+        report = fixed["tools"][tool]
+        assert (report["changed"], report["plan"]["tool"]) == (True, tool), report
+        assert report["applied"]["chowned"] > 0 and report["journal"] == report["applied"]["journal"]
+        assert not [f for f in report["after"]["findings"] if f["severity"] != "info"], report["after"]
+        assert {(uid, gid) for uid, gid, _, _ in fixkit.listing(cache).values()} == {(user.uid, user.gid)}
+    journals = [fixed["tools"][tool]["journal"] for tool in ("pip", "uv")]
+    assert len(set(journals)) == 2 and fixed["journal"] == journals[0]
+
+    rc, undone = module(undo=True)
+    assert (rc, undone["changed"]) == (0, True), undone
+    assert [j["journal"] for j in undone["journals"]] == journals[::-1]  # newest first: uv's, then pip's
+    assert all(j["restored"] > 0 for j in undone["journals"])
+    assert {tool: fixkit.listing(cache) for tool, cache in caches.items()} == before

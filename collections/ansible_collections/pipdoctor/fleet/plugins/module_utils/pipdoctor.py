@@ -35,11 +35,15 @@ READS = {
     "fix": (
         ("schema_version",), ("command",), ("exit_code",), ("plan", "refused"), ("plan", "steps", "*", "changes_files"),
         ("applied", "journal"), ("applied", "chowned"), ("applied", "restored"), ("applied", "renamed"),
-        ("before",), ("after",), ("note",),
+        ("before",), ("after",), ("note",), ("caches", "*", "tool"), ("caches", "*", "before"),
+        ("caches", "*", "plan", "refused"), ("caches", "*", "plan", "steps", "*", "changes_files"),
+        ("caches", "*", "applied", "journal"), ("caches", "*", "applied", "chowned"),
+        ("caches", "*", "applied", "restored"), ("caches", "*", "applied", "renamed"), ("caches", "*", "after"),
     ),
     "fix-undo": (
         ("schema_version",), ("command",), ("exit_code",), ("undone", "journal"), ("undone", "chowned"),
-        ("undone", "restored"), ("undone", "renamed"),
+        ("undone", "restored"), ("undone", "renamed"), ("journals", "*", "journal"), ("journals", "*", "chowned"),
+        ("journals", "*", "restored"), ("journals", "*", "renamed"),
     ),
     "error": (("schema_version",), ("error",)),
 }
@@ -65,13 +69,15 @@ def executable(module):
     return found
 
 
-def command(pipdoctor, subcommand, user=None, all_users=False, extra=()):
+def command(pipdoctor, subcommand, user=None, all_users=False, tool=None, extra=()):
     """The argv of one pipdoctor run with its JSON document on stdout (README "Commands")."""
     argv = [pipdoctor, "--json", subcommand]
     if all_users:
         argv.append("--all-users")
     if user is not None:
         argv.append("--user=" + user)  # one argument: no name can pass for an option
+    if tool is not None:
+        argv.append("--tool=" + tool)
     argv += list(extra)
     return argv
 
@@ -182,29 +188,51 @@ def changed_by(outcome):
     return bool(outcome.get("chowned") or outcome.get("restored") or outcome.get("renamed"))
 
 
+def fix_caches(document):
+    """Each cache a `fix` document covered (its `caches`, in the order applied); pip's alone before uv came."""
+    return document.get("caches") or [{"tool": "pip", "before": document.get("before"), "plan": document.get("plan"),
+                                       "applied": document.get("applied"), "after": document.get("after")}]
+
+
 def fix_result(document, check_mode):
-    """The fix module's result from a `fix` document: changed, plan, applied counts, journal, after, note."""
-    plan = document.get("plan")
+    """The fix module's result from a `fix` document: the first cache with a plan at the top level, as pipdoctor
+    puts it, and `tools` with each cache's (pip's, uv's); changed when any cache changed (would, in check mode)."""
+    tools = {}
+    for cache in fix_caches(document):
+        plan, applied = cache.get("plan"), cache.get("applied")
+        tools[cache["tool"]] = {
+            "changed": changes_planned(plan) if check_mode else changed_by(applied),
+            "planned_changes": changes_planned(plan),
+            "plan": plan,
+            "applied": applied,
+            "journal": (applied or {}).get("journal"),
+            "before": cache.get("before"),
+            "after": cache.get("after"),
+        }
     applied = document.get("applied")
     return {
-        "changed": changes_planned(plan) if check_mode else changed_by(applied),
-        "planned_changes": changes_planned(plan),
-        "plan": plan,
+        "changed": any(tool["changed"] for tool in tools.values()),
+        "planned_changes": any(tool["planned_changes"] for tool in tools.values()),
+        "plan": document.get("plan"),
         "applied": applied,
         "journal": (applied or {}).get("journal"),
         "before": document.get("before"),
         "after": document.get("after"),
         "note": document.get("note"),
         "exit_code": document.get("exit_code"),
+        "tools": tools,
     }
 
 
 def undo_result(document):
-    """The fix module's result from a `fix --undo` document."""
+    """The fix module's result from a `fix --undo` document: every journal undone (one per cache the fix
+    changed, newest first; only `undone` before uv came), changed when any of them changed something."""
     undone = document.get("undone")
+    journals = document.get("journals") or ([undone] if undone else [])
     return {
-        "changed": changed_by(undone),
+        "changed": any(changed_by(outcome) for outcome in journals),
         "undone": undone,
+        "journals": journals,
         "journal": (undone or {}).get("journal"),
         "exit_code": document.get("exit_code"),
     }

@@ -75,7 +75,7 @@ report:
     - The report, C(hosts) by inventory name, each with C(status) (C(ok), C(unreachable), C(failed)), C(message),
       C(worst) and C(accounts) by user name (C(uid), C(home), C(cache) (pip's path), C(caches) (each installer's
       C(tool) and C(path), pip's first, uv's where the account uses uv), C(findings), each with its C(tool)),
-      and a C(summary) (C(hosts_by_code): hosts with a code in any installer's cache; C(hosts_by_tool): per
+      and a C(summary) (C(hosts_by_code), hosts with a code in any installer's cache; C(hosts_by_tool), per
       installer). The table names uv's codes C(uv:CODE).
   returned: always
   type: dict

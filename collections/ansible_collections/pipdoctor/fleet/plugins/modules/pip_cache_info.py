@@ -88,7 +88,7 @@ ansible_facts:
       description:
         - pipdoctor's C(check) document (README "JSON output"), C(accounts) with one object per account checked
           (C(user), C(uid), C(home), C(cache) (pip's), C(caches) (one per installer checked, each with its
-          C(tool): pip's, and uv's where the account uses uv), C(findings), each with its C(tool)) and
+          C(tool), pip's and uv's where the account uses uv), C(findings), each with its C(tool)) and
           C(findings), all of them account by account.
       returned: always
       type: dict
