@@ -155,3 +155,23 @@ def fixed_by_root(user, seal) -> tuple:
 
 def wheels_in(path: Path) -> list:
     return sorted(path.rglob("*.whl")) if path.exists() else []
+
+
+def swap_when_journaled(monkeypatch, cache, victim, replace) -> list:
+    """The user's race against root's fix: right after the journal record naming `victim` is written (and before
+    its change), `replace(victim)` swaps it (a symlink, a hard link). Returns the list the pid of the process
+    that swapped is added to (the journal's writer: the parent, also when a worker makes the change)."""
+    from pipdoctor.repair.journal import Journal
+
+    real_write = Journal.write
+    swapped: list = []
+
+    def write_then_swap(self, lines, sync=True):
+        real_write(self, lines, sync)
+        if not swapped and any(f'["{os.path.relpath(victim, cache)}",' in line for line in lines):
+            os.unlink(victim)
+            replace(victim)
+            swapped.append(os.getpid())
+
+    monkeypatch.setattr(Journal, "write", write_then_swap)
+    return swapped

@@ -18,7 +18,7 @@ from pipdoctor.repair.undo import undo
 from tests import sandbox
 from tests.checkkit import chown_to_root, deep_entries, new_user_cache, user_cache
 from tests.fixkit import (fix_as_root, journal_header, journal_of, listing, outside_file, owner, plant_root_journal,
-                          seed_failure)
+                          seed_failure, swap_when_journaled)
 
 pytestmark = pytest.mark.root
 
@@ -107,19 +107,8 @@ def test_entry_swapped_between_journal_and_change_is_skipped(user, outside, monk
     victim = victims[0]
     before = listing(base)
     real_write = Journal.write
-    swapped = []
-
-    def write_then_swap(self, lines, sync=True):
-        real_write(self, lines, sync)
-        if not swapped and any(f'["{os.path.relpath(victim, cache)}",' in line for line in lines):
-            os.unlink(victim)
-            if swap == "symlink":
-                os.symlink(shadow, victim)
-            else:
-                os.link(shadow, victim)
-            swapped.append(True)
-
-    monkeypatch.setattr(Journal, "write", write_then_swap)
+    swapped = swap_when_journaled(monkeypatch, cache, victim,
+                                  lambda name: os.symlink(shadow, name) if swap == "symlink" else os.link(shadow, name))
     store = root_store(user.uid, base=str(tmp_path / "journals"))
     outcome = apply_changes(str(cache), [Change("chown", "", user.uid, user.gid)], store=store, stamp="t",
                             owner_uid=user.uid, owner_gid=user.gid, owner_name=user.name, names_ok=names_check(PIP))

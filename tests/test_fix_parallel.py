@@ -8,16 +8,16 @@ import subprocess
 
 import pytest
 
-from pipdoctor.remediation import cache_names_problem
+from pipdoctor.installers.pip import PIP
+from pipdoctor.remediation import names_check
 from pipdoctor.repair import parallel
 from pipdoctor.repair.apply import Change, apply_changes
 from pipdoctor.repair.fs import RepairError
-from pipdoctor.repair.journal import Journal
 from pipdoctor.repair.store import open_journal, root_store
 from pipdoctor.repair.undo import undo
 from tests import sandbox
 from tests.checkkit import synthetic
-from tests.fixkit import listing, outside_file
+from tests.fixkit import listing, outside_file, swap_when_journaled
 
 pytestmark = pytest.mark.root
 
@@ -47,7 +47,7 @@ def _awkward_cache(root, user, outside):
 def _fix(cache, user, journals, jobs: int):
     return apply_changes(str(cache), [Change("chown", "", user.uid, user.gid)],
                          store=root_store(user.uid, base=str(journals)), stamp=f"jobs{jobs}", owner_uid=user.uid,
-                         owner_gid=user.gid, owner_name=user.name, names_ok=cache_names_problem, jobs=jobs)
+                         owner_gid=user.gid, owner_name=user.name, names_ok=names_check(PIP), jobs=jobs)
 
 
 def _owners(tree: dict) -> dict:
@@ -76,7 +76,7 @@ def test_workers_change_what_one_process_changes_and_undo_restores_exactly(user,
                                                                                       "http-v2/hard"))
     # Several workers' chunks, one journal: each record whole, and undo puts every owner back.
     journal = open_journal(root_store(user.uid, base=str(tmp_path / "journals")), "jobs2.jsonl", writable=True)
-    undone = undo(journal, cache_names_problem, lambda root: None)
+    undone = undo(journal, lambda tool: names_check(PIP), lambda root: None)
     assert undone.skipped_count == 0 and undone.restored == outcomes[2].chowned
     assert listing(caches[2]) == before[2]
 
@@ -91,17 +91,7 @@ def test_an_entry_swapped_after_its_chunk_was_journaled_is_skipped_by_the_worker
     bucket = next(p for p in sorted((cache / "http-v2").rglob("*")) if p.is_file()).parent
     os.chown(bucket, user.uid, user.gid)  # the user may rename in it: the worker re-checks by device and inode
     victim = sorted(bucket.iterdir())[0]
-    real_write = Journal.write
-    swapped = []
-
-    def write_then_swap(self, lines, sync=True):
-        real_write(self, lines, sync)
-        if not swapped and any(f'["{os.path.relpath(victim, cache)}",' in line for line in lines):
-            os.unlink(victim)
-            os.symlink(outside, victim)
-            swapped.append(os.getpid())
-
-    monkeypatch.setattr(Journal, "write", write_then_swap)
+    swapped = swap_when_journaled(monkeypatch, cache, victim, lambda name: os.symlink(outside, name))
     outcome = _fix(cache, user, tmp_path / "journals", 2)
     assert swapped == [os.getpid()]  # swapped by the journal's writer, the parent; changed by a worker
     assert os.stat(outside).st_uid == 0 and os.lstat(victim).st_uid == 0
@@ -124,7 +114,7 @@ def test_a_full_disk_under_the_journal_stops_every_worker_before_its_change(user
             _fix(cache, user, store, 2)
         assert listing(cache) == before
         undone = undo(open_journal(root_store(user.uid, base=str(store)), "jobs2.jsonl", writable=True),
-                      cache_names_problem, lambda root: None)
+                      lambda tool: names_check(PIP), lambda root: None)
         assert undone.restored == 0 and undone.skipped_count == 0
     finally:
         subprocess.run(["umount", str(store)], check=True)

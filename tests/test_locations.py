@@ -22,7 +22,7 @@ import pytest
 
 from pipdoctor.errors import UsageError
 from pipdoctor.host.accounts import passwd_home
-from pipdoctor.installers.base import CacheLocation
+from pipdoctor.installers.base import CacheLocation, release_of
 from pipdoctor.installers.pip import locations
 from pipdoctor.installers.pip.locations import ConfigFile, PipInputError, decide_cache_location
 from tests import sandbox
@@ -607,4 +607,4 @@ def test_input_errors_are_usage_errors_that_name_their_source():
     ("v24.0", (24, 0)), ("1!24.0", (24, 0)), ("23.0.1+deb12u1", (23, 0, 1)), ("garbage", locations.LATEST_KNOWN_PIP),
 ])
 def test_pip_version_parsing(version, expected):
-    assert locations._version_tuple(version) == expected
+    assert release_of(version, locations.LATEST_KNOWN_PIP) == expected

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from pipdoctor.installers.pip import options
-from pipdoctor.installers.pip.locations import _version_tuple
+from pipdoctor.installers.base import release_of
+from pipdoctor.installers.pip.locations import LATEST_KNOWN_PIP
 from tests import sandbox
 
 # Each parser's options whose config values pip converts and may refuse (cli/parser.py _update_defaults).
@@ -51,7 +52,7 @@ def test_table_matches_pips_own_parsers(version):
     said = subprocess.check_output([str(sandbox.READABLE_PYTHON), "-c", _DUMP],
                                    env=sandbox.pip_env(PYTHONPATH=str(wheel)))
     parsers = json.loads(said)
-    release = _version_tuple(version)
+    release = release_of(version, LATEST_KNOWN_PIP)
     for command, key in ((None, "main"), ("install", "install")):
         pips = {name: spec for name, spec in parsers[key].items() if name not in IGNORED}
         for name, (kind, choices) in pips.items():
@@ -64,7 +65,7 @@ def test_table_matches_pips_own_parsers(version):
 
 
 def test_values_pip_takes_and_refuses():
-    new = _version_tuple("26.3")
+    new = release_of("26.3", LATEST_KNOWN_PIP)
     takes = [("isolated", "Yes"), ("verbose", "3"), ("verbose", "off"), ("timeout", "1.5"), ("retries", "0x10"),
              ("exists-action", "s i"), ("progress-bar", "garbage")]  # progress-bar: not the cache command's
     for name, value in takes:
@@ -78,4 +79,4 @@ def test_values_pip_takes_and_refuses():
     assert "s3cr3t" not in options.value_problem("timeout", "s3cr3t", None, new, show=False)
     assert "'s3cr3t'" in options.value_problem("timeout", "s3cr3t", None, new, show=True)
     # --resume-retries came with pip 25.1: an older pip ignores PIP_RESUME_RETRIES
-    assert options.value_problem("resume-retries", "x", None, _version_tuple("24.3.1"), show=True) is None
+    assert options.value_problem("resume-retries", "x", None, release_of("24.3.1", LATEST_KNOWN_PIP), show=True) is None

@@ -3,7 +3,7 @@ and what differs between installers that the shared code (check, fix, the report
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Tuple, Union
 
 from pipdoctor.records import record
 
@@ -80,3 +80,20 @@ class Installer:
     def uses_cache(self, root: "DirFacts", account: "Account") -> bool:
         """The installer's own verdict on the cache root: its root rule, or always for one that has none."""
         return self.keeps_cache is None or self.keeps_cache(root, account)
+
+
+def release_of(version: Union[str, Sequence[int], None], newest: Tuple[int, ...]) -> Tuple[int, ...]:
+    """An installer's version as the release numbers its rules are chosen by: "0.9.30" or (0, 9, 30) ->
+    (0, 9, 30); None, or a version PEP 440 cannot read: `newest`, the newest whose rules are known. A
+    pre-release already carries its release's code, so only the release numbers count (packaging.version)."""
+    if version is None:
+        return newest
+    if not isinstance(version, str):
+        return tuple(version)
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return newest
+

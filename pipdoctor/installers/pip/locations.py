@@ -12,7 +12,7 @@ from typing import Callable, Collection, Iterator, Mapping, Optional, Sequence, 
 from pipdoctor.errors import UsageError
 from pipdoctor.host.accounts import passwd_home
 from pipdoctor.host.dirs import current_dir
-from pipdoctor.installers.base import CacheLocation
+from pipdoctor.installers.base import CacheLocation, release_of
 from pipdoctor.installers.pip.options import value_problem
 from pipdoctor.installers.pip.sources import (CLI_CACHE_DIR, CLI_NO_CACHE_DIR, CLI_PYTHON, PLATFORM_DEFAULT,
                                              XDG_CACHE_HOME)
@@ -80,24 +80,8 @@ class _Rules:
     version: Tuple[int, ...] = LATEST_KNOWN_PIP  # which options pip's parsers have (options.py)
 
 
-def _version_tuple(version: Union[str, Sequence[int], None]) -> Tuple[int, ...]:
-    """Version string or tuple -> its release numbers: "24.1b1" and "24.1+deb12u1" are (24, 1), None and a
-    version PEP 440 cannot read are the newest known. A pre-release already carries its release's code
-    (pip's rules change in the first beta), so only the release numbers count (packaging.version)."""
-    if version is None:
-        return LATEST_KNOWN_PIP
-    if not isinstance(version, str):
-        return tuple(version)
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(version).release
-    except InvalidVersion:
-        return LATEST_KNOWN_PIP
-
-
 def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:
-    v = _version_tuple(version)
+    v = release_of(version, LATEST_KNOWN_PIP)
     if v < (21, 3):
         xdg = "appdirs"  # pip 21.3 replaced the vendored appdirs by platformdirs 2.4
     elif v < (26, 2):

@@ -12,7 +12,7 @@ from typing import Callable, Collection, Dict, List, Mapping, Optional, Sequence
 from pipdoctor.errors import UsageError
 from pipdoctor.host.accounts import passwd_home
 from pipdoctor.host.dirs import current_dir
-from pipdoctor.installers.base import CacheLocation
+from pipdoctor.installers.base import CacheLocation, release_of
 from pipdoctor.records import record
 from pipdoctor.userfiles import UserFile
 
@@ -152,22 +152,8 @@ class _Rules:
     version: Tuple[int, ...] = LATEST_KNOWN_UV
 
 
-def _version_tuple(version: Union[str, Sequence[int], None]) -> Tuple[int, ...]:
-    """"0.9.30" or (0, 9, 30) -> (0, 9, 30); None or a version PEP 440 cannot read: the newest known."""
-    if version is None:
-        return LATEST_KNOWN_UV
-    if not isinstance(version, str):
-        return tuple(version)
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(version).release
-    except InvalidVersion:
-        return LATEST_KNOWN_UV
-
-
 def _rules_for(version: Union[str, Sequence[int], None]) -> _Rules:
-    v = _version_tuple(version)
+    v = release_of(version, LATEST_KNOWN_UV)
     return _Rules(
         empty_home_is_home=v < (0, 6, 4),
         env_project=v >= (0, 6, 11),
