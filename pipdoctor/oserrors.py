@@ -6,6 +6,7 @@ import enum
 import re
 from typing import Optional
 
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.logtext import Line
 from pipdoctor.records import record
 
@@ -37,16 +38,16 @@ _TEXT_KINDS = (
 
 # A Python repr of a path: 'x', "x", u'x', b'x' (pip on Python 2 printed u'...').
 _QUOTED = r"""[ub]?(?:'((?:[^'\\\n]|\\.)*)'|"((?:[^"\\\n]|\\.)*)")"""
-_BRACKETED = re.compile(
+_BRACKETED = lazy_compile(
     r"\[(Errno|WinError) (\d+)\]([^'\"\[\]\n:]*)(?::\s*" + _QUOTED + r")?(?:\s*->\s*" + _QUOTED + ")?",
 )
 # `error: could not create 'P': Read-only file system`, `cp: cannot create 'P': Permission denied`
-_QUOTED_THEN_TEXT = re.compile(_QUOTED + r":\s*(Permission denied|Operation not permitted|Read-only file system"
+_QUOTED_THEN_TEXT = lazy_compile(_QUOTED + r":\s*(Permission denied|Operation not permitted|Read-only file system"
                                r"|No space left on device|Access is denied|Disk quota exceeded)", re.I)
 # `/bin/sh: 1: /tmp/pip-build-env-x/bin/cmake: Permission denied` (a shell naming an unquoted path)
-_BARE_THEN_TEXT = re.compile(r"(?<![\w'\"])((?:[A-Za-z]:)?[/\\][^\s:'\"]+):\s*(Permission denied|Operation not "
+_BARE_THEN_TEXT = lazy_compile(r"(?<![\w'\"])((?:[A-Za-z]:)?[/\\][^\s:'\"]+):\s*(Permission denied|Operation not "
                              r"permitted|Read-only file system|No space left on device)", re.I)
-_TEXT_ONLY = re.compile(r"(Permission denied|Operation not permitted|Access is denied|No space left on device"
+_TEXT_ONLY = lazy_compile(r"(Permission denied|Operation not permitted|Access is denied|No space left on device"
                         r"|Disk quota exceeded|not enough space on the disk|Read-only file system)", re.I)
 
 # Bytes triggers for the scanner: any line that may carry one of these errors.
@@ -58,7 +59,7 @@ TRIGGER = (rb"\[(?:Errno|WinError) \d+\]|Permission denied|Operation not permitt
 # a-z0-9_). Refused, it never existed: the error is about the dir it was to be made in. pip >= 25.3 builds
 # each wheel in tempfile.TemporaryDirectory(dir=<wheel-cache entry>) (wheel_builder.py
 # _build_one_inside_env), so a root-owned entry shows up as `<entry>/tmpXXXXXXXX`.
-_TEMPFILE_NAME = re.compile(r"[/\\]tmp[a-z0-9_]{8}$")
+_TEMPFILE_NAME = lazy_compile(r"[/\\]tmp[a-z0-9_]{8}$")
 
 
 @record

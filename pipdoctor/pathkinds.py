@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 import functools
-import re
 from typing import Iterable, Optional
+
+from pipdoctor.lazyre import lazy_compile
 
 
 class PathKind(str, enum.Enum):
@@ -23,7 +24,7 @@ class PathKind(str, enum.Enum):
 # away a --cache-dir anywhere, /tmp included: pip/_internal/cache.py _get_cache_path_parts puts a wheel in
 # wheels/ab/cd/ef/<rest of the hash> (so wheels/ab is one of its buckets), cachecontrol's FileCache an HTTP
 # response in http/a/b/c/d/e/<hash> (http-v2/ from 23.3), and nothing else makes such dirs.
-_CACHE = re.compile(
+_CACHE = lazy_compile(
     r"/\.cache/pip(?:/|$)|/library/caches/pip(?:/|$)|/appdata/local/pip/cache(?:/|$)"
     r"|(?:^|/)pip/(?:wheels|http|http-v2|selfcheck)(?:/|$)|/wheels/[0-9a-f]{2}(?:/|$)"
     r"|/http(?:-v2)?/[0-9a-f]/[0-9a-f](?:/|$)"
@@ -31,8 +32,8 @@ _CACHE = re.compile(
 # pip's own temp directories (pip/_internal/utils/temp_dir.py kinds); pip 6-9's tempfile.mkdtemp('-build',
 # 'pip-') names, whose random part is 6 characters on Python 2 and 8 on Python 3; pip 1.x-6's fixed
 # <tmp>/pip_build_<user> (1.5.6 locations.py _get_build_prefix).
-_UNINSTALL_STASH = re.compile(r"(?:^|/)pip-uninstall-[^/]*/|(?:^|/)pip-[^/]*-uninstall/")
-_PIP_TEMP = re.compile(
+_UNINSTALL_STASH = lazy_compile(r"(?:^|/)pip-uninstall-[^/]*/|(?:^|/)pip-[^/]*-uninstall/")
+_PIP_TEMP = lazy_compile(
     r"(?:^|/)pip-(?:unpack|req-build|build|build-env|build-tracker|req-tracker|install|record|wheel|"
     r"ephem-wheel-cache|target|modern-metadata|metadata|download|standalone-pip|unpacked-wheel|"
     r"[a-z0-9_]{6,8}-(?:build|record|unpack))[-_/]|(?:^|/)pip-[a-z0-9_]{8}(?:/|$)|(?:^|/)pip_build_[^/]+"
@@ -40,12 +41,12 @@ _PIP_TEMP = re.compile(
 # Where pip installs: site-packages and the scheme dirs around it, a dist-info (an installed one: a source
 # checkout's <name>.egg-info is setuptools' build output, not an install), and the user scheme's dirs
 # (`~/.local/lib|bin|include`, sysconfig posix_user) that "Defaulting to user installation" writes.
-_TARGET = re.compile(
+_TARGET = lazy_compile(
     r"/(?:site|dist)-packages(?:/|$)|/lib/python\d[\d.]*/|\.dist-info(?:/|$)|/scripts/[^/]+$"
     r"|/library/python/|/python\.framework/|/(?:usr|opt|usr/local|\.?venv|env|envs/[^/]+)/bin/"
     r"|/bin/[^/]+$|/include/python|/\.local/(?:lib|bin|include)(?:/|$)"
 )
-_TEMP = re.compile(r"^/tmp/|^/var/tmp/|/appdata/local/temp/|^[a-z]:/(?:windows/)?temp/")
+_TEMP = lazy_compile(r"^/tmp/|^/var/tmp/|/appdata/local/temp/|^[a-z]:/(?:windows/)?temp/")
 
 
 def normalize(path: str) -> str:
@@ -83,7 +84,7 @@ def _plain_roots(cache_roots: tuple) -> tuple[frozenset, tuple]:
     return frozenset(roots), tuple(root + "/" for root in roots)
 
 
-_CACHE_ROOT = re.compile(
+_CACHE_ROOT = lazy_compile(
     r"^(.*?/(?:\.cache/pip|library/caches/pip|appdata/local/pip/cache))(?:/|$)"
     r"|^(.*?)/(?:wheels|http|http-v2|selfcheck)(?:/|$)"
 )

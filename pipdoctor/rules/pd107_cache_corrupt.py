@@ -22,9 +22,8 @@ from the index's is the user's pin, not the cache, and is left alone.
 
 from __future__ import annotations
 
-import re
-
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.pathkinds import PathKind, path_kind
 from pipdoctor.rules._common import evidence, known_cache_roots
 
@@ -44,23 +43,23 @@ CAPTURES = (rb"Using cached (\S+)",)
 
 # pip's own message (cachecontrol serialize.py, pip 8+), and the crashes of pips whose cachecontrol did not
 # catch a bad entry: a truncated zlib body, a pickle or msgpack written by another Python or pip.
-_HTTP_ENTRY = re.compile(r"Cache entry deserialization failed, entry ignored|Error -3 while decompressing"
+_HTTP_ENTRY = lazy_compile(r"Cache entry deserialization failed, entry ignored|Error -3 while decompressing"
                          r"|unsupported pickle protocol|msgpack\.exceptions\.")
 # pip's version, as it states it: the self-check notice (self_outdated_check.py, 22.2+), `pip -V`, or
 # `pip install -v` (commands/install.py: logger.verbose("Using %s", get_pip_version()), 21.2+).
-_PIP_VERSION = re.compile(r"A new release of pip is available: (\S+) -> |^(?:Using )?pip (\S+) from \S+ \(python ")
+_PIP_VERSION = lazy_compile(r"A new release of pip is available: (\S+) -> |^(?:Using )?pip (\S+) from \S+ \(python ")
 # The pips whose "entry ignored" warning may be a Vary mismatch, not damage (see the docstring).
 _SPURIOUS_WARNING_PIPS = ("26.1", "26.1.1")
-_BAD_ZIP = re.compile(r"BadZip[Ff]ile\b")
-_INVALID_WHEEL = re.compile(r"""Wheel ['"](.+?)['"] located at (.+?) is invalid""")
+_BAD_ZIP = lazy_compile(r"BadZip[Ff]ile\b")
+_INVALID_WHEEL = lazy_compile(r"""Wheel ['"](.+?)['"] located at (.+?) is invalid""")
 # pip/_internal/network/download.py: "Using cached URL-or-file (size)" for an HTTP-cache hit (the URL, or
 # the file name on PyPI's file host); operations/prepare.py: "Using cached FILE.whl" for a wheel-cache hit.
-_USING_CACHED = re.compile(r"Using cached (\S+)")
+_USING_CACHED = lazy_compile(r"Using cached (\S+)")
 # pip's HashMismatch (exceptions.py, 20.3-26.3): "    NAME from URL#sha256=A:", then
 # "        Expected sha256 A" ("             or B" ...), then "             Got        C".
-_HASHED_FROM = re.compile(r"\sfrom (\S+?)#(md5|sha\d+)=([0-9a-f]+)")
-_EXPECTED = re.compile(r"^\s*Expected (md5|sha\d+) [0-9a-f]+\s*$")
-_GOT = re.compile(r"^\s*Got +([0-9a-f]{32,})\s*$")
+_HASHED_FROM = lazy_compile(r"\sfrom (\S+?)#(md5|sha\d+)=([0-9a-f]+)")
+_EXPECTED = lazy_compile(r"^\s*Expected (md5|sha\d+) [0-9a-f]+\s*$")
+_GOT = lazy_compile(r"^\s*Got +([0-9a-f]{32,})\s*$")
 
 
 def _file_name(url: str) -> str:

@@ -7,9 +7,8 @@ with other flags, remove that one wheel (`pip cache remove NAME`) so pip builds 
 
 from __future__ import annotations
 
-import re
-
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.rules._common import evidence
 
 CODE = "PD108"
@@ -19,8 +18,8 @@ TRIGGERS = (rb"Using cached \S+\.whl\s*$", rb"Processing \S*wheels/\S+\.whl")
 
 # pip 20.3+: "Using cached NAME-VER-TAGS.whl" with no size for a wheel from the wheel cache (a download
 # from the HTTP cache says "Using cached X.whl (62 kB)"); older pips: "Processing <cache>/wheels/.../X.whl".
-_USING_CACHED = re.compile(r"Using cached (([A-Za-z0-9_.]+)-[^-\s]+-[^\s]*\.whl)\s*$")
-_PROCESSING = re.compile(r"Processing (\S*wheels/\S*?(([A-Za-z0-9_.]+)-[^-/\s]+-[^/\s]*\.whl))")
+_USING_CACHED = lazy_compile(r"Using cached (([A-Za-z0-9_.]+)-[^-\s]+-[^\s]*\.whl)\s*$")
+_PROCESSING = lazy_compile(r"Processing (\S*wheels/\S*?(([A-Za-z0-9_.]+)-[^-/\s]+-[^/\s]*\.whl))")
 
 
 def match(log, facts=None):

@@ -7,11 +7,10 @@ passwd home is `/nonexistent`. Creating HOME (or pointing pip at a writable `--c
 
 from __future__ import annotations
 
-import re
-
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.installers.pip.wordings import CACHE_DISABLED, CACHE_DISABLED_TRIGGER
 from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind, cache_root_of
 from pipdoctor.rules._common import disabled_cache_dirs, errors_on, evidence, tool_of
@@ -26,12 +25,12 @@ TRIGGERS = (TRIGGER, *UV_TRIGGERS, CACHE_DISABLED_TRIGGER, rb"could not determin
 # entry), which pip 20+ make absolute, `<cwd>/~/.cache/pip` (cli/base_command.py normalize_path): a `~` dir
 # inside an absolute path. A leading `~/...` is not evidence: it is how people abbreviate their home when
 # they paste a log (`~/Library/Caches/pip/...`).
-_NO_HOME = re.compile(r"^(?:/nonexistent|/dev/null)(?:[/\\]|$)|^[/\\].*?[/\\]~(?:[/\\]|$)")
+_NO_HOME = lazy_compile(r"^(?:/nonexistent|/dev/null)(?:[/\\]|$)|^[/\\].*?[/\\]~(?:[/\\]|$)")
 # pip 26.3's platformdirs (_xdg.py) when it cannot expand `~` at all.
-_NO_HOME_ERROR = re.compile(r"could not determine the home directory")
+_NO_HOME_ERROR = lazy_compile(r"could not determine the home directory")
 # pip 7-26 after building a wheel into its cache (wheel_builder.py): with `~` unexpanded, pip succeeds
 # into a stray `~/.cache/pip` under the working directory, which a run from elsewhere never finds.
-_STORED = re.compile(r"Stored in directory: (\S*[/\\]~[/\\]\S*)")
+_STORED = lazy_compile(r"Stored in directory: (\S*[/\\]~[/\\]\S*)")
 
 
 def _under(path: str, home: str) -> bool:

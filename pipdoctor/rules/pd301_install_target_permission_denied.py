@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind, path_kind
 from pipdoctor.installers.uv.wordings import ENVIRONMENT_CAPTURE
@@ -22,21 +23,21 @@ NAME = "install-target-permission-denied"
 SEVERITY = Severity.ERROR
 # pip's install-failure handler (pip/_internal/commands/install.py create_os_error_message) and the
 # traceback frames of pip's install code: a path-less or relative error there happened while installing.
-_INSTALL_FAILURE = re.compile(r"Could not install packages due to an? (?:EnvironmentError|OSError)"
+_INSTALL_FAILURE = lazy_compile(r"Could not install packages due to an? (?:EnvironmentError|OSError)"
                               r"|Consider using the `--user` option|^\s*Check the permissions\.")
-_INSTALL_FRAME = re.compile(r'File ".*", line \d+, in (?:clobber|move_wheel_files|install_wheel|_install_wheel|'
+_INSTALL_FRAME = lazy_compile(r'File ".*", line \d+, in (?:clobber|move_wheel_files|install_wheel|_install_wheel|'
                             r"install_unpacked_wheel|_copy_file|save|stash|_stash|renames|commit|uninstall)\s*$")
 # pip 23+ (pip/_internal/utils/temp_dir.py, AdjacentTempDirectory): an uninstall stash it could not
 # delete, i.e. files in site-packages that the user may not remove (left by a root install).
-_STASH_LEFT = re.compile(r"""Failed to remove contents in a temporary directory ['"](.+?)['"]""")
+_STASH_LEFT = lazy_compile(r"""Failed to remove contents in a temporary directory ['"](.+?)['"]""")
 # pip's --target step (commands/install.py _handle_target_dir, 20.3-26.3: ensure_dir(target_dir), then
 # shutil.move of each installed item) runs after the install-error handler, so its OS errors come as a bare
 # traceback under this frame, on whatever path the user gave --target.
-_TARGET_FRAME = re.compile(r'File ".*", line \d+, in _handle_target_dir\s*$')
+_TARGET_FRAME = lazy_compile(r'File ".*", line \d+, in _handle_target_dir\s*$')
 # The first dir of an install scheme pip cannot create under a --prefix or --root (sysconfig: <base>/lib,
 # lib64, bin, include, share; Windows Lib, Scripts), as pip's install-failure line itself names it.
-_FAILURE_LINE = re.compile(r"Could not install packages due to an? (?:EnvironmentError|OSError)")
-_SCHEME_DIR = re.compile(r"(?<![/\\]build)[/\\](?:lib|lib64|bin|include|share|scripts)$", re.I)
+_FAILURE_LINE = lazy_compile(r"Could not install packages due to an? (?:EnvironmentError|OSError)")
+_SCHEME_DIR = lazy_compile(r"(?<![/\\]build)[/\\](?:lib|lib64|bin|include|share|scripts)$", re.I)
 TRIGGERS = (TRIGGER, rb"Could not install packages due to", rb"Consider using the `--user` option",
             rb"Check the permissions\.", rb'File ".*", line \d+, in ', rb"Failed to remove contents in a temporary",
             *UV_TRIGGERS)

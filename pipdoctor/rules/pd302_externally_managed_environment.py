@@ -7,9 +7,8 @@ risks the OS. Use a virtual environment (or pipx for applications).
 
 from __future__ import annotations
 
-import re
-
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.rules._common import evidence
 
 CODE = "PD302"
@@ -23,7 +22,7 @@ TRIGGERS = (rb"externally-managed-environment", rb"environment is externally man
             rb"See PEP 668 for the detailed specification", rb"by passing --break-system-packages",
             rb"^\s*--break-system-packages\.\s*$")
 
-_REFUSAL = re.compile(r"externally-managed-environment|environment is externally managed"
+_REFUSAL = lazy_compile(r"externally-managed-environment|environment is externally managed"
                       r"|See PEP 668 for the detailed specification|by passing --break-system-packages"
                       r"|^\s*--break-system-packages\.\s*$")
 

@@ -7,10 +7,9 @@ pip unpacks and builds every sdist under the temp dir; a build backend executing
 
 from __future__ import annotations
 
-import re
-
 from pipdoctor.findings import Finding, Severity
 from pipdoctor.installers.uv.wordings import TRIGGERS as UV_TRIGGERS
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.oserrors import TRIGGER, ErrorKind
 from pipdoctor.pathkinds import PathKind, path_kind
 from pipdoctor.rules._common import errors_on, evidence, tool_of, unique_paths
@@ -23,14 +22,14 @@ TRIGGERS = (TRIGGER, *UV_TRIGGERS, rb"No usable temporary directory found", rb"T
 
 # Python's tempfile.gettempdir() when no candidate is writable; pip 1.4-6.1's own check of its build dir
 # (1.4.1 locations.py:77 "is not owned by your user!", 1.5-6.1 "is either not owned by you, or is a symlink").
-_NO_TEMP = re.compile(r"No usable temporary directory found in (.*)|The temporary folder for building \((.*?)\) "
+_NO_TEMP = lazy_compile(r"No usable temporary directory found in (.*)|The temporary folder for building \((.*?)\) "
                       r"is (?:either )?not owned by (?:you|your user)")
 # A traceback cut before that line still shows where it was raised: only tempfile._get_default_tempdir
 # raises there (Lib/tempfile.py), after every candidate dir failed.
-_NO_TEMP_FRAME = re.compile(r'tempfile\.py", line \d+, in _get_default_tempdir\s*$')
+_NO_TEMP_FRAME = lazy_compile(r'tempfile\.py", line \d+, in _get_default_tempdir\s*$')
 # A noexec /tmp: the dynamic loader cannot map an extension that the build env unpacked there (ld.so's
 # "failed to map segment from shared object", EPERM from mmap with PROT_EXEC).
-_NOEXEC = re.compile(r"(/\S+?): failed to map segment from shared object")
+_NOEXEC = lazy_compile(r"(/\S+?): failed to map segment from shared object")
 
 
 def match(log, facts=None):

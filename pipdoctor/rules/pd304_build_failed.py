@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from pipdoctor.findings import Finding, Severity
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.rules._common import evidence
 
 CODE = "PD304"
@@ -27,20 +28,20 @@ TRIGGERS = (rb"Failed building wheel for", rb"Failed to build", rb"Could not bui
 
 # Lines that name packages whose build failed, in pip 6 to 26 wordings.
 _NAMED = [
-    re.compile(r"Failed building wheel for ([\w.-]+)"),
-    re.compile(r"Failed to build (?!installable wheels)([\w.-]+(?:[ ,]+[\w.-]+)*)\s*$"),
-    re.compile(r"Failed to build '([\w.-]+)' when"),  # 25.3 exceptions.py:204
-    re.compile(r"Could not build wheels for ([\w.-]+(?:, (?!which\b)[\w.-]+)*)"),
-    re.compile(r"Failed to build installable wheels for some pyproject\.toml based projects \((.+?)\)"),
-    re.compile(r"Running setup.py install for ([\w.-]+)(?: \.\.\. error|: finished with status 'error')"),
+    lazy_compile(r"Failed building wheel for ([\w.-]+)"),
+    lazy_compile(r"Failed to build (?!installable wheels)([\w.-]+(?:[ ,]+[\w.-]+)*)\s*$"),
+    lazy_compile(r"Failed to build '([\w.-]+)' when"),  # 25.3 exceptions.py:204
+    lazy_compile(r"Could not build wheels for ([\w.-]+(?:, (?!which\b)[\w.-]+)*)"),
+    lazy_compile(r"Failed to build installable wheels for some pyproject\.toml based projects \((.+?)\)"),
+    lazy_compile(r"Running setup.py install for ([\w.-]+)(?: \.\.\. error|: finished with status 'error')"),
 ]
 # 25.2+ DiagnosticPipError: "failed-wheel-build-for-install" then the names on a "╰─> a, b" context line.
-_BLOCK_NAMES = re.compile(r"^\s*(?:╰─>|\+->|`->)\s*([\w.-]+(?:, [\w.-]+)*)\s*$")
-_BLOCK_START = re.compile(r"failed-wheel-build-for-install|Failed to build installable wheels")
+_BLOCK_NAMES = lazy_compile(r"^\s*(?:╰─>|\+->|`->)\s*([\w.-]+(?:, [\w.-]+)*)\s*$")
+_BLOCK_START = lazy_compile(r"failed-wheel-build-for-install|Failed to build installable wheels")
 # A build that succeeded, then failed to store its wheel: an OS error, explained by another rule.
-_STORE_FAILED = re.compile(r"Building wheel for ([\w.-]+) failed: \[(?:Errno|WinError) \d+\]")
+_STORE_FAILED = lazy_compile(r"Building wheel for ([\w.-]+) failed: \[(?:Errno|WinError) \d+\]")
 # Failures that name no package but are the build backend's own.
-_BACKEND = re.compile(r"subprocess-exited-with-error|failed with error code \d|legacy-install-failure|"
+_BACKEND = lazy_compile(r"subprocess-exited-with-error|failed with error code \d|legacy-install-failure|"
                       r"Command errored out with exit status|"
                       r"metadata-generation-failed|fatal error:|error: command '.*' failed|"
                       r"Microsoft Visual C\+\+ [\d.]+ (?:or greater )?is required")

@@ -6,6 +6,7 @@ import posixpath
 import re
 from typing import Mapping, Optional
 
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.records import record
 
 # Citations name uv's files under crates/ at the tags 0.4.30 and 0.9.30 of github.com/astral-sh/uv, and at
@@ -40,7 +41,7 @@ KNOWN_BUCKETS = {
     "0.13.9": frozenset("sdists-v11 flat-index-v7 git-v2 interpreter-v5 simple-v28 wheels-v8 archive-v0 builds-v0 "
                         "environments-v2 python-v1 binaries-v0 osv-v1".split()),
 }
-_BUCKET_NAME = re.compile(r"(%s)-v(\d{1,4})" % "|".join(re.escape(kind) for kind in BUCKET_KINDS))
+_BUCKET_NAME = lazy_compile(r"(%s)-v(\d{1,4})" % "|".join(re.escape(kind) for kind in BUCKET_KINDS))
 
 # uv-cache/src/lib.rs Cache::init (0.4.30) / create_base_files (0.9.30 on), at the cache's root:
 ROOT_MARKERS = {
@@ -52,7 +53,7 @@ ROOT_MARKERS = {
 # uv unpacks each downloaded wheel into a temp dir at the cache's root before it moves it into archive-v0
 # (uv-distribution/src/distribution_database.rs, `tempfile::tempdir_in(cache.root())`; interpreter.rs the
 # same): the tempfile crate's names, ".tmp" and 6 letters or digits, which a killed uv leaves behind.
-_TEMP_DIR_NAME = re.compile(r"\.tmp[0-9A-Za-z]{6}")
+_TEMP_DIR_NAME = lazy_compile(r"\.tmp[0-9A-Za-z]{6}")
 # Inside the sdists bucket, from the same functions: an empty `.gitignore` and a phony `.git` file (so that
 # build backends walking up for a repository stop there). uv opens `.git` for writing at every start: that
 # is the `failed to open file .../sdists-v11/.git: Permission denied` of a root-owned bucket.
@@ -68,7 +69,7 @@ SDISTS_MARKERS = (".gitignore", ".git")
 # - uv-setuptools-{digest}.lock: a setuptools build of a source tree, uv-build-frontend/src/lib.rs (0.9.30 on).
 # Made by whoever runs uv first, mode per umask: one left by `sudo uv` is root's, and the next user run
 # that needs the same lock cannot open it (the "root-owned $TMPDIR/uv-*.lock").
-_TEMP_LOCK_NAME = re.compile(r"uv-(setuptools-)?[0-9a-f]{16}\.lock")
+_TEMP_LOCK_NAME = lazy_compile(r"uv-(setuptools-)?[0-9a-f]{16}\.lock")
 
 # The root rule, or its absence. pip checks that the cache dir belongs to the user who runs it and turns
 # the cache off otherwise (pip/_internal/cli/base_command.py, utils/filesystem.py check_path_owner), so

@@ -18,9 +18,9 @@ chain. Parsed into the same OSErrorReport records pip's errors become, with tool
 
 from __future__ import annotations
 
-import re
 from typing import Iterable, Optional, Sequence
 
+from pipdoctor.lazyre import lazy_compile
 from pipdoctor.logtext import Line
 from pipdoctor.oserrors import OSErrorReport, errno_kind
 
@@ -41,27 +41,27 @@ TRIGGERS = (
 # every run, so as a trigger it would make every healthy run a log to diagnose (scripts/bench uv-overhead).
 ENVIRONMENT_CAPTURE = rb"^Using Python \S+ environment at:? ?([^\r\n]+)"
 
-_CONTEXT = re.compile(r"^error: ")
+_CONTEXT = lazy_compile(r"^error: ")
 # Two spaces at most: pip >= 22 indents a build's own output by six ("[N lines of output]"), so a Rust
 # backend's `Caused by:` under pip is not taken for uv's.
-_CAUSE = re.compile(r"^ {0,2}(?:Caused by|cause): ")
-_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+_CAUSE = lazy_compile(r"^ {0,2}(?:Caused by|cause): ")
+_OS_ERROR = lazy_compile(r"\(os error (\d+)\)")
 # The tempfile crate's PathError: `<io error> at path "<path>"` (Debug-quoted: \" and \\ escaped).
-_AT_PATH = re.compile(r'\(os error \d+\) at path "((?:[^"\\]|\\.)*)"')
-_BACKTICKED = re.compile(r"`([^`]+)`")
+_AT_PATH = lazy_compile(r'\(os error \d+\) at path "((?:[^"\\]|\\.)*)"')
+_BACKTICKED = lazy_compile(r"`([^`]+)`")
 # uv-cache's Cache::init, wrapped by the CLI from 0.9 (0.4.30 prints the failing call alone).
-_CACHE_INIT = re.compile(r"Failed to initialize cache at `([^`]+)`")
+_CACHE_INIT = lazy_compile(r"Failed to initialize cache at `([^`]+)`")
 # Where a uv cache path's root ends: the default `~/.cache/uv` (etcetera's XDG base, uv-dirs), or the dir
 # holding one of uv's versioned buckets (uv-cache/src/lib.rs CacheBucket: sdists-v11, wheels-v8, archive-v0,
 # ...; built-wheels-vN before sdists). Only these names: `project-v2/.venv` is not a cache.
-_DEFAULT_ROOT = re.compile(r"^(.*?/\.cache/uv)(?:/|$)|^(.*?)/(?:sdists|wheels|archive|interpreter|builds|simple|git"
+_DEFAULT_ROOT = lazy_compile(r"^(.*?/\.cache/uv)(?:/|$)|^(.*?)/(?:sdists|wheels|archive|interpreter|builds|simple|git"
                            r"|flat-index|environments|python|binaries|built-wheels)-v\d+(?:/|$)")
 # The environment `uv pip` installs into (uv-python: "Using Python 3.11.2 environment at: <root>"; 0.4 has
 # no colon): its install target, which a root run leaves root-owned files in (its `.lock` first).
-_ENVIRONMENT = re.compile(r"^Using Python \S+ environment at:? (.+)$")
+_ENVIRONMENT = lazy_compile(r"^Using Python \S+ environment at:? (.+)$")
 # A name the tempfile crate makes (".tmp" and six alphanumerics): refused, it never existed, so the error
 # is about the dir it was to be made in.
-_TEMPFILE_NAME = re.compile(r"/\.tmp[A-Za-z0-9]{6}$")
+_TEMPFILE_NAME = lazy_compile(r"/\.tmp[A-Za-z0-9]{6}$")
 
 
 def chains(lines: Sequence[Line]) -> list[tuple[Line, ...]]:
