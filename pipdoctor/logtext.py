@@ -28,8 +28,9 @@ class Log:
 
     def matching(self, pattern: "re.Pattern[str]") -> list[tuple[Line, "re.Match[str]"]]:
         hits = []
+        search = pattern.search  # once: a rule's pattern is compiled on first use (lazyre)
         for line in self.lines:
-            match = pattern.search(line.text)
+            match = search(line.text)
             if match:
                 hits.append((line, match))
         return hits

@@ -39,7 +39,9 @@ TRIGGERS = (
 )
 # The environment `uv pip` installs into: a capture (classifier.LogScanner), not a trigger. uv prints it on
 # every run, so as a trigger it would make every healthy run a log to diagnose (scripts/bench uv-overhead).
-ENVIRONMENT_CAPTURE = rb"^Using Python \S+ environment at:? ?([^\r\n]+)"
+# No ^: a capture that starts with a plain letter is searched by the C loop of one byte (classifier's
+# _one_byte_prefix); `environments` then keeps only the lines it begins.
+ENVIRONMENT_CAPTURE = rb"Using Python \S+ environment at:? ?([^\r\n]+)"
 
 _CONTEXT = lazy_compile(r"^error: ")
 # Two spaces at most: pip >= 22 indents a build's own output by six ("[N lines of output]"), so a Rust
