@@ -152,23 +152,22 @@ def new_venv(path: Path, pip_version: str, *requirements) -> None:
 
 def pip_venv(version: str) -> Path:
     """A world-readable venv with exactly pip==version, built once and then reused (treat it as read-only)."""
-    path = _sandbox_root() / "venvs" / f"pip-{version}"
-    if (path / _VENV_READY).exists():
-        return path
-    with umask(0o022), exclusive_lock(SANDBOX / "venvs" / ".lock"):
-        if not (path / _VENV_READY).exists():
-            new_venv(path, version)
-    return path
+    return _shared_venv(f"pip-{version}", version)
 
 
 def uv_venv(version: str) -> Path:
     """A world-readable venv holding uv==version (its binary is bin/uv), built once and then reused."""
-    path = _sandbox_root() / "venvs" / f"uv-{version}"
+    return _shared_venv(f"uv-{version}", PIP_VERSIONS[-1], f"uv=={version}")
+
+
+def _shared_venv(name: str, pip_version: str, *requirements) -> Path:
+    """The sandbox's venv `name`, made once (under a lock: tests run side by side) and reused."""
+    path = _sandbox_root() / "venvs" / name
     if (path / _VENV_READY).exists():
         return path
     with umask(0o022), exclusive_lock(SANDBOX / "venvs" / ".lock"):
         if not (path / _VENV_READY).exists():
-            new_venv(path, PIP_VERSIONS[-1], f"uv=={version}")
+            new_venv(path, pip_version, *requirements)
     return path
 
 
