@@ -6,6 +6,8 @@ import ctypes
 import errno
 import os
 import stat
+import sys
+import time
 from typing import Callable, Optional
 
 # pip's cache holds directories, regular files and (rarely) symlinks; anything else is not pip's and a
@@ -40,6 +42,17 @@ def chown_fd(fd: int, uid: int, gid: int) -> None:
     if _fchownat(fd, b"", uid, gid, _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+# linux/time.h CLOCK_REALTIME_COARSE (Python's time module has no name for it); elsewhere the real-time clock.
+_CLOCK_REALTIME_COARSE = 5 if sys.platform.startswith("linux") else time.CLOCK_REALTIME
+
+
+def birth_clock_ns() -> int:
+    """Now, read from the clock the kernel stamps a new inode's birth with (CLOCK_REALTIME_COARSE, which lags
+    time.time_ns() by up to a tick): a file made after this call is born at or after what it returns, so a
+    chunk's start read here tells a re-created file from the one the fix changed (undo.py)."""
+    return time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
 
 
 def birth_ns(fd: int) -> Optional[int]:

@@ -14,7 +14,7 @@ import time
 from typing import Iterator, Optional
 
 from pipdoctor.repair import schema
-from pipdoctor.repair.fs import RepairError
+from pipdoctor.repair.fs import RepairError, birth_clock_ns
 from pipdoctor.repair.store import JournalFile, Store, create_journal, journal_names, open_journal
 
 BLOCK = 1 << 20
@@ -81,7 +81,7 @@ class Journal:
         if (uid, gid) != (self.header.uid, self.header.gid):
             raise RepairError(f"a chown to {uid}:{gid} is not to the cache owner {self.header.uid}:"
                               f"{self.header.gid}; nothing more was changed")
-        lines = schema.chown_lines(self.seq + 1, dev, uid, gid, time.time_ns(), parts)
+        lines = schema.chown_lines(self.seq + 1, dev, uid, gid, birth_clock_ns(), parts)
         self.write(lines)
         first, self.seq = self.seq + 1, self.seq + len(lines)
         return list(range(first, self.seq + 1))

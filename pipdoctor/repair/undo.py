@@ -151,8 +151,10 @@ def _undo_chown(chain: _DirChain, header: schema.Header, rec: schema.Chown, entr
         # very device, inode, type and owner the journal recorded. Its birth time gives it away against the
         # chunk's start (synced before its first change, so a kill -9 at any point leaves it); without a birth
         # time, its ctime against the chunk's `done` (a later chmod, or a directory's new entry, moves it too).
+        # At or after: the start was read from the clock births are stamped with, so a file made in the same
+        # tick as the chunk's start was made after it (an original born in that tick is skipped: reported).
         born = birth_ns(fd)
-        if born is not None and born > rec.started_ns:
+        if born is not None and born >= rec.started_ns:
             outcome.skip(full, "re-created since the fix (its birth time is later): not touched")
             return
         if born is None and done_at is not None and st.st_ctime_ns > done_at:
