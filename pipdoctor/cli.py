@@ -401,7 +401,7 @@ def parse_fix_args(args: list[str], options: Options):
         raise UsageError("--fix goes with a pip command; `pipdoctor fix` fixes already")
     if request.yes and request.dry_run:
         raise UsageError("--yes and --dry-run do not go together")
-    if request.undo and (request.dry_run or request.persist or request.pip_args):
+    if request.undo and (request.dry_run or request.persist or request.pip_args or request.jobs is not None):
         raise UsageError("--undo takes only a JOURNAL, --tool, --user, --yes and --json")
     return request
 

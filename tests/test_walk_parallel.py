@@ -193,6 +193,15 @@ def test_jobs_takes_a_small_positive_number(value):
         assert proc.stderr.decode() == f"pipdoctor: error: --jobs takes a number from 1 to 256, not {value!r}\n"
 
 
+def test_undo_refuses_jobs_it_would_not_use():
+    """Undo walks no cache: `--jobs` with it is a mistake said in one line, not an option silently dropped."""
+    proc = subprocess.run([sys.executable, "-m", "pipdoctor", "fix", "--undo", "--jobs", "2"], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert proc.returncode == 2, proc
+    assert proc.stderr.decode() == ("pipdoctor: error: --undo takes only a JOURNAL, --tool, --user, --yes and "
+                                    "--json\n")
+
+
 def test_memory_stays_flat_on_a_large_tree(tmp_path):
     """Over 200,000 entries, every one foreign to the walking uid (the most samples and counts): neither the parent
     nor a worker grows by more than a fixed bound over what it held before the walk (keeping every path would

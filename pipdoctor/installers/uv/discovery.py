@@ -29,6 +29,10 @@ def installed_uv(account) -> Optional[str]:
     return None
 
 
+# A site-packages a user filled with millions of names must not hold root's check up: past this many, the
+# version is not known (the newest rules apply), as for a standalone uv.
+MAX_SITE_NAMES = 20_000
+
 # A version as uv's wheels name their .dist-info directory (PEP 427/491: uv-0.13.9.dist-info).
 _DIST_INFO = re.compile(r"uv-(\d{1,4}(?:\.\d{1,6}){1,3})\.dist-info")
 
@@ -42,8 +46,9 @@ def uv_version_of(executable: str) -> Optional[str]:
     prefix = os.path.dirname(os.path.dirname(os.path.realpath(executable)))
     found = []
     for directory in glob.glob(os.path.join(glob.escape(prefix), "lib", "python3*", "site-packages")):
-        try:
-            names = os.listdir(directory)
+        try:  # the user's directory: at most MAX_SITE_NAMES names are looked at (root reads it as metadata only)
+            with os.scandir(directory) as entries:
+                names = [entry.name for entry, _ in zip(entries, range(MAX_SITE_NAMES))]
         except OSError:
             continue
         found += [match.group(1) for match in map(_DIST_INFO.fullmatch, names) if match]
